@@ -1,0 +1,24 @@
+"""Data: image folders and the embedded photographs, patches, the fixed evaluation grid, the data module."""
+
+from .datamodule import RestorationDataModule
+from .datasets import EvalGridDataset, ImageSource, IterationBatchSampler, TrainPatchDataset, center_crop
+from .embedded import EMBEDDED_TRAIN, EMBEDDED_VAL, load_embedded, load_embedded_image
+from .io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image, read_image_array
+
+__all__ = [
+    "EMBEDDED_TRAIN",
+    "EMBEDDED_VAL",
+    "IMAGE_EXTENSIONS",
+    "EvalGridDataset",
+    "ImageReadError",
+    "ImageSource",
+    "IterationBatchSampler",
+    "RestorationDataModule",
+    "TrainPatchDataset",
+    "center_crop",
+    "list_images",
+    "load_embedded",
+    "load_embedded_image",
+    "read_image",
+    "read_image_array",
+]

@@ -1,0 +1,155 @@
+"""The LightningDataModule: ground-truth patches from the CPU, degradations on the training device."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from ..degradations import PAPER_SETTINGS, LevelCodec, LevelSampler, degrade, make_generator
+from .datasets import EvalGridDataset, ImageSource, IterationBatchSampler, TrainPatchDataset
+from .embedded import load_embedded
+
+
+def _image_source(folder: str | None, split: str, config_key: str, cache: bool) -> ImageSource:
+    if folder in (None, ""):
+        return ImageSource(arrays=load_embedded(split))
+    return ImageSource(folder, cache=cache, config_key=config_key)
+
+
+class RestorationDataModule(L.LightningDataModule):
+    """Training patches degraded on the device with random levels; validation / test on the fixed grid.
+
+    Train batches arrive from the loader as ``{"gt"}`` and leave ``on_after_batch_transfer`` as ``{"lq", "gt",
+    "z", "blur_sigma", "noise_sigma"}``, all on the training device. The levels of global batch ``k`` on rank
+    ``r`` are drawn from a generator seeded with (seed, k, r), never carried along, so a resumed run and every
+    DDP rank draw exactly what an uninterrupted run would. Folders left empty fall back to the embedded demo
+    photographs (``train`` / ``val`` split); a test folder left empty reuses the validation images.
+    """
+
+    def __init__(
+        self,
+        train_dir: str | None = None,
+        val_dir: str | None = None,
+        test_dir: str | None = None,
+        sampler: LevelSampler | None = None,
+        codec: Mapping[str, Any] | LevelCodec | None = None,
+        quantize: bool = True,
+        eval_settings: Sequence[Sequence[float]] = PAPER_SETTINGS,
+        test_settings: Sequence[Sequence[float]] | None = None,
+        patch_size: int = 64,
+        batch_size: int = 16,
+        batches_per_epoch: int = 1000,
+        val_crop: int | None = None,
+        val_batch_size: int = 1,
+        num_workers: int = 4,
+        pin_memory: bool = True,
+        cache_images: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.train_dir, self.val_dir, self.test_dir = train_dir, val_dir, test_dir
+        self.sampler = sampler if sampler is not None else LevelSampler()
+        self.codec = codec if isinstance(codec, LevelCodec) else LevelCodec.from_dict(codec or {})
+        if self.codec.cond_dim != 2:
+            raise ValueError(
+                f"the data module degrades with blur and noise (2 factors); codec has {list(self.codec.names)}"
+            )
+        for name, top in (("blur", self.sampler.blur_max), ("noise", self.sampler.noise_max)):
+            self.codec.encode({n: (top if n == name else 0.0) for n in self.codec.names})
+        self.quantize = quantize
+        self.eval_settings = [tuple(map(float, s)) for s in eval_settings]
+        self.test_settings = [tuple(map(float, s)) for s in (test_settings or eval_settings)]
+        if patch_size % 4:
+            raise ValueError(f"data.patch_size must be a multiple of 4, got {patch_size}")
+        self.patch_size = patch_size
+        self.batch_size = batch_size
+        self.batches_per_epoch = batches_per_epoch
+        self.val_crop = val_crop
+        self.val_batch_size = val_batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.cache_images = cache_images
+        self.seed = seed
+        self.train_batches_seen = 0  # global batch counter, saved in checkpoints
+        self.train_set: TrainPatchDataset | None = None
+        self.val_set: EvalGridDataset | None = None
+        self.test_set: EvalGridDataset | None = None
+
+    # ----------------------------------------------------------------------------------------------- setup
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit") and self.train_set is None:
+            source = _image_source(self.train_dir, "train", "data.train_dir", self.cache_images)
+            self.train_set = TrainPatchDataset(source, self.patch_size, seed=self.seed)
+        if stage in (None, "fit", "validate") and self.val_set is None:
+            source = _image_source(self.val_dir, "val", "data.val_dir", True)
+            self.val_set = EvalGridDataset(
+                source, self.eval_settings, self.codec, self.seed, self.val_crop, self.quantize
+            )
+        if stage in (None, "test") and self.test_set is None:
+            folder = self.test_dir or self.val_dir
+            key = "data.test_dir" if self.test_dir else "data.val_dir"
+            source = _image_source(folder, "val", key, True)
+            self.test_set = EvalGridDataset(
+                source, self.test_settings, self.codec, self.seed, self.val_crop, self.quantize
+            )
+
+    def _rank_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        if trainer is None:
+            return 0, 1
+        return trainer.global_rank, trainer.world_size
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.train_set is not None, "call setup('fit') first"
+        rank, world = self._rank_world()
+        batch_sampler = IterationBatchSampler(
+            self.batch_size, self.batches_per_epoch, lambda: self.train_batches_seen, rank, world
+        )
+        return DataLoader(
+            self.train_set,
+            batch_sampler=batch_sampler,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def _eval_loader(self, dataset: EvalGridDataset | None) -> DataLoader:
+        assert dataset is not None, "call setup() first"
+        # Cached, precomputed items: workers would each rebuild the cache, so the main process serves them.
+        return DataLoader(dataset, batch_size=self.val_batch_size, shuffle=False, num_workers=0)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.val_set)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.test_set)
+
+    # ------------------------------------------------------------------------------ device-side degradation
+    def degrade_train_batch(
+        self, gt: torch.Tensor, batch_index: int, rank: int = 0
+    ) -> dict[str, torch.Tensor]:
+        """Degrade global training batch ``batch_index`` of ``rank``: ``gt`` ``(B, 3, P, P)`` on any device."""
+        level_gen = make_generator("train-levels", self.seed, batch_index, rank)
+        blur_sigma, noise_sigma = self.sampler.sample(gt.shape[0], level_gen, device=gt.device)
+        noise_gen = make_generator("train-noise", self.seed, batch_index, rank, device=gt.device)
+        lq = degrade(gt, blur_sigma, noise_sigma, generator=noise_gen, quantize=self.quantize)
+        z = self.codec.levels_to_z(blur_sigma, noise_sigma).to(device=gt.device, dtype=gt.dtype)
+        return {"lq": lq, "gt": gt, "z": z, "blur_sigma": blur_sigma, "noise_sigma": noise_sigma}
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if isinstance(batch, dict) and "lq" not in batch:  # a training batch: ground truth only
+            rank, _ = self._rank_world()
+            batch = self.degrade_train_batch(batch["gt"], self.train_batches_seen, rank)
+            self.train_batches_seen += 1
+        return batch
+
+    # ------------------------------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        return {"train_batches_seen": self.train_batches_seen, "seed": self.seed}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.train_batches_seen = int(state_dict.get("train_batches_seen", 0))

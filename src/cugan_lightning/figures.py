@@ -1,0 +1,95 @@
+"""Modulation figures: one degraded input restored under a sweep of conditions (pure torch + PIL)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from .degradations import LevelCodec
+
+NOISE_SWEEP = (0.0, 10.0, 20.0, 30.0, 40.0, 50.0)
+BLUR_SWEEP = (0.0, 0.8, 1.6, 2.4, 3.2, 4.0)
+
+
+@torch.no_grad()
+def sweep(
+    restore: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    lq: torch.Tensor,
+    codec: LevelCodec,
+    blur_levels: Sequence[float],
+    noise_levels: Sequence[float],
+) -> torch.Tensor:
+    """Restore one input ``lq`` ``(1, 3, H, W)`` under each (blur, noise) pair; returns ``(N, 3, H, W)``."""
+    blur = torch.tensor(list(blur_levels), dtype=torch.float32)
+    noise = torch.tensor(list(noise_levels), dtype=torch.float32)
+    z = codec.levels_to_z(blur, noise).to(device=lq.device, dtype=lq.dtype)
+    return restore(lq.expand(len(z), -1, -1, -1), z).clamp(0, 1)
+
+
+def modulation_rows(
+    restore: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    lq: torch.Tensor,
+    gt: torch.Tensor,
+    codec: LevelCodec,
+    blur: float,
+    noise: float,
+) -> list[tuple[str, list[tuple[str, torch.Tensor]]]]:
+    """The labelled panels of a modulation figure for an input degraded with (blur, noise).
+
+    Row 1: input, output at the true condition, ground truth. Row 2: a sweep of the noise condition at the true
+    blur. Row 3: a sweep of the blur condition at the true noise. Tensors are ``(3, H, W)`` in [0, 1] on the CPU.
+    """
+    true_out = sweep(restore, lq, codec, [blur], [noise])[0]
+    noise_out = sweep(restore, lq, codec, [blur] * len(NOISE_SWEEP), NOISE_SWEEP)
+    blur_out = sweep(restore, lq, codec, BLUR_SWEEP, [noise] * len(BLUR_SWEEP))
+    return [
+        (
+            "restoration",
+            [
+                (f"input b{blur:g} n{noise:g}", lq[0].cpu()),
+                (f"output z=({blur:g}, {noise:g})", true_out.cpu()),
+                ("ground truth", gt[0].cpu()),
+            ],
+        ),
+        ("noise sweep", [(f"noise {n:g}", o.cpu()) for n, o in zip(NOISE_SWEEP, noise_out, strict=True)]),
+        ("blur sweep", [(f"blur {b:g}", o.cpu()) for b, o in zip(BLUR_SWEEP, blur_out, strict=True)]),
+    ]
+
+
+def to_uint8_image(image: torch.Tensor) -> np.ndarray:
+    """``(3, H, W)`` in [0, 1] to a uint8 ``(H, W, 3)`` array (rounded as in evaluation)."""
+    return image.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def render_rows(
+    rows: list[tuple[str, list[tuple[str, torch.Tensor]]]], gap: int = 4, label_h: int = 14
+) -> np.ndarray:
+    """Lay labelled panels out in rows on a white canvas; returns a uint8 ``(H, W, 3)`` array."""
+    tile_h = max(p.shape[1] for _, panels in rows for _, p in panels)
+    tile_w = max(p.shape[2] for _, panels in rows for _, p in panels)
+    cols = max(len(panels) for _, panels in rows)
+    height = len(rows) * (tile_h + label_h + gap) + gap
+    width = cols * (tile_w + gap) + gap
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    for r, (_, panels) in enumerate(rows):
+        y = gap + r * (tile_h + label_h + gap)
+        for c, (label, panel) in enumerate(panels):
+            x = gap + c * (tile_w + gap)
+            draw.text((x + 2, y), label, fill="black")
+            canvas.paste(Image.fromarray(to_uint8_image(panel)), (x, y + label_h))
+    return np.asarray(canvas)
+
+
+def save_png(array: np.ndarray, path: str | Path) -> Path:
+    """Write a uint8 image atomically (temporary file, then rename) and return its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    Image.fromarray(array).save(tmp, format="PNG")
+    tmp.replace(path)
+    return path

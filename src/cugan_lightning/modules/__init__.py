@@ -1,0 +1,5 @@
+"""The LightningModules of the two training stages."""
+
+from .cunet_module import CUnetModule
+
+__all__ = ["CUnetModule"]

@@ -1,0 +1,127 @@
+"""Stage 1: the PSNR-oriented CUnet (generator and its condition network trained with a pixel loss)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from ..degradations import LevelCodec
+from ..losses import PixelLoss
+from .common import (
+    SettingMetrics,
+    assert_finite,
+    attach_metadata,
+    capture_sample,
+    eval_setting_names,
+    figure_from_sample,
+    generator_metadata,
+    log_image,
+)
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+
+
+class CUnetModule(L.LightningModule):
+    """Trains ``net_g`` (a :class:`~cugan_lightning.networks.CUnet`) on ``{"lq", "gt", "z"}`` batches.
+
+    ``optimizer`` and ``scheduler`` are factories (Hydra ``_partial_``); the scheduler is stepped every
+    iteration. Validation logs PSNR / SSIM per evaluation setting (``val/psnr/b2_n30``) and their means
+    (``val/psnr``), and a modulation figure of ``figure_setting``.
+    """
+
+    stage = "cunet"
+    optimizer_steps_per_iteration = 1
+
+    def __init__(
+        self,
+        net_g: nn.Module,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        pixel_loss: str = "mse",
+        codec: Mapping[str, Any] | LevelCodec | None = None,
+        figure_setting: str = "b2_n30",
+        log_figures: bool = True,
+    ) -> None:
+        super().__init__()
+        self.net_g = net_g
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.pixel_loss = PixelLoss(pixel_loss)
+        self.codec = codec if isinstance(codec, LevelCodec) else LevelCodec.from_dict(codec or {})
+        if getattr(net_g, "cond_dim", self.codec.cond_dim) != self.codec.cond_dim:
+            raise ValueError(
+                f"generator cond_dim {net_g.cond_dim} does not match the codec's {self.codec.cond_dim} factors "
+                f"{list(self.codec.names)}"
+            )
+        self.figure_setting = figure_setting
+        self.log_figures = log_figures
+        self.metrics: nn.ModuleDict = nn.ModuleDict()
+        self._figure_sample: dict[str, Any] | None = None
+
+    def forward(self, lq: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net_g(lq, z)
+
+    # ------------------------------------------------------------------------------------------ training
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        out = self.net_g(batch["lq"], batch["z"])
+        loss = self.pixel_loss(out, batch["gt"])
+        assert_finite("train/l_g_pix", loss, self.global_step)
+        self.log("train/l_g_pix", loss, prog_bar=True)
+        return loss
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # ---------------------------------------------------------------------------------------- evaluation
+    def setup(self, stage: str) -> None:
+        for split in ("val", "test"):
+            names = eval_setting_names(self.trainer, split) if stage in ("fit", "validate", "test") else []
+            if names and split not in self.metrics:
+                self.metrics[split] = SettingMetrics(names)
+
+    def _eval_step(self, split: str, batch: dict[str, Any]) -> None:
+        out = self.net_g(batch["lq"], batch["z"])
+        self.metrics[split].update(out, batch["lq"], batch["gt"], list(batch["setting"]))
+        if self._figure_sample is None and self.log_figures:
+            self._figure_sample = capture_sample(batch, self.figure_setting)
+
+    def _eval_epoch_end(self, split: str) -> None:
+        if split not in self.metrics:
+            return
+        values = self.metrics[split].compute(split)
+        self.metrics[split].reset()
+        self.log_dict(values, sync_dist=True)
+        if self._figure_sample is not None and not self.trainer.sanity_checking:
+            figure = figure_from_sample(self, self.net_g, self._figure_sample, self.codec)
+            log_image(self, f"{split}/modulation", figure)
+        self._figure_sample = None
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step("test", batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    # --------------------------------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        attach_metadata(
+            checkpoint,
+            generator_metadata(
+                self.stage, self.net_g, self.codec, train_config=getattr(self, "train_config", None)
+            ),
+        )

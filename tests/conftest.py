@@ -15,3 +15,42 @@ def _few_threads():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+from pathlib import Path  # noqa: E402
+
+from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import open_dict  # noqa: E402
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+# A generator and data small enough for a training step in well under a second on one CPU thread.
+TINY = [
+    "model/generator=cunet_small",
+    "model.net_g.channels=[4,8,16]",
+    "model.net_g.blocks=[1,1,1]",
+    "data.patch_size=16",
+    "data.batch_size=2",
+    "data.num_workers=0",
+    "data.val_crop=32",
+    "data.eval_settings=[[0,30],[2,0]]",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "callbacks.rich_progress_bar=null",
+    "model.figure_setting=b0_n30",
+]
+
+
+def compose_config(overrides, output_dir, config_name="train"):
+    """Compose the real app config as `python -m cugan_lightning` would, writing into `output_dir`."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.paths.log_dir = str(Path(output_dir) / "logs")
+    return cfg

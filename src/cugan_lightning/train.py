@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,10 @@ from .checkpoint import CheckpointError
 from .data.io import ImageReadError
 
 log = logging.getLogger("cugan_lightning")
+
+# The training batches are a function of the batch counter that the data module saves, so a checkpoint taken
+# mid-epoch resumes exactly; Lightning cannot see that and would warn on every such resume.
+warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -89,9 +94,8 @@ def derive_max_steps(cfg: DictConfig, model: L.LightningModule) -> int:
 
 def plain_config(cfg: DictConfig) -> dict[str, Any]:
     """The resolved run configuration as plain Python data (for loggers and checkpoints)."""
-    container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-    container.pop("hydra", None)
-    return container
+    keys = [key for key in cfg if key != "hydra"]
+    return {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key] for key in keys}
 
 
 @rank_zero_only
@@ -109,7 +113,8 @@ def write_metrics(output_dir: Path, trainer: L.Trainer, extra: dict[str, Any]) -
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
-    """Instantiate the data module, the model and the trainer of a composed config."""
+    """Instantiate the data module, the model and the trainer of a composed config (seeded first)."""
+    L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model)
@@ -126,7 +131,6 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train (and optionally test) as configured; returns the final metrics and checkpoint paths."""
-    L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
     output_dir = Path(cfg.paths.output_dir)
     for logger in trainer.loggers:

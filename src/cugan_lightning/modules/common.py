@@ -146,6 +146,35 @@ def attach_metadata(checkpoint: dict[str, Any], metadata: dict[str, Any]) -> Non
     checkpoint[CHECKPOINT_KEY] = metadata
 
 
+def setup_eval_metrics(module: L.LightningModule, stage: str) -> None:
+    """Create per-setting metrics for the validation and test grids of the attached data module."""
+    for split in ("val", "test"):
+        names = eval_setting_names(module.trainer, split) if stage in ("fit", "validate", "test") else []
+        if names and split not in module.metrics:
+            module.metrics[split] = SettingMetrics(names)
+
+
+def eval_step(module: L.LightningModule, split: str, batch: dict[str, Any]) -> None:
+    """Restore one evaluation batch, update its metrics, keep the sample shown in the figure."""
+    out = module.net_g(batch["lq"], batch["z"])
+    module.metrics[split].update(out, batch["lq"], batch["gt"], list(batch["setting"]))
+    if module._figure_sample is None and module.log_figures:
+        module._figure_sample = capture_sample(batch, module.figure_setting)
+
+
+def eval_epoch_end(module: L.LightningModule, split: str) -> None:
+    """Log the per-setting metrics and their means, then the modulation figure."""
+    if split not in module.metrics:
+        return
+    values = module.metrics[split].compute(split)
+    module.metrics[split].reset()
+    module.log_dict(values, sync_dist=True)
+    if module._figure_sample is not None and not module.trainer.sanity_checking:
+        figure = figure_from_sample(module, module.net_g, module._figure_sample, module.codec)
+        log_image(module, f"{split}/modulation", figure)
+    module._figure_sample = None
+
+
 def assert_finite(name: str, value: torch.Tensor, step: int) -> None:
     """Stop training with a clear message when a loss is NaN or infinite (the last checkpoint is kept)."""
     if not torch.isfinite(value).all():

@@ -12,14 +12,12 @@ from torch import nn
 from ..degradations import LevelCodec
 from ..losses import PixelLoss
 from .common import (
-    SettingMetrics,
     assert_finite,
     attach_metadata,
-    capture_sample,
-    eval_setting_names,
-    figure_from_sample,
+    eval_epoch_end,
+    eval_step,
     generator_metadata,
-    log_image,
+    setup_eval_metrics,
 )
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -52,7 +50,11 @@ class CUnetModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.pixel_loss = PixelLoss(pixel_loss)
-        self.codec = codec if isinstance(codec, LevelCodec) else LevelCodec.from_dict(codec or {})
+        self.codec = (
+            codec
+            if isinstance(codec, LevelCodec)
+            else (LevelCodec.from_dict(codec) if codec else LevelCodec())
+        )
         if getattr(net_g, "cond_dim", self.codec.cond_dim) != self.codec.cond_dim:
             raise ValueError(
                 f"generator cond_dim {net_g.cond_dim} does not match the codec's {self.codec.cond_dim} factors "
@@ -83,39 +85,19 @@ class CUnetModule(L.LightningModule):
 
     # ---------------------------------------------------------------------------------------- evaluation
     def setup(self, stage: str) -> None:
-        for split in ("val", "test"):
-            names = eval_setting_names(self.trainer, split) if stage in ("fit", "validate", "test") else []
-            if names and split not in self.metrics:
-                self.metrics[split] = SettingMetrics(names)
-
-    def _eval_step(self, split: str, batch: dict[str, Any]) -> None:
-        out = self.net_g(batch["lq"], batch["z"])
-        self.metrics[split].update(out, batch["lq"], batch["gt"], list(batch["setting"]))
-        if self._figure_sample is None and self.log_figures:
-            self._figure_sample = capture_sample(batch, self.figure_setting)
-
-    def _eval_epoch_end(self, split: str) -> None:
-        if split not in self.metrics:
-            return
-        values = self.metrics[split].compute(split)
-        self.metrics[split].reset()
-        self.log_dict(values, sync_dist=True)
-        if self._figure_sample is not None and not self.trainer.sanity_checking:
-            figure = figure_from_sample(self, self.net_g, self._figure_sample, self.codec)
-            log_image(self, f"{split}/modulation", figure)
-        self._figure_sample = None
+        setup_eval_metrics(self, stage)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step("val", batch)
+        eval_step(self, "val", batch)
 
     def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
+        eval_epoch_end(self, "val")
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step("test", batch)
+        eval_step(self, "test", batch)
 
     def on_test_epoch_end(self) -> None:
-        self._eval_epoch_end("test")
+        eval_epoch_end(self, "test")
 
     # --------------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import CONFIG_DIR, TINY, compose_config
 from lightning.pytorch.callbacks import Callback
 
+from conftest import CONFIG_DIR, TINY, compose_config
 from cugan_lightning.checkpoint import load_generator, read_checkpoint
 from cugan_lightning.train import build, train
 
@@ -30,7 +30,9 @@ def test_experiment_composes_and_instantiates(name, tmp_path):
     cfg = compose_config(_experiment_overrides(name), tmp_path)
     assert cfg.trainer.accelerator in ("cpu", "gpu")
     # GPU presets are instantiated on the CPU here: the rest of the config is what is checked
-    cfg = compose_config([*_experiment_overrides(name), "trainer.accelerator=cpu", "trainer.devices=1"], tmp_path)
+    cfg = compose_config(
+        [*_experiment_overrides(name), "trainer.accelerator=cpu", "trainer.devices=1"], tmp_path
+    )
     datamodule, model, trainer = build(cfg)
     assert isinstance(model, L.LightningModule) and isinstance(trainer, L.Trainer)
     assert trainer.max_steps == cfg.iterations * model.optimizer_steps_per_iteration
@@ -95,7 +97,11 @@ def test_resume_reproduces_the_uninterrupted_loss_sequence(tmp_path):
     assert len(resumed_losses) == 3
     for expected, got in zip(full_losses, first_losses + resumed_losses, strict=True):
         assert torch.equal(expected, got)
-    for (name, a), b in zip(full.lightning_module.state_dict().items(), resumed.lightning_module.state_dict().values()):
+    for (name, a), b in zip(
+        full.lightning_module.state_dict().items(),
+        resumed.lightning_module.state_dict().values(),
+        strict=True,
+    ):
         assert torch.equal(a, b), name
 
 
@@ -119,7 +125,14 @@ def test_checkpoint_alone_restores_images(tmp_path):
 def test_app_reports_a_missing_folder_in_one_line(tmp_path):
     missing = tmp_path / "DIV2K_train_HR"
     proc = subprocess.run(
-        [sys.executable, "-m", "cugan_lightning", *TINY, f"data.train_dir={missing}", f"hydra.run.dir={tmp_path}/run"],
+        [
+            sys.executable,
+            "-m",
+            "cugan_lightning",
+            *TINY,
+            f"data.train_dir={missing}",
+            f"hydra.run.dir={tmp_path}/run",
+        ],
         capture_output=True,
         text=True,
         timeout=300,

@@ -42,7 +42,9 @@ def image_folder(tmp_path):
 def test_list_images_keeps_top_level_images_only(image_folder):
     folder, _, _ = image_folder
     names = [p.name for p in list_images(folder)]
-    assert names == sorted(["rgb.png", "rgb.bmp", "rgb.jpg", "rgb.tiff", "gray.png", "rgba.png", "gray16.png"])
+    assert names == sorted(
+        ["rgb.png", "rgb.bmp", "rgb.jpg", "rgb.tiff", "gray.png", "rgba.png", "gray16.png"]
+    )
 
 
 def test_read_image_formats_to_float_rgb(image_folder):
@@ -76,7 +78,9 @@ def test_datamodule_missing_train_folder(tmp_path):
 
 def _source():
     rng = np.random.default_rng(1)
-    return ImageSource(arrays=[(f"im{i}", rng.integers(0, 256, (30 + i, 41, 3), dtype=np.uint8)) for i in range(3)])
+    return ImageSource(
+        arrays=[(f"im{i}", rng.integers(0, 256, (30 + i, 41, 3), dtype=np.uint8)) for i in range(3)]
+    )
 
 
 def test_train_patches_depend_only_on_seed_and_index():
@@ -85,7 +89,7 @@ def test_train_patches_depend_only_on_seed_and_index():
     for index in (0, 7, 10**9):
         x = a[index]["gt"]
         assert x.shape == (3, 16, 16) and x.dtype == torch.float32
-        assert 0 <= x.min() and x.max() <= 1
+        assert x.min() >= 0 and x.max() <= 1
         assert torch.equal(x, b[index]["gt"])
     assert not all(torch.equal(a[i]["gt"], c[i]["gt"]) for i in range(4))
     assert not torch.equal(a[0]["gt"], a[1]["gt"])

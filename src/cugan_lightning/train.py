@@ -21,6 +21,7 @@ import hydra
 import lightning as L
 import torch
 from hydra.errors import InstantiationException
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -32,6 +33,8 @@ log = logging.getLogger("cugan_lightning")
 # The training batches are a function of the batch counter that the data module saves, so a checkpoint taken
 # mid-epoch resumes exactly; Lightning cannot see that and would warn on every such resume.
 warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
+# The frozen VGG of the perceptual loss stays in eval mode on purpose.
+warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -56,11 +59,22 @@ def _unwrap(err: BaseException) -> BaseException:
     return err
 
 
+def instantiate(node: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` that lets the target's own error through instead of Hydra's wrapper."""
+    try:
+        return hydra.utils.instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = _unwrap(err)
+        if cause is err:
+            raise
+        raise cause from None
+
+
 def instantiate_group(group: DictConfig | None) -> list[Any]:
     """Instantiate every entry of a callbacks / logger group that has a ``_target_``."""
     if not group:
         return []
-    return [hydra.utils.instantiate(node) for node in group.values() if node and "_target_" in node]
+    return [instantiate(node) for node in group.values() if node and "_target_" in node]
 
 
 def optimizer_steps_per_iteration(model: L.LightningModule) -> int:
@@ -95,7 +109,10 @@ def derive_max_steps(cfg: DictConfig, model: L.LightningModule) -> int:
 def plain_config(cfg: DictConfig) -> dict[str, Any]:
     """The resolved run configuration as plain Python data (for loggers and checkpoints)."""
     keys = [key for key in cfg if key != "hydra"]
-    return {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key] for key in keys}
+    return {
+        key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+        for key in keys
+    }
 
 
 @rank_zero_only
@@ -112,21 +129,59 @@ def write_metrics(output_dir: Path, trainer: L.Trainer, extra: dict[str, Any]) -
     return path
 
 
+def newest_checkpoint(log_dir: str | Path, task: str) -> Path | None:
+    """``last.ckpt`` of the most recent run of ``task`` under ``log_dir`` (None when there is none)."""
+    candidates = list(Path(log_dir).glob(f"{task}/runs/*/checkpoints/last.ckpt"))
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def resolve_init_from(cfg: DictConfig) -> None:
+    """Turn ``model.init_from=auto`` into the newest stage-1 checkpoint, or fail with the command to run."""
+    model_cfg = cfg.model
+    with open_dict(model_cfg):
+        task = model_cfg.pop("init_task", "cunet_mse")
+        if model_cfg.get("init_from") != "auto":
+            return
+        if cfg.get("ckpt_path"):  # resuming restores G, C_G, D and C_D from the checkpoint itself
+            model_cfg.init_from = None
+            return
+        found = newest_checkpoint(cfg.paths.log_dir, task)
+        if found is None:
+            raise ConfigError(
+                f"this stage starts from a stage-1 checkpoint and no run of '{task}' was found under "
+                f"{Path(cfg.paths.log_dir).resolve()}; train it first (python -m cugan_lightning "
+                f"experiment={task} ...) or pass model.init_from=/path/to/last.ckpt"
+            )
+        log.info("model.init_from=auto: starting from %s", found)
+        model_cfg.init_from = str(found)
+
+
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """Instantiate the data module, the model and the trainer of a composed config (seeded first)."""
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
-    datamodule = hydra.utils.instantiate(cfg.data)
-    model = hydra.utils.instantiate(cfg.model)
+    resolve_init_from(cfg)
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
     model.train_config = plain_config(cfg)
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
     with open_dict(cfg):
         max_steps = derive_max_steps(cfg, model)
-    trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, max_steps=max_steps
-    )
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, max_steps=max_steps)
+    if trainer.fast_dev_run:  # Lightning sets max_steps to the number of batches: make that iterations too
+        trainer.fit_loop.epoch_loop.max_steps = int(trainer.fast_dev_run) * optimizer_steps_per_iteration(
+            model
+        )
     return datamodule, model, trainer
+
+
+def checkpoint_paths(trainer: L.Trainer) -> tuple[str | None, str | None]:
+    """(best checkpoint by the monitored metric, latest checkpoint) written by this trainer's callbacks."""
+    callbacks = [c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)]
+    best = next((c.best_model_path for c in callbacks if c.monitor and c.best_model_path), None)
+    last = next((c.best_model_path for c in callbacks if c.filename == "last" and c.best_model_path), None)
+    return best, last
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -137,9 +192,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         logger.log_hyperparams(plain_config(cfg))
     if cfg.get("train", True):
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    checkpoint = trainer.checkpoint_callback
-    best = getattr(checkpoint, "best_model_path", "") or None
-    last = getattr(checkpoint, "last_model_path", "") or None
+    best, last = checkpoint_paths(trainer)
     if cfg.get("test", False):
         trainer.test(model, datamodule=datamodule, ckpt_path=best)
     result = {"best_checkpoint": best, "last_checkpoint": last, "output_dir": str(output_dir)}

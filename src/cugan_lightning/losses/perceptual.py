@@ -40,6 +40,7 @@ class PerceptualLoss(nn.Module):
         # Frozen, reproducible from its source: keep it out of checkpoints and state dicts.
         self._register_state_dict_hook(_drop_extractor_state)
         self.register_load_state_dict_pre_hook(_ignore_extractor_state)
+        self.register_load_state_dict_post_hook(_extractor_not_missing)
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -59,6 +60,12 @@ def _drop_extractor_state(module, state_dict, prefix, local_metadata):
 def _ignore_extractor_state(module, state_dict, prefix, *args):
     for key in [k for k in state_dict if k.startswith(prefix + "extractor.")]:
         del state_dict[key]
+
+
+def _extractor_not_missing(module, incompatible_keys):
+    # The extractor's weights are never saved, so they are never "missing" from a checkpoint either.
+    missing = incompatible_keys.missing_keys
+    missing[:] = [k for k in missing if ".extractor." not in f".{k}"]
 
 
 def build_perceptual_loss(

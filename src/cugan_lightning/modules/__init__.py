@@ -1,5 +1,6 @@
 """The LightningModules of the two training stages."""
 
+from .cugan_module import CUGANModule, load_stage1_generator
 from .cunet_module import CUnetModule
 
-__all__ = ["CUnetModule"]
+__all__ = ["CUGANModule", "CUnetModule", "load_stage1_generator"]

@@ -1,0 +1,239 @@
+"""Stage 2: CUGAN — the CUnet generator against the condition-modulated (GFM) discriminator.
+
+Manual optimisation, one discriminator step then one generator step per batch:
+``L_D = BCE(D(gt, z), real) + BCE(D(G(lq, z).detach(), z), fake)`` and
+``L_G = w_percep * L_percep + w_gan * L_GAN + w_pix * L_pix`` (paper: 1, 0.005, 0.01).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from ..checkpoint import CheckpointError, generator_state_dict, read_checkpoint
+from ..degradations import LevelCodec
+from ..losses import GANLoss, PerceptualLoss, PixelLoss
+from .common import (
+    assert_finite,
+    attach_metadata,
+    eval_epoch_end,
+    eval_step,
+    generator_metadata,
+    setup_eval_metrics,
+)
+
+log = logging.getLogger(__name__)
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+DEFAULT_WEIGHTS = {"percep": 1.0, "gan": 0.005, "pix": 0.01}
+
+
+def load_stage1_generator(net_g: nn.Module, path: str | Path, codec: LevelCodec) -> None:
+    """Load G and C_G from a stage-1 checkpoint strictly, with an error that names what differs."""
+    checkpoint = read_checkpoint(path)
+    metadata = checkpoint["cugan"]
+    theirs = metadata.get("generator", {}).get("config", {})
+    ours = dict(getattr(net_g, "config", {}))
+    differences = [
+        f"{k}: checkpoint {theirs.get(k)!r}, config {ours.get(k)!r}" for k in ours if theirs.get(k) != ours[k]
+    ]
+    if differences:
+        raise CheckpointError(
+            f"model.init_from={path} does not fit model.net_g ({'; '.join(differences)}); set model.net_g to the "
+            "stage-1 run's generator (its .hydra/config.yaml) or pick a matching checkpoint"
+        )
+    if LevelCodec.from_dict(metadata["codec"]) != codec:
+        raise CheckpointError(
+            f"model.init_from={path} was trained with codec {metadata['codec']}, this config has "
+            f"{codec.to_dict()}; the condition vector would mean something else"
+        )
+    try:
+        net_g.load_state_dict(generator_state_dict(checkpoint), strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(f"model.init_from={path}: generator weights do not fit: {err}") from None
+
+
+class CUGANModule(L.LightningModule):
+    """Trains ``net_g`` (CUnet with C_G) and ``net_d`` (discriminator with C_D) adversarially.
+
+    ``init_from``: a stage-1 checkpoint whose G and C_G start this stage (DNI later needs that shared start).
+    ``perceptual=None`` switches the perceptual term off (only with an explicit config value, see README).
+    ``milestones`` of the schedulers are in iterations (batches). ``grad_clip`` clips each network's gradient
+    norm inside the module, since Lightning refuses trainer-level clipping with manual optimisation.
+    """
+
+    stage = "cugan"
+    optimizer_steps_per_iteration = 2
+
+    def __init__(
+        self,
+        net_g: nn.Module,
+        net_d: nn.Module,
+        optimizer_g: OptimizerFactory,
+        optimizer_d: OptimizerFactory,
+        scheduler_g: SchedulerFactory | None = None,
+        scheduler_d: SchedulerFactory | None = None,
+        perceptual: PerceptualLoss | None = None,
+        gan_loss: str = "vanilla",
+        pixel_loss: str = "mse",
+        loss_weights: Mapping[str, float] | None = None,
+        init_from: str | None = None,
+        codec: Mapping[str, Any] | LevelCodec | None = None,
+        grad_clip: float | None = None,
+        figure_setting: str = "b2_n30",
+        log_figures: bool = True,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.net_g = net_g
+        self.net_d = net_d
+        self.optimizer_factories = (optimizer_g, optimizer_d)
+        self.scheduler_factories = (scheduler_g, scheduler_d)
+        self.perceptual = perceptual
+        self.gan_loss = GANLoss(gan_loss)
+        self.pixel_loss = PixelLoss(pixel_loss)
+        weights = dict(DEFAULT_WEIGHTS, **(loss_weights or {}))
+        unknown = set(weights) - set(DEFAULT_WEIGHTS)
+        if unknown:
+            raise ValueError(f"unknown loss weights {sorted(unknown)}; use {sorted(DEFAULT_WEIGHTS)}")
+        self.loss_weights = weights
+        self.codec = (
+            codec
+            if isinstance(codec, LevelCodec)
+            else (LevelCodec.from_dict(codec) if codec else LevelCodec())
+        )
+        self.grad_clip = grad_clip
+        self.figure_setting = figure_setting
+        self.log_figures = log_figures
+        self.metrics: nn.ModuleDict = nn.ModuleDict()
+        self._figure_sample: dict[str, Any] | None = None
+        self.init_from = str(init_from) if init_from else None
+        if self.init_from:
+            load_stage1_generator(self.net_g, self.init_from, self.codec)
+            log.info("G and C_G initialised from %s", self.init_from)
+        if perceptual is None:
+            log.warning("perceptual term OFF: L_G = %.3g L_GAN + %.3g L_pix", weights["gan"], weights["pix"])
+
+    def forward(self, lq: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net_g(lq, z)
+
+    # ------------------------------------------------------------------------------------------ training
+    def _step(self, optimizer: Any, loss: torch.Tensor, net: nn.Module) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if self.grad_clip:
+            self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
+        optimizer.step()
+
+    def discriminator_step(
+        self, batch: Mapping[str, torch.Tensor], out: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """One D update: real ``(gt, z)`` against restored ``(out.detach(), z)``, same z for both."""
+        _, opt_d = self.optimizers()
+        self.toggle_optimizer(opt_d)
+        real_logits = self.net_d(batch["gt"], batch["z"])
+        fake_logits = self.net_d(out.detach(), batch["z"])
+        l_d_real = self.gan_loss(real_logits, real=True)
+        l_d_fake = self.gan_loss(fake_logits, real=False)
+        assert_finite("train/l_d", l_d_real + l_d_fake, self.iteration)
+        self._step(opt_d, l_d_real + l_d_fake, self.net_d)
+        self.untoggle_optimizer(opt_d)
+        return {
+            "train/l_d_real": l_d_real.detach(),
+            "train/l_d_fake": l_d_fake.detach(),
+            "train/out_d_real": real_logits.detach().mean(),
+            "train/out_d_fake": fake_logits.detach().mean(),
+        }
+
+    def generator_step(self, batch: Mapping[str, torch.Tensor], out: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One G update with the weighted perceptual, adversarial and pixel terms (D frozen meanwhile)."""
+        opt_g, _ = self.optimizers()
+        self.toggle_optimizer(opt_g)
+        w = self.loss_weights
+        l_g_pix = self.pixel_loss(out, batch["gt"])
+        l_g_gan = self.gan_loss(self.net_d(out, batch["z"]), real=True, for_discriminator=False)
+        l_g = w["pix"] * l_g_pix + w["gan"] * l_g_gan
+        logs = {"train/l_g_pix": l_g_pix.detach(), "train/l_g_gan": l_g_gan.detach()}
+        if self.perceptual is not None:
+            l_g_percep = self.perceptual(out, batch["gt"])
+            l_g = l_g + w["percep"] * l_g_percep
+            logs["train/l_g_percep"] = l_g_percep.detach()
+        assert_finite("train/l_g", l_g, self.iteration)
+        self._step(opt_g, l_g, self.net_g)
+        self.untoggle_optimizer(opt_g)
+        logs["train/l_g_total"] = l_g.detach()
+        return logs
+
+    @property
+    def iteration(self) -> int:
+        """Batches done so far (Lightning's global_step counts both optimizers' steps)."""
+        return self.global_step // self.optimizer_steps_per_iteration
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        out = self.net_g(batch["lq"], batch["z"])
+        logs = self.discriminator_step(batch, out)
+        logs.update(self.generator_step(batch, out))
+        schedulers = self.lr_schedulers()
+        for scheduler in (
+            schedulers if isinstance(schedulers, Sequence) else [schedulers] if schedulers else []
+        ):
+            scheduler.step()
+        self.log_dict(logs, prog_bar=False)
+        self.log("train/iteration", float(self.iteration), prog_bar=False)
+
+    def configure_optimizers(self) -> Any:
+        optimizers = [
+            self.optimizer_factories[0](params=self.net_g.parameters()),
+            self.optimizer_factories[1](params=self.net_d.parameters()),
+        ]
+        schedulers = [
+            f(optimizer=o) for f, o in zip(self.scheduler_factories, optimizers, strict=True) if f is not None
+        ]
+        if not schedulers:
+            return optimizers
+        if len(schedulers) != 2:
+            raise ValueError("give both scheduler_g and scheduler_d, or neither")
+        return optimizers, schedulers
+
+    # ---------------------------------------------------------------------------------------- evaluation
+    def setup(self, stage: str) -> None:
+        setup_eval_metrics(self, stage)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        eval_step(self, "val", batch)
+
+    def on_validation_epoch_end(self) -> None:
+        eval_epoch_end(self, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        eval_step(self, "test", batch)
+
+    def on_test_epoch_end(self) -> None:
+        eval_epoch_end(self, "test")
+
+    # --------------------------------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        attach_metadata(
+            checkpoint,
+            generator_metadata(
+                self.stage,
+                self.net_g,
+                self.codec,
+                discriminator={
+                    "class": type(self.net_d).__name__,
+                    "config": dict(getattr(self.net_d, "config", {})),
+                },
+                init_from=self.init_from,
+                perceptual=None
+                if self.perceptual is None
+                else {"random_weights": self.perceptual.random_weights},
+                train_config=getattr(self, "train_config", None),
+            ),
+        )

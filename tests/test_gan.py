@@ -1,0 +1,225 @@
+"""Stage 2: the CUGAN module with manual optimisation, its configs, losses and failure modes."""
+
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from conftest import TINY, compose_config
+from cugan_lightning.checkpoint import CheckpointError, read_checkpoint, save_generator_checkpoint
+from cugan_lightning.degradations import LevelCodec
+from cugan_lightning.losses import GANLoss
+from cugan_lightning.networks import CUnet, PretrainedWeightsMissingError
+from cugan_lightning.train import ConfigError, build, train
+
+GAN_TINY = [
+    *TINY,
+    "model=cugan",
+    "model.net_d.base_channels=4",
+    "model.perceptual.weights=null",  # random-weight VGG: tests only
+    "data.patch_size=32",
+    "data.batches_per_epoch=2",
+    "callbacks=gan",
+    "callbacks.rich_progress_bar=null",
+    "model.log_figures=false",
+]
+
+
+@pytest.fixture
+def stage1_ckpt(tmp_path):
+    torch.manual_seed(0)
+    net = CUnet(channels=(4, 8, 16), blocks=(1, 1, 1))
+    return save_generator_checkpoint(tmp_path / "stage1.ckpt", net, LevelCodec())
+
+
+def _cfg(tmp_path, stage1_ckpt, *extra):
+    return compose_config([*GAN_TINY, f"model.init_from={stage1_ckpt}", *extra], tmp_path)
+
+
+def test_gan_losses_reference_values():
+    logits = torch.tensor([2.0, -1.0, 0.5])
+    bce = GANLoss("vanilla")
+    expected_real = torch.nn.functional.softplus(-logits).mean()  # -log(sigmoid(x))
+    torch.testing.assert_close(bce(logits, real=True), expected_real)
+    torch.testing.assert_close(bce(logits, real=False), torch.nn.functional.softplus(logits).mean())
+    hinge = GANLoss("hinge")
+    torch.testing.assert_close(hinge(logits, real=True), torch.tensor((0 + 2 + 0.5) / 3))
+    torch.testing.assert_close(hinge(logits, real=False), torch.tensor((3 + 0 + 1.5) / 3))
+    torch.testing.assert_close(hinge(logits, real=True, for_discriminator=False), -logits.mean())
+    torch.testing.assert_close(GANLoss("lsgan")(logits, real=True), ((logits - 1) ** 2).mean())
+    with pytest.raises(ValueError, match="unknown GAN loss"):
+        GANLoss("wgan")
+
+
+def test_init_from_loads_stage1_weights(tmp_path, stage1_ckpt):
+    _, model, trainer = build(_cfg(tmp_path, stage1_ckpt))
+    saved = read_checkpoint(stage1_ckpt)["state_dict"]
+    for key, value in model.net_g.state_dict().items():
+        assert torch.equal(value, saved["net_g." + key])
+    assert trainer.max_steps == 2 * 2000  # two optimizer steps per iteration
+
+
+def test_init_from_mismatch_names_the_difference(tmp_path, stage1_ckpt):
+    with pytest.raises(
+        CheckpointError, match=r"does not fit model.net_g \(channels: checkpoint \[4, 8, 16\]"
+    ):
+        build(_cfg(tmp_path, stage1_ckpt, "model.net_g.channels=[8,8,16]"))
+
+
+def test_auto_init_takes_the_newest_stage1_run_or_says_what_to_run(tmp_path, stage1_ckpt):
+    overrides = [*GAN_TINY, "model.init_from=auto", "model.init_task=cunet_mse"]
+    with pytest.raises(ConfigError, match="experiment=cunet_mse"):
+        build(compose_config(overrides, tmp_path))
+    run = tmp_path / "logs" / "cunet_mse" / "runs" / "2026-01-01_00-00-00" / "checkpoints"
+    run.mkdir(parents=True)
+    (run / "last.ckpt").write_bytes(stage1_ckpt.read_bytes())
+    cfg = compose_config(overrides, tmp_path)
+    _, model, _ = build(cfg)
+    assert model.init_from == str(run / "last.ckpt")
+
+
+class Snapshots(Callback):
+    """Checks, on the first batch, that both networks change and that the D step leaves G untouched."""
+
+    def __init__(self):
+        self.checked = False
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if self.checked:
+            return
+        self.g_before = {k: v.clone() for k, v in module.net_g.state_dict().items()}
+        self.d_before = {k: v.clone() for k, v in module.net_d.state_dict().items()}
+        original = module.generator_step
+
+        def generator_step(batch, out):
+            # the discriminator has stepped, the generator not yet
+            assert all(torch.equal(v, self.g_before[k]) for k, v in module.net_g.state_dict().items())
+            assert any(not torch.equal(v, self.d_before[k]) for k, v in module.net_d.state_dict().items())
+            module.generator_step = original
+            return original(batch, out)
+
+        module.generator_step = generator_step
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if self.checked:
+            return
+        self.checked = True
+        assert any(not torch.equal(v, self.g_before[k]) for k, v in module.net_g.state_dict().items())
+        changed_cond = [
+            k
+            for k, v in module.net_g.state_dict().items()
+            if k.startswith("cond.") and not torch.equal(v, self.g_before[k])
+        ]
+        assert changed_cond, "C_G did not change"
+
+
+@pytest.mark.parametrize("discriminator", ["gfm", "plain"])
+def test_gan_stage_trains_with_and_without_gfm(tmp_path, stage1_ckpt, discriminator):
+    cfg = _cfg(tmp_path, stage1_ckpt, f"model/discriminator={discriminator}", "debug=fast_dev_run")
+    datamodule, model, trainer = build(cfg)
+    snapshots = Snapshots()
+    trainer.callbacks.append(snapshots)
+    trainer.fit(model, datamodule=datamodule)
+    assert snapshots.checked
+    assert (model.net_d.cond is not None) == (discriminator == "gfm")
+    metrics = trainer.callback_metrics
+    for key in ("l_g_pix", "l_g_percep", "l_g_gan", "l_d_real", "l_d_fake", "out_d_real", "out_d_fake"):
+        assert torch.isfinite(metrics[f"train/{key}"]), key
+    assert trainer.global_step == 2 * 2 and datamodule.train_batches_seen == 2
+
+
+class LossRecorder(Callback):
+    def __init__(self):
+        self.losses = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        m = trainer.callback_metrics
+        self.losses.append((m["train/l_d_real"].clone(), m["train/l_g_total"].clone()))
+
+
+def _fit(cfg, ckpt_path=None):
+    datamodule, model, trainer = build(cfg)
+    recorder = LossRecorder()
+    trainer.callbacks.append(recorder)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    return trainer, recorder.losses
+
+
+def test_gan_resume_is_exact(tmp_path, stage1_ckpt):
+    common = ["data.batches_per_epoch=3", "model.scheduler_g.milestones=[2,3]"]
+    full, full_losses = _fit(_cfg(tmp_path / "a", stage1_ckpt, *common, "iterations=4"))
+    first, first_losses = _fit(_cfg(tmp_path / "b", stage1_ckpt, *common, "iterations=2"))
+    ckpt = tmp_path / "stop.ckpt"
+    first.save_checkpoint(ckpt)
+    saved = torch.load(ckpt, weights_only=True)
+    assert len(saved["optimizer_states"]) == 2 and len(saved["lr_schedulers"]) == 2
+    assert any(k.startswith("net_d.cond.") for k in saved["state_dict"])
+    resumed, resumed_losses = _fit(_cfg(tmp_path / "c", stage1_ckpt, *common, "iterations=4"), ckpt)
+    assert len(full_losses) == 4 and len(resumed_losses) == 2
+    for (d1, g1), (d2, g2) in zip(full_losses, first_losses + resumed_losses, strict=True):
+        assert torch.equal(d1, d2) and torch.equal(g1, g2)
+    a, b = full.lightning_module.state_dict(), resumed.lightning_module.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert full.optimizers[0].param_groups[0]["lr"] == resumed.optimizers[0].param_groups[0]["lr"] == 5e-4 / 4
+
+
+def test_non_finite_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path, stage1_ckpt):
+    cfg = _cfg(
+        tmp_path,
+        stage1_ckpt,
+        "iterations=3",
+        "data.batches_per_epoch=1",
+        "callbacks.model_checkpoint=null",
+    )
+    datamodule, model, trainer = build(cfg)
+    calls = {"n": 0}
+    original = model.pixel_loss.forward
+
+    def poisoned(output, target):
+        calls["n"] += 1
+        loss = original(output, target)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    model.pixel_loss.forward = poisoned
+    with pytest.raises(FloatingPointError, match="train/l_g became nan at iteration 2.*last good checkpoint"):
+        trainer.fit(model, datamodule=datamodule)
+    last = read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    assert last["global_step"] == 4  # two full iterations
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+
+
+def test_paper_recipe_fails_fast_without_imagenet_vgg(tmp_path, stage1_ckpt, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setenv("CUGAN_OFFLINE", "1")
+    cfg = compose_config(
+        ["experiment=cugan_gan", f"model.init_from={stage1_ckpt}", *TINY[:3], "trainer.accelerator=cpu"],
+        tmp_path,
+    )
+    assert cfg.model.loss_weights.gan == 0.005 and cfg.model.loss_weights.pix == 0.01
+    assert list(cfg.model.scheduler_g.milestones) == [50000, 100000, 200000, 300000, 400000]
+    with pytest.raises(Exception, match="vgg19-dcbb9e9d.pth") as info:
+        build(cfg)
+    cause = info.value
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    assert isinstance(cause, PretrainedWeightsMissingError)
+
+
+def test_quickstart_gan_switches_the_perceptual_term_off_explicitly(
+    tmp_path, stage1_ckpt, monkeypatch, caplog
+):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    cfg = compose_config(
+        ["experiment=quickstart_cpu_gan", f"model.init_from={stage1_ckpt}", *TINY[:3]], tmp_path
+    )
+    assert cfg.model.perceptual.if_missing == "disable"
+    with caplog.at_level("WARNING"):
+        _, model, _ = build(cfg)
+    assert model.perceptual is None
+    assert "PERCEPTUAL TERM SWITCHED OFF" in caplog.text
+
+
+def test_gan_stage_checkpoint_restores_images(tmp_path, stage1_ckpt):
+    result = train(_cfg(tmp_path, stage1_ckpt, "iterations=2"))
+    metadata = read_checkpoint(result["last_checkpoint"])["cugan"]
+    assert metadata["kind"] == "cugan" and metadata["init_from"] == str(stage1_ckpt)
+    assert metadata["discriminator"]["config"]["gfm"] is True

@@ -169,6 +169,7 @@ def test_non_finite_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkp
         "iterations=3",
         "data.batches_per_epoch=1",
         "callbacks.model_checkpoint=null",
+        "model.nan_check_every=1",
     )
     datamodule, model, trainer = build(cfg)
     calls = {"n": 0}
@@ -223,3 +224,11 @@ def test_gan_stage_checkpoint_restores_images(tmp_path, stage1_ckpt):
     metadata = read_checkpoint(result["last_checkpoint"])["cugan"]
     assert metadata["kind"] == "cugan" and metadata["init_from"] == str(stage1_ckpt)
     assert metadata["discriminator"]["config"]["gfm"] is True
+
+
+def test_non_finite_weights_are_never_written(tmp_path, stage1_ckpt):
+    _, model, _ = build(_cfg(tmp_path, stage1_ckpt))
+    with torch.no_grad():
+        next(model.net_d.parameters())[0] = float("inf")
+    with pytest.raises(FloatingPointError, match="parameter net_d.* is not finite"):
+        model.on_save_checkpoint({})

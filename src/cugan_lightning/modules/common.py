@@ -175,11 +175,27 @@ def eval_epoch_end(module: L.LightningModule, split: str) -> None:
     module._figure_sample = None
 
 
-def assert_finite(name: str, value: torch.Tensor, step: int) -> None:
-    """Stop training with a clear message when a loss is NaN or infinite (the last checkpoint is kept)."""
+def assert_finite(name: str, value: torch.Tensor, iteration: int, every: int = 1) -> None:
+    """Stop training with a clear message when a loss is NaN or infinite (the last checkpoint is kept).
+
+    Checked every ``every`` iterations: on a GPU each check waits for the device, so the hot path can space
+    them out; ``assert_finite_parameters`` guards every checkpoint in between.
+    """
+    if every > 1 and iteration % every:
+        return
     if not torch.isfinite(value).all():
         raise FloatingPointError(
-            f"{name} became {value.item()} at iteration {step}; training stopped. The last good checkpoint "
+            f"{name} became {value.item()} at iteration {iteration}; training stopped. The last good checkpoint "
             "is kept (checkpoints/last.ckpt). Lower the learning rate or enable gradient clipping and resume "
             "with ckpt_path=..."
         )
+
+
+def assert_finite_parameters(module: nn.Module, iteration: int) -> None:
+    """Refuse to write a checkpoint of non-finite weights, so that last.ckpt always stays usable."""
+    for name, param in module.named_parameters():
+        if not torch.isfinite(param).all():
+            raise FloatingPointError(
+                f"parameter {name} is not finite at iteration {iteration}; training stopped without writing the "
+                "checkpoint, the last good one is kept. Lower the learning rate or enable gradient clipping."
+            )

@@ -21,6 +21,7 @@ from ..degradations import LevelCodec
 from ..losses import GANLoss, PerceptualLoss, PixelLoss
 from .common import (
     assert_finite,
+    assert_finite_parameters,
     attach_metadata,
     eval_epoch_end,
     eval_step,
@@ -89,6 +90,7 @@ class CUGANModule(L.LightningModule):
         grad_clip: float | None = None,
         figure_setting: str = "b2_n30",
         log_figures: bool = True,
+        nan_check_every: int = 1,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -112,6 +114,7 @@ class CUGANModule(L.LightningModule):
         self.grad_clip = grad_clip
         self.figure_setting = figure_setting
         self.log_figures = log_figures
+        self.nan_check_every = nan_check_every
         self.metrics: nn.ModuleDict = nn.ModuleDict()
         self._figure_sample: dict[str, Any] | None = None
         self.init_from = str(init_from) if init_from else None
@@ -142,7 +145,7 @@ class CUGANModule(L.LightningModule):
         fake_logits = self.net_d(out.detach(), batch["z"])
         l_d_real = self.gan_loss(real_logits, real=True)
         l_d_fake = self.gan_loss(fake_logits, real=False)
-        assert_finite("train/l_d", l_d_real + l_d_fake, self.iteration)
+        assert_finite("train/l_d", l_d_real + l_d_fake, self.iteration, self.nan_check_every)
         self._step(opt_d, l_d_real + l_d_fake, self.net_d)
         self.untoggle_optimizer(opt_d)
         return {
@@ -165,7 +168,7 @@ class CUGANModule(L.LightningModule):
             l_g_percep = self.perceptual(out, batch["gt"])
             l_g = l_g + w["percep"] * l_g_percep
             logs["train/l_g_percep"] = l_g_percep.detach()
-        assert_finite("train/l_g", l_g, self.iteration)
+        assert_finite("train/l_g", l_g, self.iteration, self.nan_check_every)
         self._step(opt_g, l_g, self.net_g)
         self.untoggle_optimizer(opt_g)
         logs["train/l_g_total"] = l_g.detach()
@@ -220,6 +223,7 @@ class CUGANModule(L.LightningModule):
 
     # --------------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        assert_finite_parameters(self, self.iteration)
         attach_metadata(
             checkpoint,
             generator_metadata(

@@ -13,6 +13,7 @@ from ..degradations import LevelCodec
 from ..losses import PixelLoss
 from .common import (
     assert_finite,
+    assert_finite_parameters,
     attach_metadata,
     eval_epoch_end,
     eval_step,
@@ -44,6 +45,7 @@ class CUnetModule(L.LightningModule):
         codec: Mapping[str, Any] | LevelCodec | None = None,
         figure_setting: str = "b2_n30",
         log_figures: bool = True,
+        nan_check_every: int = 1,
     ) -> None:
         super().__init__()
         self.net_g = net_g
@@ -62,6 +64,7 @@ class CUnetModule(L.LightningModule):
             )
         self.figure_setting = figure_setting
         self.log_figures = log_figures
+        self.nan_check_every = nan_check_every
         self.metrics: nn.ModuleDict = nn.ModuleDict()
         self._figure_sample: dict[str, Any] | None = None
 
@@ -72,7 +75,7 @@ class CUnetModule(L.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         out = self.net_g(batch["lq"], batch["z"])
         loss = self.pixel_loss(out, batch["gt"])
-        assert_finite("train/l_g_pix", loss, self.global_step)
+        assert_finite("train/l_g_pix", loss, self.global_step, self.nan_check_every)
         self.log("train/l_g_pix", loss, prog_bar=True)
         return loss
 
@@ -101,6 +104,7 @@ class CUnetModule(L.LightningModule):
 
     # --------------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        assert_finite_parameters(self, self.global_step)
         attach_metadata(
             checkpoint,
             generator_metadata(

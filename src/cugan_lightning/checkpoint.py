@@ -29,9 +29,16 @@ def _torch_load(path: Path, map_location: str | torch.device) -> dict[str, Any]:
     try:
         # Only tensors and plain containers are accepted: a checkpoint is data, never code to run.
         return torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"'{path}' is not a cugan-lightning checkpoint: it holds Python objects beyond tensors and plain "
+            "data, which are never loaded (a checkpoint is data, not code)"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"cannot read checkpoint '{path}': {first_line}") from None
+        raise CheckpointError(
+            f"cannot read checkpoint '{path}' (truncated or not a checkpoint): {first_line}"
+        ) from None
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

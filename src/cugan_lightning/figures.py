@@ -68,20 +68,20 @@ def to_uint8_image(image: torch.Tensor) -> np.ndarray:
 def render_rows(
     rows: list[tuple[str, list[tuple[str, torch.Tensor]]]], gap: int = 4, label_h: int = 14
 ) -> np.ndarray:
-    """Lay labelled panels out in rows on a white canvas; returns a uint8 ``(H, W, 3)`` array."""
+    """Lay labelled panels out in titled rows on a white canvas; returns a uint8 ``(H, W, 3)`` array."""
     tile_h = max(p.shape[1] for _, panels in rows for _, p in panels)
     tile_w = max(p.shape[2] for _, panels in rows for _, p in panels)
     cols = max(len(panels) for _, panels in rows)
-    height = len(rows) * (tile_h + label_h + gap) + gap
-    width = cols * (tile_w + gap) + gap
-    canvas = Image.new("RGB", (width, height), "white")
+    row_h = label_h + tile_h + label_h + gap  # row title, panel labels, panels
+    canvas = Image.new("RGB", (cols * (tile_w + gap) + gap, len(rows) * row_h + gap), "white")
     draw = ImageDraw.Draw(canvas)
-    for r, (_, panels) in enumerate(rows):
-        y = gap + r * (tile_h + label_h + gap)
+    for r, (title, panels) in enumerate(rows):
+        y = gap + r * row_h
+        draw.text((gap + 2, y), title.upper(), fill=(90, 90, 90))
         for c, (label, panel) in enumerate(panels):
             x = gap + c * (tile_w + gap)
-            draw.text((x + 2, y), label, fill="black")
-            canvas.paste(Image.fromarray(to_uint8_image(panel)), (x, y + label_h))
+            draw.text((x + 2, y + label_h), label, fill="black")
+            canvas.paste(Image.fromarray(to_uint8_image(panel)), (x, y + 2 * label_h))
     return np.asarray(canvas)
 
 

@@ -1,6 +1,10 @@
-"""Data: image folders and the embedded photographs, patches, the fixed evaluation grid, the data module."""
+"""Data: image folders and the embedded photographs, patches, the fixed evaluation grid, the data module.
 
-from .datamodule import RestorationDataModule
+The data module (and with it Lightning) is imported on first use only, so that image reading stays light.
+"""
+
+from typing import Any
+
 from .datasets import EvalGridDataset, ImageSource, IterationBatchSampler, TrainPatchDataset, center_crop
 from .embedded import EMBEDDED_TRAIN, EMBEDDED_VAL, load_embedded, load_embedded_image
 from .io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image, read_image_array
@@ -22,3 +26,11 @@ __all__ = [
     "read_image",
     "read_image_array",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RestorationDataModule":
+        from .datamodule import RestorationDataModule
+
+        return RestorationDataModule
+    raise AttributeError(f"module 'cugan_lightning.data' has no attribute '{name}'")

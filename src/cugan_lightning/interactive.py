@@ -1,0 +1,277 @@
+"""Interactive modulation: the logic behind ``notebooks/interactive_modulation.ipynb``, importable and testable.
+
+A :class:`ModulationSession` holds one degraded image and a :class:`~cugan_lightning.restore.Restorer` and
+recomputes only what a slider move needs: a blur / noise move evaluates the condition network for the new ``z``
+(cached per ``(alpha, z)``), an alpha move re-blends the DNI pair in place (C_G is blended too, so the condition
+weights of the new alpha are computed, or taken from the cache), and every new setting runs the base network once.
+``stats`` counts each of the three, and :meth:`ModulationSession.widgets` wires ipywidgets sliders to
+:meth:`ModulationSession.set`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .degradations import degrade_fixed
+from .dni import ALPHA_HELP
+from .restore import Restorer, load_restorer, read_input_image
+
+__all__ = ["DEFAULT_DEGRADATION", "ModulationSession", "default_image", "find_checkpoints"]
+
+DEFAULT_IMAGE = "chelsea"
+DEFAULT_DEGRADATION = (2.0, 30.0)
+"""(blur sigma, noise sigma) of the default demo input: one of the paper's settings."""
+
+SLIDER_STEPS = {"blur": 0.1, "noise": 1.0}
+ALPHA_STEP = 0.05
+SEARCH_ROOTS = ("logs", "../logs")
+
+
+def default_image(
+    blur: float = DEFAULT_DEGRADATION[0], noise: float = DEFAULT_DEGRADATION[1], crop: int | None = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """The embedded "chelsea" photo (center ``crop`` square) and its degraded copy, both uint8 ``(H, W, 3)``.
+
+    The degradation is the fixed evaluation one (blur, then noise, then 8-bit quantisation) with a fixed seed.
+    """
+    from .data import load_embedded_image
+
+    clean = load_embedded_image(DEFAULT_IMAGE)
+    if crop is not None:
+        height, width = clean.shape[:2]
+        size_h, size_w = min(crop, height), min(crop, width)
+        top, left = (height - size_h) // 2, (width - size_w) // 2
+        clean = np.ascontiguousarray(clean[top : top + size_h, left : left + size_w])
+    gt = torch.from_numpy(clean).permute(2, 0, 1).float() / 255.0
+    lq = degrade_fixed(gt, blur, noise, image_key=DEFAULT_IMAGE, seed=0)
+    degraded = (lq.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    return clean, np.ascontiguousarray(degraded)
+
+
+def _png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    image = (
+        array if array.dtype == np.uint8 else np.round(np.clip(array / 65535.0, 0, 1) * 255).astype(np.uint8)
+    )
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class ModulationSession:
+    """One degraded image restored under slider-controlled conditions.
+
+    Args:
+        ckpt: generator checkpoint (the MSE end of a DNI pair).
+        gan_ckpt: optional GAN checkpoint; enables the alpha slider.
+        image: a numpy array / PIL image / image path; default: the embedded photo degraded at
+            :data:`DEFAULT_DEGRADATION` (the sliders then start at the true levels).
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        alpha: starting DNI weight with a GAN checkpoint (0 = GAN, 1 = MSE).
+    """
+
+    def __init__(
+        self,
+        ckpt: str | Path,
+        gan_ckpt: str | Path | None = None,
+        image: np.ndarray | Image.Image | str | Path | None = None,
+        device: str | torch.device = "cpu",
+        *,
+        alpha: float = 0.5,
+        crop: int | None = 256,
+    ) -> None:
+        self.restorer: Restorer = load_restorer(ckpt, gan_ckpt, device)
+        self.codec = self.restorer.codec
+        self.clean: np.ndarray | None = None
+        levels = dict.fromkeys(self.codec.names, 0.0)
+        if image is None:
+            self.clean, self.image = default_image(*DEFAULT_DEGRADATION, crop=crop)
+            for name, value in zip(("blur", "noise"), DEFAULT_DEGRADATION, strict=True):
+                if name in levels:
+                    levels[name] = value
+        elif isinstance(image, (str, Path)):
+            self.image = read_input_image(image)
+        elif isinstance(image, Image.Image):
+            self.image = np.asarray(image.convert("RGBA" if "A" in image.mode else "RGB"))
+        else:
+            self.image = np.asarray(image)
+        self.levels = levels
+        self.alpha: float | None = alpha if self.restorer.blender is not None else None
+        self._last: tuple[tuple[Any, ...], np.ndarray] | None = None
+        self.controls: dict[str, Any] = {}
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """``condition_calls``, ``blend_calls`` and ``forward_calls`` so far."""
+        return self.restorer.stats
+
+    @property
+    def has_gan(self) -> bool:
+        return self.restorer.blender is not None
+
+    def set(
+        self,
+        blur: float | None = None,
+        noise: float | None = None,
+        alpha: float | None = None,
+        **levels: float,
+    ) -> np.ndarray:
+        """Move any sliders (physical units; None leaves one where it is) and return the restored image.
+
+        Returns the same layout and dtype as the input image. Only what changed is recomputed; an unchanged
+        setting returns the previous result without running the network.
+        """
+        new_levels = dict(self.levels)
+        for name, value in {"blur": blur, "noise": noise, **levels}.items():
+            if value is None:
+                continue
+            if name not in new_levels:
+                raise ValueError(
+                    f"unknown slider '{name}'; this model's factors are {list(self.codec.names)}"
+                )
+            new_levels[name] = float(value)
+        new_alpha = self.alpha
+        if alpha is not None:
+            if not self.has_gan:
+                raise ValueError("the alpha slider needs a GAN checkpoint (gan_ckpt)")
+            new_alpha = float(alpha)
+        z = self.restorer.z_for(levels=new_levels)  # validates the levels before anything changes
+        key = (new_alpha, tuple(float(v) for v in z.reshape(-1)))
+        if self._last is not None and self._last[0] == key:
+            self.levels, self.alpha = new_levels, new_alpha
+            return self._last[1]
+        output = self.restorer.restore_array(self.image, z, new_alpha)
+        self.levels, self.alpha = new_levels, new_alpha
+        self._last = (key, output)
+        return output
+
+    def output(self) -> np.ndarray:
+        """The restoration at the current slider positions."""
+        return self.set()
+
+    def widgets(self) -> Any:
+        """ipywidgets controls: one slider per codec factor (physical units), alpha, and input / output images.
+
+        Sliders update on release (``continuous_update=False``): on a CPU one restoration can take a second.
+        The widgets are also kept in ``self.controls`` by name (``blur``, ``noise``, ``alpha``, ``output``, ...).
+        """
+        import ipywidgets as widgets
+
+        rows = []
+        sliders: dict[str, Any] = {}
+        for index, name in enumerate(self.codec.names):
+            maximum = self.codec.max_levels[index]
+            step = SLIDER_STEPS.get(name, maximum / 50)
+            slider = widgets.FloatSlider(
+                value=self.levels[name],
+                min=0.0,
+                max=maximum,
+                step=step,
+                description=f"{name} σ" if name in SLIDER_STEPS else name,
+                readout_format=".1f" if step < 1 else ".0f",
+                continuous_update=False,
+                style={"description_width": "70px"},
+                layout=widgets.Layout(width="420px"),
+            )
+            sliders[name] = slider
+            rows.append(widgets.HBox([slider, widgets.Label(self.codec.describe(index))]))
+        alpha_slider = widgets.FloatSlider(
+            value=self.alpha if self.alpha is not None else 1.0,
+            min=0.0,
+            max=1.0,
+            step=ALPHA_STEP,
+            description="alpha",
+            readout_format=".2f",
+            continuous_update=False,
+            disabled=not self.has_gan,
+            style={"description_width": "70px"},
+            layout=widgets.Layout(width="420px"),
+        )
+        alpha_note = ALPHA_HELP if self.has_gan else "needs a GAN checkpoint"
+        rows.append(widgets.HBox([alpha_slider, widgets.Label(f"DNI: {alpha_note}")]))
+
+        input_view = widgets.Image(value=_png_bytes(self.image), format="png")
+        output_view = widgets.Image(value=_png_bytes(self.output()), format="png")
+        status = widgets.Label()
+
+        def show_stats() -> None:
+            status.value = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in self.stats.items())
+
+        def on_change(_: Any = None) -> None:
+            values = {name: slider.value for name, slider in sliders.items()}
+            alpha = alpha_slider.value if self.has_gan else None
+            output_view.value = _png_bytes(self.set(alpha=alpha, **values))
+            show_stats()
+
+        for slider in (*sliders.values(), alpha_slider):
+            slider.observe(on_change, names="value")
+        show_stats()
+        views = [
+            widgets.VBox([widgets.Label("input"), input_view]),
+            widgets.VBox([widgets.Label("restored"), output_view]),
+        ]
+        if self.clean is not None:
+            views.append(
+                widgets.VBox([widgets.Label("ground truth"), widgets.Image(value=_png_bytes(self.clean))])
+            )
+        self.controls = {
+            **sliders,
+            "alpha": alpha_slider,
+            "input": input_view,
+            "output": output_view,
+            "status": status,
+        }
+        return widgets.VBox([*rows, widgets.HBox(views), status])
+
+
+def _newest_of_kind(roots: Sequence[str | Path], kind: str) -> Path | None:
+    from .dni import read_generator_source
+
+    candidates: list[Path] = []
+    for root in roots:
+        root = Path(root)
+        if root.is_dir():
+            candidates.extend(root.rglob("*.ckpt"))
+    for path in sorted(candidates, key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            if read_generator_source(path, kinds=None).kind == kind:
+                return path
+        except ValueError:
+            continue
+    return None
+
+
+def find_checkpoints(
+    mse_ckpt: str | Path | None = None,
+    gan_ckpt: str | Path | None = None,
+    roots: Sequence[str | Path] = SEARCH_ROOTS,
+) -> tuple[Path, Path | None]:
+    """The checkpoints to use: the given ones, else the newest stage-1 (``cunet``) and stage-2 (``cugan``)
+    checkpoints under ``roots`` (``make demo`` writes them under ``logs/``). The GAN one may be missing (None).
+    """
+    if mse_ckpt is not None:
+        mse = Path(mse_ckpt)
+        if not mse.is_file():
+            raise FileNotFoundError(f"checkpoint '{mse}' does not exist")
+    else:
+        found = _newest_of_kind(roots, "cunet")
+        if found is None:
+            raise FileNotFoundError(
+                f"no stage-1 (cunet) checkpoint under {' or '.join(f'{r}/' for r in roots)}: run `make demo` "
+                "first (it trains both stages on the embedded photos and writes checkpoints under logs/), or "
+                "set MSE_CKPT to a .ckpt file"
+            )
+        mse = found
+    if gan_ckpt is not None:
+        gan: Path | None = Path(gan_ckpt)
+        if not gan.is_file():
+            raise FileNotFoundError(f"checkpoint '{gan}' does not exist")
+    else:
+        gan = _newest_of_kind(roots, "cugan")
+    return mse, gan

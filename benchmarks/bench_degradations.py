@@ -8,6 +8,7 @@ Prints ratios measured in one run on one machine. Usage:
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -27,16 +28,24 @@ def blur_2d_reference(x: torch.Tensor, sigma: torch.Tensor, size: int = 21) -> t
     return F.conv2d(padded, weight, groups=b * c).reshape(b, c, h, w)
 
 
-def timed(fn, repeat: int, device: torch.device) -> float:
-    fn()  # warm-up
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(repeat):
+def timed(fn, repeat: int, device: torch.device, rounds: int = 5) -> float:
+    """Median over ``rounds`` of the mean time of ``repeat`` calls (after a warm-up), in seconds."""
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(3):
         fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / repeat
+    sync()
+    results = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        sync()
+        results.append((time.perf_counter() - start) / repeat)
+    return statistics.median(results)
 
 
 def main() -> None:
@@ -67,7 +76,7 @@ def main() -> None:
         loss.backward()
         opt.step()
 
-    t_step = timed(step, max(3, args.repeat // 4), device)
+    t_step = timed(step, max(2, args.repeat // 10), device, rounds=3)
 
     print(f"device {device}, batch {args.batch} x 3 x {args.patch} x {args.patch}, {args.repeat} repeats")
     print(f"{'what':<44}{'ms':>10}{'ratio':>10}")

@@ -54,3 +54,23 @@ def compose_config(overrides, output_dir, config_name="train"):
         cfg.paths.output_dir = str(output_dir)
         cfg.paths.log_dir = str(Path(output_dir) / "logs")
     return cfg
+
+
+def make_generator(seed: int, scale: float = 0.07, **config):
+    """A tiny CUnet (8/16/32 channels) with weights moved well away from the identity init, in eval mode."""
+    from cugan_lightning.networks import CUnet
+
+    torch.manual_seed(seed)
+    net = CUnet(**{"channels": (8, 16, 32), **config})
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * scale)
+    return net.eval()
+
+
+def assert_one_line_error(err: str, phrase: str) -> None:
+    """A command-line failure: one line on stderr, starting with 'error: ', containing ``phrase``."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and "Traceback" not in err
+    assert phrase in lines[0], lines[0]

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import assert_one_line_error
+from conftest import make_generator as make_net
 from cugan_lightning.checkpoint import (
     CheckpointError,
     load_generator,
@@ -25,23 +27,11 @@ from cugan_lightning.dni import (
 )
 from cugan_lightning.networks import CUnet
 
-TINY = {"channels": (8, 16, 32)}
-
-
-def make_net(seed: int, scale: float = 0.05, **config) -> CUnet:
-    """A tiny CUnet whose weights are moved away from the (identity) init, so two seeds differ everywhere."""
-    torch.manual_seed(seed)
-    net = CUnet(**{**TINY, **config})
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn_like(p) * scale)
-    return net.eval()
-
 
 def write_pair(folder: Path, mse_seed: int = 0, gan_seed: int = 1) -> tuple[Path, Path]:
     """An MSE (kind cunet) and a GAN (kind cugan) checkpoint; the GAN one also holds discriminator weights."""
-    mse = save_generator_checkpoint(folder / "mse.ckpt", make_net(mse_seed), LevelCodec(), kind="cunet")
-    gan = save_generator_checkpoint(folder / "gan.ckpt", make_net(gan_seed), LevelCodec(), kind="cugan")
+    mse = save_generator_checkpoint(folder / "mse.ckpt", make_net(mse_seed, 0.05), LevelCodec(), kind="cunet")
+    gan = save_generator_checkpoint(folder / "gan.ckpt", make_net(gan_seed, 0.05), LevelCodec(), kind="cugan")
     checkpoint = torch.load(gan, weights_only=True)
     checkpoint["state_dict"]["net_d.head.weight"] = torch.randn(4, 3)  # stage-2 checkpoints carry net_d too
     torch.save(checkpoint, gan)
@@ -64,13 +54,6 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
 def run_main(argv: list[str], capsys) -> tuple[int, str]:
     code = main(argv)
     return code, capsys.readouterr().err
-
-
-def assert_one_line_error(err: str, phrase: str) -> None:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ") and "Traceback" not in err
-    assert phrase in lines[0], lines[0]
 
 
 # ------------------------------------------------------------------------------------------------ blending
@@ -199,7 +182,9 @@ def test_swapped_checkpoints_are_named(pair):
 
 
 def test_a_checkpoint_of_another_kind_is_refused(tmp_path, pair):
-    other = save_generator_checkpoint(tmp_path / "d.ckpt", make_net(3), LevelCodec(), kind="discriminator")
+    other = save_generator_checkpoint(
+        tmp_path / "d.ckpt", make_net(3, 0.05), LevelCodec(), kind="discriminator"
+    )
     with pytest.raises(CheckpointError, match="kind 'discriminator'"):
         interpolate(pair[0], other, 0.5)
 

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import assert_one_line_error
+from conftest import make_generator as make_net
 from cugan_lightning.checkpoint import CheckpointError, load_generator, save_generator_checkpoint
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.dni import interpolate
@@ -19,18 +21,6 @@ from cugan_lightning.export import (
     read_onnx_metadata,
     read_safetensors_generator,
 )
-from cugan_lightning.networks import CUnet
-
-TINY = {"channels": (8, 16, 32)}
-
-
-def make_net(seed: int, scale: float = 0.07) -> CUnet:
-    torch.manual_seed(seed)
-    net = CUnet(**TINY)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn_like(p) * scale)
-    return net.eval()
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +31,6 @@ def ckpts(tmp_path_factory) -> dict[str, Path]:
         "mse": save_generator_checkpoint(folder / "mse.ckpt", make_net(0), codec, kind="cunet"),
         "gan": save_generator_checkpoint(folder / "gan.ckpt", make_net(1), codec, kind="cugan"),
     }
-
-
-def one_line_error(err: str, phrase: str) -> None:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and phrase in lines[0], err
 
 
 # ------------------------------------------------------------------------------------------------ safetensors
@@ -192,5 +177,5 @@ def test_cli_errors_are_one_line_and_write_nothing(tmp_path, ckpts, capsys):
         code = main(argv)
         err = capsys.readouterr().err
         assert code == 2, (argv, err)
-        one_line_error(err, phrase)
+        assert_one_line_error(err, phrase)
         assert not (tmp_path / out).exists()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import make_generator as make_net
 from cugan_lightning.checkpoint import save_generator_checkpoint
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.dni import interpolate
@@ -18,18 +19,8 @@ from cugan_lightning.interactive import (
     default_image,
     find_checkpoints,
 )
-from cugan_lightning.networks import CUnet
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "interactive_modulation.ipynb"
-
-
-def make_net(seed: int) -> CUnet:
-    torch.manual_seed(seed)
-    net = CUnet(channels=(8, 16, 32))
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn_like(p) * 0.07)
-    return net.eval()
 
 
 @pytest.fixture(scope="module")

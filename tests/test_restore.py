@@ -13,10 +13,11 @@ import torch
 from PIL import Image
 
 import cugan_lightning
+from conftest import assert_one_line_error
+from conftest import make_generator as make_net
 from cugan_lightning.checkpoint import save_generator_checkpoint
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.dni import interpolate
-from cugan_lightning.networks import CUnet
 from cugan_lightning.restore import (
     Restorer,
     load_restorer,
@@ -28,18 +29,7 @@ from cugan_lightning.restore import (
     write_output_image,
 )
 
-TINY = {"channels": (8, 16, 32)}
 H, W = 21, 30  # not multiples of 4: the network pads internally
-
-
-def make_net(seed: int, scale: float = 0.07, **config) -> CUnet:
-    """A tiny CUnet with weights moved well away from the identity init (its residual reaches about 0.1)."""
-    torch.manual_seed(seed)
-    net = CUnet(**{**TINY, **config})
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn_like(p) * scale)
-    return net.eval()
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +58,6 @@ def rng_image(shape, dtype=np.uint8, seed=0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     top = 65535 if dtype == np.uint16 else 255
     return rng.integers(0, top + 1, size=shape).astype(dtype)
-
-
-def one_line_error(err: str, phrase: str) -> None:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ") and "Traceback" not in err
-    assert phrase in lines[0], lines[0]
 
 
 # ----------------------------------------------------------------------------------------------- python API
@@ -412,7 +395,7 @@ def test_cli_errors_are_one_line_exit_2_and_write_nothing(tmp_path, ckpts, image
         code = main([*argv, "-o", str(out)])
         err = capsys.readouterr().err
         assert code == 2, (argv, err)
-        one_line_error(err, phrase)
+        assert_one_line_error(err, phrase)
         assert not out.exists(), argv
 
 
@@ -436,7 +419,7 @@ def test_cli_output_errors(tmp_path, ckpts, images, capsys):
         code = main([*argv, "--ckpt", mse, "--noise", "5"])
         err = capsys.readouterr().err
         assert code == 2, (argv, err)
-        one_line_error(err, phrase)
+        assert_one_line_error(err, phrase)
         assert out is None or not out.exists()
 
 
@@ -446,7 +429,7 @@ def test_cli_one_bad_input_means_no_output_at_all(tmp_path, ckpts, images, capsy
     out = tmp_path / "out"
     code = main([str(images["rgb"].parent), "-o", str(out), "--ckpt", str(ckpts["mse"]), "--noise", "5"])
     assert code == 2
-    one_line_error(capsys.readouterr().err, "zzz_broken.png")
+    assert_one_line_error(capsys.readouterr().err, "zzz_broken.png")
     assert not out.exists() or not any(out.iterdir())
 
 

@@ -74,3 +74,23 @@ def assert_one_line_error(err: str, phrase: str) -> None:
     assert len(lines) == 1, err
     assert lines[0].startswith("error: ") and "Traceback" not in err
     assert phrase in lines[0], lines[0]
+
+
+def fit_recording(cfg, keys, ckpt_path=None):
+    """Build and fit ``cfg``; returns the trainer and, per training batch, the values of the logged ``keys``."""
+    from lightning.pytorch.callbacks import Callback
+
+    from cugan_lightning.train import build
+
+    class Recorder(Callback):
+        def __init__(self):
+            self.values = []
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            self.values.append(tuple(trainer.callback_metrics[k].clone() for k in keys))
+
+    datamodule, model, trainer = build(cfg)
+    recorder = Recorder()
+    trainer.callbacks.append(recorder)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    return trainer, recorder.values

@@ -8,9 +8,8 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from lightning.pytorch.callbacks import Callback
 
-from conftest import CONFIG_DIR, TINY, compose_config
+from conftest import CONFIG_DIR, TINY, compose_config, fit_recording
 from cugan_lightning.checkpoint import load_generator, read_checkpoint
 from cugan_lightning.train import build, train
 
@@ -69,33 +68,22 @@ def test_fast_dev_run_trains_two_steps(tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["metrics"]
 
 
-class LossRecorder(Callback):
-    def __init__(self):
-        self.losses = []
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.losses.append(outputs["loss"].detach().clone())
-
-
-def _fit(cfg, ckpt_path=None):
-    datamodule, model, trainer = build(cfg)
-    recorder = LossRecorder()
-    trainer.callbacks.append(recorder)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    return trainer, recorder.losses
+LOSSES = ("train/l_g_pix",)
 
 
 def test_resume_reproduces_the_uninterrupted_loss_sequence(tmp_path):
     common = [*TINY, "data.batches_per_epoch=3", "logger=csv", "model.log_figures=false"]
-    full, full_losses = _fit(compose_config([*common, "iterations=5"], tmp_path / "full"))
+    full, full_losses = fit_recording(compose_config([*common, "iterations=5"], tmp_path / "full"), LOSSES)
     assert len(full_losses) == 5
     # stop mid-epoch after 2 iterations and save as the checkpoint callback would
-    first, first_losses = _fit(compose_config([*common, "iterations=2"], tmp_path / "first"))
+    first, first_losses = fit_recording(compose_config([*common, "iterations=2"], tmp_path / "first"), LOSSES)
     ckpt = tmp_path / "first" / "stop.ckpt"
     first.save_checkpoint(ckpt)
-    resumed, resumed_losses = _fit(compose_config([*common, "iterations=5"], tmp_path / "second"), ckpt)
+    resumed, resumed_losses = fit_recording(
+        compose_config([*common, "iterations=5"], tmp_path / "second"), LOSSES, ckpt
+    )
     assert len(resumed_losses) == 3
-    for expected, got in zip(full_losses, first_losses + resumed_losses, strict=True):
+    for (expected,), (got,) in zip(full_losses, first_losses + resumed_losses, strict=True):
         assert torch.equal(expected, got)
     for (name, a), b in zip(
         full.lightning_module.state_dict().items(),

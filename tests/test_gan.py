@@ -4,7 +4,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from conftest import TINY, compose_config
+from conftest import TINY, compose_config, fit_recording
 from cugan_lightning.checkpoint import CheckpointError, read_checkpoint, save_generator_checkpoint
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.losses import GANLoss
@@ -127,33 +127,21 @@ def test_gan_stage_trains_with_and_without_gfm(tmp_path, stage1_ckpt, discrimina
     assert trainer.global_step == 2 * 2 and datamodule.train_batches_seen == 2
 
 
-class LossRecorder(Callback):
-    def __init__(self):
-        self.losses = []
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        m = trainer.callback_metrics
-        self.losses.append((m["train/l_d_real"].clone(), m["train/l_g_total"].clone()))
-
-
-def _fit(cfg, ckpt_path=None):
-    datamodule, model, trainer = build(cfg)
-    recorder = LossRecorder()
-    trainer.callbacks.append(recorder)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    return trainer, recorder.losses
+LOSSES = ("train/l_d_real", "train/l_g_total")
 
 
 def test_gan_resume_is_exact(tmp_path, stage1_ckpt):
     common = ["data.batches_per_epoch=3", "model.scheduler_g.milestones=[2,3]"]
-    full, full_losses = _fit(_cfg(tmp_path / "a", stage1_ckpt, *common, "iterations=4"))
-    first, first_losses = _fit(_cfg(tmp_path / "b", stage1_ckpt, *common, "iterations=2"))
+    full, full_losses = fit_recording(_cfg(tmp_path / "a", stage1_ckpt, *common, "iterations=4"), LOSSES)
+    first, first_losses = fit_recording(_cfg(tmp_path / "b", stage1_ckpt, *common, "iterations=2"), LOSSES)
     ckpt = tmp_path / "stop.ckpt"
     first.save_checkpoint(ckpt)
     saved = torch.load(ckpt, weights_only=True)
     assert len(saved["optimizer_states"]) == 2 and len(saved["lr_schedulers"]) == 2
     assert any(k.startswith("net_d.cond.") for k in saved["state_dict"])
-    resumed, resumed_losses = _fit(_cfg(tmp_path / "c", stage1_ckpt, *common, "iterations=4"), ckpt)
+    resumed, resumed_losses = fit_recording(
+        _cfg(tmp_path / "c", stage1_ckpt, *common, "iterations=4"), LOSSES, ckpt
+    )
     assert len(full_losses) == 4 and len(resumed_losses) == 2
     for (d1, g1), (d2, g2) in zip(full_losses, first_losses + resumed_losses, strict=True):
         assert torch.equal(d1, d2) and torch.equal(g1, g2)

@@ -128,3 +128,26 @@ def test_app_reports_a_missing_folder_in_one_line(tmp_path):
     assert proc.returncode == 2
     assert f"error: image folder '{missing}' does not exist (set `data.train_dir`)" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_multirun_sweeps_an_ablation(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cugan_lightning",
+            "-m",
+            *TINY,
+            "debug=fast_dev_run",
+            "model.net_g.conditional=true,false",
+            f"hydra.sweep.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for job, conditional in (("0", True), ("1", False)):
+        assert (tmp_path / job / "metrics.json").is_file()
+        config = (tmp_path / job / ".hydra" / "config.yaml").read_text()
+        assert f"conditional: {str(conditional).lower()}" in config

@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     stage2 = run_stage(
         ["experiment=quickstart_cpu_gan", f"model.init_from={init}", *args.overrides], root / "stage2_cugan"
     )
+    psnr = stage2["metrics"].get("val/psnr")
+    if psnr is not None:
+        print(f"\nstage-2 mean PSNR on the same grid: {psnr:.2f} dB (a GAN trades PSNR for texture)")
     figure2 = write_figure(stage2["last_checkpoint"], root / "modulation_cugan.png", "CUGAN")
     print(f"\nstage-2 modulation figure: {figure2}")
     print(f"stage-2 checkpoint:        {stage2['last_checkpoint']}")

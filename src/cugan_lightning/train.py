@@ -33,6 +33,8 @@ log = logging.getLogger("cugan_lightning")
 # The training batches are a function of the batch counter that the data module saves, so a checkpoint taken
 # mid-epoch resumes exactly; Lightning cannot see that and would warn on every such resume.
 warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
+# Lightning's own use of a deprecated torch API, not actionable here.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 # The frozen VGG of the perceptual loss stays in eval mode on purpose.
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
 

@@ -151,3 +151,12 @@ def test_multirun_sweeps_an_ablation(tmp_path):
         assert (tmp_path / job / "metrics.json").is_file()
         config = (tmp_path / job / ".hydra" / "config.yaml").read_text()
         assert f"conditional: {str(conditional).lower()}" in config
+
+
+def test_gpu_preset_without_a_gpu_says_what_to_use(tmp_path, monkeypatch):
+    from cugan_lightning.train import ConfigError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = compose_config([*TINY, "trainer=gpu"], tmp_path)
+    with pytest.raises(ConfigError, match="use trainer=cpu"):
+        build(cfg)

@@ -183,3 +183,17 @@ def test_eval_grid_rejects_levels_outside_the_codec():
 def test_datamodule_rejects_a_sampler_beyond_the_codec():
     with pytest.raises(ValueError, match="blur"):
         RestorationDataModule(sampler=LevelSampler(blur_max=5.0))
+
+
+def test_folder_images_are_decoded_once_and_shared(image_folder, monkeypatch):
+    folder, _, _ = image_folder
+    source = ImageSource(folder)
+    source.preload(threads=2)
+    calls = []
+    monkeypatch.setattr("cugan_lightning.data.datasets.read_image_array", lambda path: calls.append(path))
+    for index in range(len(source)):
+        assert source.get(index).shape[2] == 3
+    assert calls == []  # everything came from the cache
+    uncached = ImageSource(folder, cache=False)
+    uncached.preload()
+    assert uncached._cache == {}

@@ -21,6 +21,7 @@ import hydra
 import lightning as L
 import torch
 from hydra.errors import InstantiationException
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -47,6 +48,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     ImageReadError,
     FloatingPointError,
     ValueError,
+    MisconfigurationException,  # e.g. trainer=gpu on a machine without one
 )
 
 
@@ -162,6 +164,11 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     """Instantiate the data module, the model and the trainer of a composed config (seeded first)."""
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
+    if cfg.trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={cfg.trainer.accelerator} but torch sees no CUDA device here; use trainer=cpu "
+            "(or check the driver and CUDA_VISIBLE_DEVICES)"
+        )
     resolve_init_from(cfg)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)

@@ -87,6 +87,7 @@ class RestorationDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and self.train_set is None:
             source = _image_source(self.train_dir, "train", "data.train_dir", self.cache_images)
+            source.preload()
             self.train_set = TrainPatchDataset(source, self.patch_size, seed=self.seed)
         if stage in (None, "fit", "validate") and self.val_set is None:
             source = _image_source(self.val_dir, "val", "data.val_dir", True)

@@ -8,6 +8,7 @@ exactly the patches an uninterrupted single run would; no worker or global rando
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -45,12 +46,28 @@ class ImageSource:
     def __len__(self) -> int:
         return len(self.names)
 
+    def preload(self, threads: int = 8) -> None:
+        """Decode every image now, in a thread pool (image decoding releases the GIL).
+
+        Called in the main process before the dataloader starts its workers: forked workers then share the
+        decoded pages instead of each decoding (or caching) its own copy.
+        """
+        missing = [i for i in range(len(self)) if i not in self._cache]
+        if not missing or not self.cache:
+            return
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            for index, array in zip(missing, pool.map(self._read, missing), strict=True):
+                self._cache[index] = array
+
+    def _read(self, index: int) -> np.ndarray:
+        assert self.paths is not None
+        return read_image_array(self.paths[index])
+
     def get(self, index: int) -> np.ndarray:
         """Image ``index`` as an integer RGB array ``(H, W, 3)`` (uint8 or uint16)."""
         array = self._cache.get(index)
         if array is None:
-            assert self.paths is not None
-            array = read_image_array(self.paths[index])
+            array = self._read(index)
             if self.cache:
                 self._cache[index] = array
         return array

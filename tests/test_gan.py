@@ -220,3 +220,10 @@ def test_non_finite_weights_are_never_written(tmp_path, stage1_ckpt):
         next(model.net_d.parameters())[0] = float("inf")
     with pytest.raises(FloatingPointError, match="parameter net_d.* is not finite"):
         model.on_save_checkpoint({})
+
+
+def test_ddp_preset_lets_the_gan_stage_leave_parameters_unused(tmp_path, stage1_ckpt):
+    cfg = _cfg(tmp_path, stage1_ckpt, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=1")
+    assert cfg.trainer.strategy == "ddp" and cfg.trainer.sync_batchnorm
+    build(cfg)
+    assert cfg.trainer.strategy == "ddp_find_unused_parameters_true"

@@ -177,6 +177,10 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     loggers = instantiate_group(cfg.get("logger"))
     with open_dict(cfg):
         max_steps = derive_max_steps(cfg, model)
+        if cfg.trainer.get("strategy") == "ddp" and optimizer_steps_per_iteration(model) > 1:
+            # The D step leaves G's parameters without gradients (and the G step D's): DDP must expect that.
+            log.info("two-optimizer stage under DDP: strategy=ddp_find_unused_parameters_true")
+            cfg.trainer.strategy = "ddp_find_unused_parameters_true"
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, max_steps=max_steps)
     if trainer.fast_dev_run:  # Lightning sets max_steps to the number of batches: make that iterations too
         trainer.fit_loop.epoch_loop.max_steps = int(trainer.fast_dev_run) * optimizer_steps_per_iteration(

@@ -1,5 +1,8 @@
 """Stage 2: the CUGAN module with manual optimisation, its configs, losses and failure modes."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
@@ -227,3 +230,25 @@ def test_ddp_preset_lets_the_gan_stage_leave_parameters_unused(tmp_path, stage1_
     assert cfg.trainer.strategy == "ddp" and cfg.trainer.sync_batchnorm
     build(cfg)
     assert cfg.trainer.strategy == "ddp_find_unused_parameters_true"
+
+
+def test_gan_stage_trains_under_two_process_ddp(tmp_path, stage1_ckpt):
+    # gloo on the CPU: two ranks, each with its own patches and levels, D and G alternating under DDP
+    overrides = [
+        *GAN_TINY,
+        f"model.init_from={stage1_ckpt}",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.sync_batchnorm=false",  # SyncBatchNorm needs CUDA
+        "callbacks.rich_progress_bar=null",
+        "iterations=2",
+        f"hydra.run.dir={tmp_path}",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "cugan_lightning", *overrides], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    checkpoint = read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    assert checkpoint["global_step"] == 4
+    assert checkpoint["RestorationDataModule"]["train_batches_seen"] == 2

@@ -119,12 +119,16 @@ def plain_config(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-@rank_zero_only
-def write_metrics(output_dir: Path, trainer: L.Trainer, extra: dict[str, Any]) -> Path:
-    metrics = {
+def scalar_metrics(trainer: L.Trainer) -> dict[str, float]:
+    """The trainer's latest finite scalar metrics, sorted by name."""
+    values = {
         k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1
     }
-    metrics = {k: v for k, v in sorted(metrics.items()) if math.isfinite(v)}
+    return {k: v for k, v in sorted(values.items()) if math.isfinite(v)}
+
+
+@rank_zero_only
+def write_metrics(output_dir: Path, metrics: dict[str, float], extra: dict[str, Any]) -> Path:
     path = output_dir / "metrics.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
@@ -202,15 +206,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule, model, trainer = build(cfg)
     output_dir = Path(cfg.paths.output_dir)
     for logger in trainer.loggers:
-        logger.log_hyperparams(plain_config(cfg))
+        logger.log_hyperparams(model.train_config)
     if cfg.get("train", True):
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     best, last = checkpoint_paths(trainer)
     if cfg.get("test", False):
         trainer.test(model, datamodule=datamodule, ckpt_path=best)
     result = {"best_checkpoint": best, "last_checkpoint": last, "output_dir": str(output_dir)}
-    write_metrics(output_dir, trainer, result)
-    return {"metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}, **result}
+    metrics = scalar_metrics(trainer)
+    write_metrics(output_dir, metrics, result)
+    return {"metrics": metrics, **result}
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

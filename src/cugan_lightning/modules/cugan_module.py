@@ -128,7 +128,7 @@ class CUGANModule(L.LightningModule):
         return self.net_g(lq, z)
 
     # ------------------------------------------------------------------------------------------ training
-    def _step(self, optimizer: Any, loss: torch.Tensor, net: nn.Module) -> None:
+    def _step(self, optimizer: Any, loss: torch.Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if self.grad_clip:
@@ -145,8 +145,9 @@ class CUGANModule(L.LightningModule):
         fake_logits = self.net_d(out.detach(), batch["z"])
         l_d_real = self.gan_loss(real_logits, real=True)
         l_d_fake = self.gan_loss(fake_logits, real=False)
-        assert_finite("train/l_d", l_d_real + l_d_fake, self.iteration, self.nan_check_every)
-        self._step(opt_d, l_d_real + l_d_fake, self.net_d)
+        l_d = l_d_real + l_d_fake
+        assert_finite("train/l_d", l_d, self.iteration, self.nan_check_every)
+        self._step(opt_d, l_d)
         self.untoggle_optimizer(opt_d)
         return {
             "train/l_d_real": l_d_real.detach(),
@@ -169,7 +170,7 @@ class CUGANModule(L.LightningModule):
             l_g = l_g + w["percep"] * l_g_percep
             logs["train/l_g_percep"] = l_g_percep.detach()
         assert_finite("train/l_g", l_g, self.iteration, self.nan_check_every)
-        self._step(opt_g, l_g, self.net_g)
+        self._step(opt_g, l_g)
         self.untoggle_optimizer(opt_g)
         logs["train/l_g_total"] = l_g.detach()
         return logs

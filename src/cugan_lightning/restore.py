@@ -731,6 +731,9 @@ def _plan(args: argparse.Namespace, files: list[Path], any_folder: bool) -> list
     return jobs
 
 
+KEEP_DECODED_BYTES = 1 << 30
+
+
 def _run(args: argparse.Namespace) -> None:
     # 1. arguments that need no file
     if args.alpha is not None and args.gan_ckpt is None:
@@ -754,10 +757,15 @@ def _run(args: argparse.Namespace) -> None:
     # 2. inputs and outputs, all checked before anything is written
     files, any_folder = _expand_inputs(args.inputs)
     jobs = _plan(args, files, any_folder)
+    decoded: dict[Path, np.ndarray] = {}  # kept for step 4 while they fit, so small runs read each file once
+    budget = KEEP_DECODED_BYTES
     for job in jobs:
-        layout = read_input_image(job.source).shape
+        array = read_input_image(job.source)
         if not args.sweep:
-            _check_writable_as(layout, job.target)
+            _check_writable_as(array.shape, job.target)
+        if array.nbytes <= budget:
+            decoded[job.source] = array
+            budget -= array.nbytes
 
     # 3. the model and the condition
     restorer = load_restorer(args.ckpt, args.gan_ckpt, device)
@@ -765,7 +773,9 @@ def _run(args: argparse.Namespace) -> None:
 
     # 4. restore and write (each file atomically)
     for job in jobs:
-        array = read_input_image(job.source)
+        array = decoded.pop(job.source, None)
+        if array is None:
+            array = read_input_image(job.source)
         try:
             _restore_job(restorer, job, array, z, args)
         except torch.cuda.OutOfMemoryError:  # the CPU allocator raises plain RuntimeError

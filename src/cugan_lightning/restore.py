@@ -40,7 +40,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from .checkpoint import CheckpointError
-from .data.io import ImageReadError, list_images, read_image_array, to_float
+from .data.io import PNG_SIGNATURE, list_images, read_image_raw, to_float
 from .degradations import LevelCodec
 from .dni import (
     ALPHA_HELP,
@@ -54,6 +54,9 @@ from .dni import (
     read_generator_source,
     run_cli,
 )
+
+# Inputs are read as stored (gray stays gray, alpha and 16 bits are kept): the data package's reader.
+read_input_image = read_image_raw
 
 __all__ = [
     "Restorer",
@@ -447,78 +450,6 @@ def load_restorer(
 
 # ------------------------------------------------------------------------------------------------ image files
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_GRAY_MODES = ("1", "L", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
-
-
-def _png_bit_depth(path: Path) -> int | None:
-    with open(path, "rb") as handle:
-        head = handle.read(26)
-    if len(head) < 26 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
-        return None
-    return head[24]
-
-
-def _read_png16(path: Path) -> np.ndarray:
-    """A 16-bit PNG of any colour type, bit-exact (PIL keeps only the high bytes of 16-bit colour PNGs)."""
-    from torchvision.io import ImageReadMode, decode_png
-
-    try:
-        data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
-        image = decode_png(data, mode=ImageReadMode.UNCHANGED)
-    except RuntimeError as err:
-        raise ImageReadError(f"cannot read image '{path}': {' '.join(str(err).split())}") from None
-    array = image.permute(1, 2, 0).numpy()
-    return np.ascontiguousarray(array[:, :, 0] if array.shape[2] == 1 else array)
-
-
-def _read_tiff(path: Path) -> np.ndarray | None:
-    """A TIFF as stored (8 / 16 bit, gray / RGB / with alpha) or None when tifffile cannot decode it."""
-    import tifffile
-
-    try:
-        array = tifffile.imread(path, key=0)
-    except Exception:  # compressions tifffile needs extra codecs for: let PIL try
-        return None
-    if array.dtype not in (np.uint8, np.uint16):
-        return None
-    if array.ndim == 3 and array.shape[0] in (1, 2, 3, 4) and array.shape[2] not in (1, 2, 3, 4):
-        array = np.moveaxis(array, 0, 2)  # planar (C, H, W) storage
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (2, 3, 4)):
-        return np.ascontiguousarray(array)
-    return None
-
-
-def read_input_image(path: str | Path) -> np.ndarray:
-    """Read an image file at its own bit depth, keeping gray images gray and the alpha channel.
-
-    Returns uint8 or uint16 ``(H, W)`` (gray), ``(H, W, 2)`` (gray + alpha), ``(H, W, 3)`` or ``(H, W, 4)``.
-    Raises :class:`~cugan_lightning.data.io.ImageReadError` with the file name and reason.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"cannot read image '{path}': no such file")
-    suffix = path.suffix.lower()
-    if suffix in (".tif", ".tiff"):
-        array = _read_tiff(path)
-        if array is not None:
-            return array
-    if suffix == ".png" and _png_bit_depth(path) == 16:
-        return _read_png16(path)
-    try:
-        with Image.open(path) as probe:
-            mode = probe.mode
-    except Exception:  # read_image_array gives the clear message
-        mode = ""
-    array = read_image_array(path, keep_alpha=True)
-    if mode in _GRAY_MODES:
-        return np.ascontiguousarray(array[:, :, 0])
-    if mode in ("LA", "La"):
-        return np.ascontiguousarray(array[:, :, [0, 3]])
-    return array
-
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
@@ -533,7 +464,7 @@ def _encode_png16(array: np.ndarray) -> bytes:
     rows = np.concatenate([np.zeros((height, 1), np.uint8), raw], axis=1)  # filter type 0 on every row
     header = struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0)
     return (
-        _PNG_SIGNATURE
+        PNG_SIGNATURE
         + _png_chunk(b"IHDR", header)
         + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
         + _png_chunk(b"IEND", b"")

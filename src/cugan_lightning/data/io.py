@@ -69,34 +69,100 @@ def to_float(array: np.ndarray) -> np.ndarray:
     return np.clip(array.astype(np.float32), 0.0, 1.0)
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_bit_depth(path: Path) -> int | None:
+    with open(path, "rb") as handle:
+        head = handle.read(26)
+    if len(head) < 26 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    return head[24]
+
+
+def _read_png16(path: Path) -> np.ndarray:
+    """A 16-bit PNG of any colour type, bit-exact (PIL keeps only the high bytes of 16-bit colour PNGs)."""
+    import torch
+    from torchvision.io import ImageReadMode, decode_png
+
+    try:
+        data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+        image = decode_png(data, mode=ImageReadMode.UNCHANGED)
+    except RuntimeError as err:
+        raise ImageReadError(f"cannot read image '{path}': {' '.join(str(err).split())}") from None
+    array = image.permute(1, 2, 0).numpy()
+    return np.ascontiguousarray(array[:, :, 0] if array.shape[2] == 1 else array)
+
+
+def _read_tiff(path: Path) -> np.ndarray | None:
+    """A TIFF as stored (8 / 16 bit, gray / RGB / with alpha) or None when tifffile cannot decode it."""
+    import tifffile
+
+    try:
+        array = tifffile.imread(path, key=0)
+    except Exception:  # compressions tifffile needs extra codecs for: let PIL try
+        return None
+    if array.dtype not in (np.uint8, np.uint16):
+        return None
+    if array.ndim == 3 and array.shape[0] in (1, 2, 3, 4) and array.shape[2] not in (1, 2, 3, 4):
+        array = np.moveaxis(array, 0, 2)  # planar (C, H, W) storage
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (2, 3, 4)):
+        return np.ascontiguousarray(array)
+    return None
+
+
+def _read_with_pil(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        img.load()
+        mode = img.mode
+        if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+            return np.clip(np.asarray(img).astype(np.int64), 0, 65535).astype(np.uint16)
+        if mode == "F":
+            return (np.clip(np.asarray(img), 0.0, 1.0) * 65535).round().astype(np.uint16)
+        if mode in ("L", "LA", "RGB", "RGBA"):
+            return np.asarray(img)
+        if mode == "La":
+            return np.asarray(img.convert("LA"))
+        if mode == "1":
+            return np.asarray(img.convert("L"))
+        if mode in ("PA", "RGBa") or (mode == "P" and "transparency" in img.info):
+            return np.asarray(img.convert("RGBA"))
+        return np.asarray(img.convert("RGB"))  # P, CMYK, YCbCr, LAB, HSV
+
+
+def read_image_raw(path: str | Path) -> np.ndarray:
+    """Read an image file as stored: uint8 or uint16, ``(H, W)`` gray, ``(H, W, 2)`` gray + alpha,
+    ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA. 16-bit colour PNG and TIFF keep all 16 bits.
+
+    Raises :class:`ImageReadError` naming the file and the reason.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"cannot read image '{path}': no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        array = _read_tiff(path)
+        if array is not None:
+            return array
+    if suffix == ".png" and _png_bit_depth(path) == 16:
+        return _read_png16(path)
+    try:
+        return np.ascontiguousarray(_read_with_pil(path))
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise ImageReadError(f"cannot read image '{path}': {err}") from None
+
+
 def read_image_array(path: str | Path, *, keep_alpha: bool = False) -> np.ndarray:
     """Read an image file as an integer array ``(H, W, C)`` at its own bit depth (uint8 or uint16).
 
-    With ``keep_alpha`` an RGBA file stays 4-channel; otherwise the result is RGB.
+    The result is RGB; with ``keep_alpha`` an image with an alpha channel comes back RGBA.
     """
-    path = Path(path)
-    try:
-        with Image.open(path) as img:
-            img.load()
-            mode = img.mode
-            if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-                array = np.asarray(img).astype(np.int64)
-                array = np.clip(array, 0, 65535).astype(np.uint16)
-            elif mode == "F":
-                array = (np.clip(np.asarray(img), 0.0, 1.0) * 65535).round().astype(np.uint16)
-            elif mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
-                array = np.asarray(img.convert("RGBA"))
-            elif mode in ("RGB", "L"):
-                array = np.asarray(img)
-            else:  # P, 1, CMYK, YCbCr, ...
-                array = np.asarray(img.convert("RGB"))
-    except FileNotFoundError:
-        raise ImageReadError(f"cannot read image '{path}': no such file") from None
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise ImageReadError(f"cannot read image '{path}': {err}") from None
-    if path.suffix.lower() in (".tif", ".tiff") and array.dtype not in (np.uint8, np.uint16):
-        array = to_float(array)
-    if keep_alpha and array.ndim == 3 and array.shape[2] == 4:
+    array = read_image_raw(path)
+    if keep_alpha and array.ndim == 3 and array.shape[2] in (2, 4):
+        if array.shape[2] == 2:  # gray + alpha
+            array = np.concatenate([np.repeat(array[:, :, :1], 3, axis=2), array[:, :, 1:]], axis=2)
         return np.ascontiguousarray(array)
     return to_rgb_array(array)
 

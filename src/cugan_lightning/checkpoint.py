@@ -8,6 +8,7 @@ rebuild the network and label its sliders in physical units, so a checkpoint alo
 from __future__ import annotations
 
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,13 @@ GENERATOR_PREFIX = "net_g."
 
 class CheckpointError(ValueError):
     """A file is not a usable cugan-lightning checkpoint; the message says why and what to do."""
+
+
+def _is_torch_file(path: Path) -> bool:
+    """torch.save writes a zip archive (or, in the legacy format, a pickle starting with the protocol byte)."""
+    with open(path, "rb") as handle:
+        head = handle.read(1)
+    return head == b"\x80" or zipfile.is_zipfile(path)
 
 
 def _torch_load(path: Path, map_location: str | torch.device) -> dict[str, Any]:
@@ -46,6 +54,10 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{path}' does not exist")
+    if not _is_torch_file(path):
+        raise CheckpointError(
+            f"'{path}' is not a checkpoint file (a .ckpt written by torch.save or an exported .safetensors)"
+        )
     checkpoint = _torch_load(path, map_location)
     if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint or "state_dict" not in checkpoint:
         raise CheckpointError(

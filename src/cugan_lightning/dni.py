@@ -19,7 +19,6 @@ import math
 import os
 import sys
 import weakref
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,13 +95,6 @@ class GeneratorSource:
         return f"{self.role} checkpoint '{self.path}'"
 
 
-def _is_torch_file(path: Path) -> bool:
-    """torch.save writes a zip archive (or, in the legacy format, a pickle starting with the protocol byte)."""
-    with open(path, "rb") as handle:
-        head = handle.read(2)
-    return zipfile.is_zipfile(path) or head[:1] == b"\x80"
-
-
 def read_generator_source(
     source: str | Path | Mapping[str, Any],
     role: str = "generator",
@@ -128,12 +120,10 @@ def read_generator_source(
         metadata, state = read_safetensors_generator(source, map_location)
     else:
         path = str(source)
-        if Path(source).is_file() and not _is_torch_file(Path(source)):
-            raise CheckpointError(
-                f"{role} checkpoint '{path}' is not a checkpoint file (a .ckpt written by torch.save or an "
-                "exported .safetensors)"
-            )
-        checkpoint = read_checkpoint(source, map_location)
+        try:
+            checkpoint = read_checkpoint(source, map_location)
+        except CheckpointError as err:
+            raise CheckpointError(f"{role} checkpoint: {err}") from None
         metadata = checkpoint[CHECKPOINT_KEY]
         try:
             state = generator_state_dict(checkpoint)

@@ -442,3 +442,12 @@ def test_degrade_fixed_is_identical_across_processes(fresh_processes: list[dict]
 
 def test_importing_degradations_pulls_in_no_training_framework(fresh_processes: list[dict]) -> None:
     assert all(result["heavy_modules"] == [] for result in fresh_processes)
+
+
+def test_codec_coerce_accepts_a_codec_its_dict_or_nothing():
+    codec = LevelCodec(max_levels=(2.0, 25.0))
+    assert LevelCodec.coerce(codec) is codec
+    assert LevelCodec.coerce(codec.to_dict()) == codec
+    assert LevelCodec.coerce(None) == LevelCodec()
+    with pytest.raises(ValueError, match="names and max_levels"):
+        LevelCodec.coerce({"names": ["blur"]})

@@ -53,11 +53,7 @@ class RestorationDataModule(L.LightningDataModule):
         super().__init__()
         self.train_dir, self.val_dir, self.test_dir = train_dir, val_dir, test_dir
         self.sampler = sampler if sampler is not None else LevelSampler()
-        self.codec = (
-            codec
-            if isinstance(codec, LevelCodec)
-            else (LevelCodec.from_dict(codec) if codec else LevelCodec())
-        )
+        self.codec = LevelCodec.coerce(codec)
         if self.codec.cond_dim != 2:
             raise ValueError(
                 f"the data module degrades with blur and noise (2 factors); codec has {list(self.codec.names)}"

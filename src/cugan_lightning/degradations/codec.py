@@ -187,6 +187,13 @@ class LevelCodec:
         return {"names": list(self.names), "max_levels": list(self.max_levels)}
 
     @classmethod
+    def coerce(cls, codec: LevelCodec | Mapping[str, Any] | None) -> LevelCodec:
+        """A codec from a codec, its ``to_dict()`` form (e.g. a config node), or None for the default."""
+        if isinstance(codec, cls):
+            return codec
+        return cls.from_dict(codec) if codec else cls()
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LevelCodec:
         """Rebuild a codec from `to_dict()` output, refusing anything else."""
         if not isinstance(data, Mapping):

@@ -106,11 +106,7 @@ class CUGANModule(L.LightningModule):
         if unknown:
             raise ValueError(f"unknown loss weights {sorted(unknown)}; use {sorted(DEFAULT_WEIGHTS)}")
         self.loss_weights = weights
-        self.codec = (
-            codec
-            if isinstance(codec, LevelCodec)
-            else (LevelCodec.from_dict(codec) if codec else LevelCodec())
-        )
+        self.codec = LevelCodec.coerce(codec)
         self.grad_clip = grad_clip
         self.figure_setting = figure_setting
         self.log_figures = log_figures

@@ -52,11 +52,7 @@ class CUnetModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.pixel_loss = PixelLoss(pixel_loss)
-        self.codec = (
-            codec
-            if isinstance(codec, LevelCodec)
-            else (LevelCodec.from_dict(codec) if codec else LevelCodec())
-        )
+        self.codec = LevelCodec.coerce(codec)
         if getattr(net_g, "cond_dim", self.codec.cond_dim) != self.codec.cond_dim:
             raise ValueError(
                 f"generator cond_dim {net_g.cond_dim} does not match the codec's {self.codec.cond_dim} factors "

@@ -31,12 +31,18 @@ FIGURE_IMAGE = "chelsea"
 FIGURE_SETTING = (2.0, 30.0)
 
 
+class StageFailed(RuntimeError):
+    """A training stage of the demo exited with an error (already printed by the stage itself)."""
+
+
 def run_stage(overrides: list[str], run_dir: Path) -> dict:
     """Run the training app in a subprocess and return its metrics.json."""
     command = [sys.executable, "-m", "cugan_lightning", *overrides, f"hydra.run.dir={run_dir}"]
     print("$", " ".join(command[1:]), flush=True)
     start = time.time()
-    subprocess.run(command, check=True)
+    completed = subprocess.run(command)
+    if completed.returncode != 0:
+        raise StageFailed(f"the stage stopped with exit status {completed.returncode}; its message is above")
     print(f"  finished in {time.time() - start:.0f} s", flush=True)
     return json.loads((run_dir / "metrics.json").read_text())
 
@@ -110,5 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cli(argv: list[str] | None = None) -> int:
+    try:
+        return main(argv)
+    except StageFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

@@ -19,12 +19,12 @@ def _few_threads():
 
 from pathlib import Path  # noqa: E402
 
-from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra import compose, initialize_config_module  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import open_dict  # noqa: E402
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+CONFIG_MODULE = "cugan_lightning.conf"  # the configs as the package carries them (the repository's conf/)
 
 # A generator and data small enough for a training step in well under a second on one CPU thread.
 TINY = [
@@ -47,7 +47,7 @@ TINY = [
 def compose_config(overrides, output_dir, config_name="train"):
     """Compose the real app config as `python -m cugan_lightning` would, writing into `output_dir`."""
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):

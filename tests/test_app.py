@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+from importlib import resources
 import sys
 from pathlib import Path
 
@@ -9,14 +10,16 @@ import lightning as L
 import pytest
 import torch
 
-from conftest import CONFIG_DIR, TINY, compose_config, fit_recording
+from conftest import CONFIG_MODULE, TINY, compose_config, fit_recording
 from cugan_lightning.checkpoint import load_generator, read_checkpoint
 from cugan_lightning.data import center_crop, load_embedded_image
 from cugan_lightning.data.io import to_float
 from cugan_lightning.degradations import degrade_fixed
 from cugan_lightning.train import build, train
 
-EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
+EXPERIMENTS = sorted(
+    p.name.removesuffix(".yaml") for p in resources.files(CONFIG_MODULE).joinpath("experiment").iterdir()
+)
 
 
 def _experiment_overrides(name):

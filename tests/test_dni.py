@@ -17,13 +17,13 @@ from cugan_lightning.checkpoint import (
     save_generator_checkpoint,
 )
 from cugan_lightning.degradations import LevelCodec
+from cugan_lightning.cli.dni import main
 from cugan_lightning.dni import (
     DNIBlender,
     IncompatibleCheckpointsError,
     blend_state_dicts,
     check_alpha,
     interpolate,
-    main,
 )
 from cugan_lightning.networks import CUnet
 
@@ -150,9 +150,9 @@ def test_blender_refuses_a_network_of_another_architecture(pair):
 @pytest.mark.parametrize(
     ("config", "codec", "phrase"),
     [
-        ({"channels": (8, 16, 16)}, LevelCodec(), "channels [8, 16, 32] vs [8, 16, 16]"),
+        ({"channels": (8, 16, 16)}, LevelCodec(), "channels: MSE [8, 16, 32], GAN [8, 16, 16]"),
         ({"blocks": (1, 2, 2)}, LevelCodec(), "blocks"),
-        ({}, LevelCodec(max_levels=(4.0, 75.0)), "different level codecs"),
+        ({}, LevelCodec(max_levels=(4.0, 75.0)), "level codec: MSE"),
         (
             {"cond_dim": 3},
             LevelCodec(names=("blur", "noise", "jpeg"), max_levels=(4.0, 50.0, 1.0)),

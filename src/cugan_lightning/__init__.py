@@ -17,7 +17,7 @@ def __getattr__(name: str) -> Any:
 
         return load_generator
     if name == "load_restorer":
-        from .restore import load_restorer
+        from .inference import load_restorer
 
         return load_restorer
     raise AttributeError(f"module 'cugan_lightning' has no attribute '{name}'")

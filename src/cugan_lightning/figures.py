@@ -1,4 +1,9 @@
-"""Modulation figures: one degraded input restored under a sweep of conditions (pure torch + PIL)."""
+"""Modulation figures: one degraded input restored under sweeps of its conditions (pure torch + PIL).
+
+Two layouts: :func:`modulation_rows` (training and demo figures: the restoration at the true condition, then
+sweeps of the noise and blur conditions) and :func:`slider_rows` (the restore tool's ``--sweep``: one row per
+slider, like the paper's Figure 4). :func:`render_rows` draws either; :func:`save_png` writes it atomically.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from .atomic import atomic_write
 from .degradations import LevelCodec
 
 NOISE_SWEEP = (0.0, 10.0, 20.0, 30.0, 40.0, 50.0)
 BLUR_SWEEP = (0.0, 0.8, 1.6, 2.4, 3.2, 4.0)
+SLIDER_STEPS = 6
+Rows = list[tuple[str, list[tuple[str, torch.Tensor]]]]
 
 
 @torch.no_grad()
@@ -37,7 +45,7 @@ def modulation_rows(
     codec: LevelCodec,
     blur: float,
     noise: float,
-) -> list[tuple[str, list[tuple[str, torch.Tensor]]]]:
+) -> Rows:
     """The labelled panels of a modulation figure for an input degraded with (blur, noise).
 
     Row 1: input, output at the true condition, ground truth. Row 2: a sweep of the noise condition at the true
@@ -60,14 +68,47 @@ def modulation_rows(
     ]
 
 
+@torch.no_grad()
+def slider_rows(
+    restore: Callable[[torch.Tensor, torch.Tensor, float | None], torch.Tensor],
+    lq: torch.Tensor,
+    z: torch.Tensor,
+    codec: LevelCodec,
+    with_alpha: bool,
+    steps: int = SLIDER_STEPS,
+) -> Rows:
+    """Panels of a modulation grid (paper Figure 4) for one input ``lq`` ``(1, 3, H, W)`` restored around ``z``.
+
+    One row per codec factor (blur: "deblurring", noise: "denoising"), its level swept from 0 to the maximum with
+    the others fixed, and with ``with_alpha`` a last "MSE to GAN" row sweeping the DNI weight. Each row starts
+    with the input. ``restore(lq, z, alpha)`` returns ``(1, 3, H, W)`` in [0, 1].
+    """
+    input_panel = ("input", lq[0].cpu())
+    titles = {"blur": "deblurring", "noise": "denoising"}
+    rows = []
+    for index, name in enumerate(codec.names):
+        panels = [input_panel]
+        maximum = codec.max_levels[index]
+        for level in np.linspace(0.0, maximum, steps):
+            swept = z.clone()
+            swept[0, index] = float(level) / maximum
+            panels.append((f"{name} {float(level):.3g}", restore(lq, swept, None)[0].cpu()))
+        rows.append((titles.get(name, f"{name} sweep"), panels))
+    if with_alpha:
+        panels = [input_panel]
+        for value in np.linspace(0.0, 1.0, steps):
+            label = {0.0: " GAN", 1.0: " MSE"}.get(float(value), "")
+            panels.append((f"alpha {float(value):.2g}{label}", restore(lq, z, float(value))[0].cpu()))
+        rows.append(("MSE to GAN", panels))
+    return rows
+
+
 def to_uint8_image(image: torch.Tensor) -> np.ndarray:
     """``(3, H, W)`` in [0, 1] to a uint8 ``(H, W, 3)`` array (rounded as in evaluation)."""
     return image.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
-def render_rows(
-    rows: list[tuple[str, list[tuple[str, torch.Tensor]]]], gap: int = 4, label_h: int = 14
-) -> np.ndarray:
+def render_rows(rows: Rows, gap: int = 4, label_h: int = 14) -> np.ndarray:
     """Lay labelled panels out in titled rows on a white canvas; returns a uint8 ``(H, W, 3)`` array."""
     tile_h = max(p.shape[1] for _, panels in rows for _, p in panels)
     tile_w = max(p.shape[2] for _, panels in rows for _, p in panels)
@@ -87,9 +128,4 @@ def render_rows(
 
 def save_png(array: np.ndarray, path: str | Path) -> Path:
     """Write a uint8 image atomically (temporary file, then rename) and return its path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(array).save(tmp, format="PNG")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))

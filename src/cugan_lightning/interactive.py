@@ -1,6 +1,6 @@
 """Interactive modulation: the logic behind ``notebooks/interactive_modulation.ipynb``, importable and testable.
 
-A :class:`ModulationSession` holds one degraded image and a :class:`~cugan_lightning.restore.Restorer` and
+A :class:`ModulationSession` holds one degraded image and a :class:`~cugan_lightning.inference.Restorer` and
 recomputes only what a slider move needs: a blur / noise move evaluates the condition network for the new ``z``
 (cached per ``(alpha, z)``), an alpha move re-blends the DNI pair in place (C_G is blended too, so the condition
 weights of the new alpha are computed, or taken from the cache), and every new setting runs the base network once.
@@ -19,9 +19,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .checkpoint import CheckpointError, checkpoint_kind
+from .data.io import read_image_raw
 from .degradations import degrade_fixed
 from .dni import ALPHA_HELP
-from .restore import Restorer, load_restorer, read_input_image
+from .inference import Restorer, load_restorer
 
 __all__ = ["DEFAULT_DEGRADATION", "ModulationSession", "default_image", "find_checkpoints"]
 
@@ -96,7 +98,7 @@ class ModulationSession:
                 if name in levels:
                     levels[name] = value
         elif isinstance(image, (str, Path)):
-            self.image = read_input_image(image)
+            self.image = read_image_raw(image)
         elif isinstance(image, Image.Image):
             self.image = np.asarray(image.convert("RGBA" if "A" in image.mode else "RGB"))
         else:
@@ -231,8 +233,7 @@ class ModulationSession:
 
 
 def _newest_of_kind(roots: Sequence[str | Path], kind: str) -> Path | None:
-    from .dni import read_generator_source
-
+    """The newest ``.ckpt`` under ``roots`` whose metadata says ``kind`` (tensors are not loaded)."""
     candidates: list[Path] = []
     for root in roots:
         root = Path(root)
@@ -240,9 +241,9 @@ def _newest_of_kind(roots: Sequence[str | Path], kind: str) -> Path | None:
             candidates.extend(root.rglob("*.ckpt"))
     for path in sorted(candidates, key=lambda p: p.stat().st_mtime, reverse=True):
         try:
-            if read_generator_source(path, kinds=None).kind == kind:
+            if checkpoint_kind(path) == kind:
                 return path
-        except ValueError:
+        except CheckpointError:
             continue
     return None
 

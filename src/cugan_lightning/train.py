@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -26,8 +25,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from .checkpoint import CheckpointError
-from .data.io import ImageReadError
+from .atomic import write_bytes_atomic
+from .cli.common import USER_ERRORS as CLI_USER_ERRORS
+from .cli.common import user_error_line
 
 log = logging.getLogger("cugan_lightning")
 
@@ -39,15 +39,14 @@ warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` 
 # The frozen VGG of the perceptual loss stays in eval mode on purpose.
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+CONFIG_PATH = "pkg://cugan_lightning.conf"
+"""The configs ship inside the package (the repository's ``conf/``, mapped in by pyproject.toml), so a wheel
+install has them too."""
 
 # Errors a user can fix from the command line: reported in one line, without a traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    FileNotFoundError,
-    CheckpointError,
-    ImageReadError,
-    FloatingPointError,
-    ValueError,
+    *CLI_USER_ERRORS,
+    FloatingPointError,  # a loss became NaN: the message says what to change
     MisconfigurationException,  # e.g. trainer=gpu on a machine without one
 )
 
@@ -129,12 +128,9 @@ def scalar_metrics(trainer: L.Trainer) -> dict[str, float]:
 
 @rank_zero_only
 def write_metrics(output_dir: Path, metrics: dict[str, float], extra: dict[str, Any]) -> Path:
-    path = output_dir / "metrics.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"metrics": metrics, **extra}, indent=2))
-    tmp.replace(path)
-    return path
+    return write_bytes_atomic(
+        output_dir / "metrics.json", json.dumps({"metrics": metrics, **extra}, indent=2).encode()
+    )
 
 
 def newest_checkpoint(log_dir: str | Path, task: str) -> Path | None:
@@ -218,17 +214,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return {"metrics": metrics, **result}
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 def main(cfg: DictConfig) -> None:
     try:
         result = train(cfg)
     except Exception as raw:  # noqa: BLE001 - user errors become one line, everything else keeps its traceback
-        err = _unwrap(raw)
-        if isinstance(err, USER_ERRORS) and not os.environ.get("CUGAN_TRACEBACK"):
-            print(f"error: {err}", file=sys.stderr)
-            print("(set CUGAN_TRACEBACK=1 for the full traceback)", file=sys.stderr)
-            sys.exit(2)
-        raise
+        line = user_error_line(_unwrap(raw), USER_ERRORS)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        sys.exit(2)
     log.info("run folder: %s", result["output_dir"])
     if result.get("best_checkpoint"):
         log.info("best checkpoint: %s", result["best_checkpoint"])

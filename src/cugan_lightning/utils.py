@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import netrc
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
+
+from .atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +18,10 @@ log = logging.getLogger(__name__)
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes each checkpoint to a temporary file in the same folder, then renames it into place.
 
-    A crash or a full disk during saving can therefore never leave a truncated ``last.ckpt`` behind.
+    A crash, a kill or a full disk during saving can therefore never leave a truncated ``last.ckpt`` behind.
+    Lightning's own writer is atomic only when the system temporary folder is on the same file system as the
+    checkpoints: it writes the file under ``/tmp`` and then *moves* it, which across file systems is a copy
+    onto ``last.ckpt`` that a kill cuts short (``tests/test_checkpoint_io.py`` shows both).
     """
 
     def save_checkpoint(
@@ -25,14 +29,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO does not take storage_options")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            torch.save(checkpoint, tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
 def wandb_key_configured() -> bool:

@@ -1,4 +1,12 @@
-"""Reading images from disk into float RGB arrays, whatever their bit depth and channel layout."""
+"""Image files in and out, and the array layouts between them: the one place that knows bit depths and alpha.
+
+- reading: any PNG / JPEG / BMP / TIFF as stored (uint8 or uint16; gray, gray + alpha, RGB, RGBA), or as float
+  RGB in [0, 1] for training (:func:`read_image_raw`, :func:`read_image_array`, :func:`read_image`);
+- writing: :func:`write_image`, atomically, 16-bit PNG and TIFF kept at 16 bits (PNG through imagecodecs'
+  libpng, TIFF through tifffile), alpha kept where the format can store it;
+- layouts: an image of any layout to float RGB plus its alpha channel and back (:func:`split_channels`,
+  :func:`merge_channels`), PIL images to arrays and back (:func:`pil_to_array`, :func:`array_to_pil`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from ..atomic import atomic_write
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -170,3 +180,146 @@ def read_image_array(path: str | Path, *, keep_alpha: bool = False) -> np.ndarra
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as float32 RGB ``(H, W, 3)`` in [0, 1]."""
     return to_float(read_image_array(path))
+
+
+# ------------------------------------------------------------------------------------------------------ writing
+
+OUTPUT_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+"""Output file extensions and the format each is written in."""
+
+
+def output_format(path: str | Path) -> str:
+    """The format ``path``'s extension asks for ("PNG", "JPEG", "BMP", "TIFF"); ValueError for any other."""
+    path = Path(path)
+    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"unsupported output extension '{path.suffix}' for '{path}'; use {', '.join(OUTPUT_FORMATS)}"
+        )
+    return fmt
+
+
+def check_writable_as(shape: tuple[int, ...], path: str | Path) -> None:
+    """Refuse, before anything is written, an image layout that ``path``'s format cannot store (alpha in
+    JPEG / BMP) and an unsupported extension."""
+    fmt = output_format(path)
+    if len(shape) == 3 and shape[2] in (2, 4) and fmt in ("JPEG", "BMP"):
+        raise ValueError(f"'{path}': {fmt} cannot store the alpha channel of the input; write .png or .tif")
+
+
+def _write_tiff(array: np.ndarray, tmp: Path) -> None:
+    import tifffile
+
+    photometric = "minisblack" if array.ndim == 2 or array.shape[2] == 2 else "rgb"
+    extrasamples = ["unassalpha"] if array.ndim == 3 and array.shape[2] in (2, 4) else None
+    with open(tmp, "wb") as handle:
+        tifffile.imwrite(handle, array, photometric=photometric, extrasamples=extrasamples)
+
+
+def _write_png16(array: np.ndarray, tmp: Path) -> None:
+    # PIL cannot write 16-bit colour PNGs; libpng (through imagecodecs) writes every 16-bit layout
+    import imagecodecs
+
+    tmp.write_bytes(imagecodecs.png_encode(np.ascontiguousarray(array)))
+
+
+def write_image(array: np.ndarray, path: str | Path) -> Path:
+    """Write a uint8 / uint16 image (layouts as :func:`read_image_raw`) atomically, format from the extension.
+
+    16-bit data stays 16-bit in PNG and TIFF; JPEG (quality 95) and BMP get 8 bits.
+    """
+    path = Path(path)
+    fmt = output_format(path)
+    check_writable_as(array.shape, path)
+    if array.dtype == np.uint16 and fmt in ("JPEG", "BMP"):
+        array = np.round(array / 257.0).astype(np.uint8)
+    if fmt == "TIFF":
+        return atomic_write(path, lambda tmp: _write_tiff(array, tmp))
+    if fmt == "PNG" and array.dtype == np.uint16:
+        return atomic_write(path, lambda tmp: _write_png16(array, tmp))
+    options = {"quality": 95} if fmt == "JPEG" else {}
+    return atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format=fmt, **options))
+
+
+# ------------------------------------------------------------------------------------------------------ layouts
+
+
+def split_channels(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """``(H, W)`` or ``(H, W, 1|2|3|4)`` (uint8, uint16 or float in [0, 1]) -> float32 RGB ``(H, W, 3)`` in
+    [0, 1], the alpha channel (None without one) and whether the image is gray (its value repeated)."""
+    if array.dtype == bool or not (
+        array.dtype in (np.uint8, np.uint16) or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise ValueError(f"image arrays must be uint8, uint16 or float in [0, 1], got dtype {array.dtype}")
+    if array.ndim == 2:
+        color, alpha = array[:, :, None], None
+    elif array.ndim == 3 and array.shape[2] in (1, 2, 3, 4):
+        channels = array.shape[2]
+        color = array[:, :, : 1 if channels <= 2 else 3]
+        alpha = array[:, :, channels - 1] if channels in (2, 4) else None
+    else:
+        raise ValueError(
+            f"unsupported image shape {array.shape}; expected (H, W) or (H, W, C) with C in 1, 2, 3, 4"
+        )
+    if min(array.shape[:2]) < 1:
+        raise ValueError(f"image is empty: shape {array.shape}")
+    gray = color.shape[2] == 1
+    rgb = to_float(np.repeat(color, 3, axis=2) if gray else color)
+    return np.ascontiguousarray(rgb, dtype=np.float32), alpha, gray
+
+
+def from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Float values in [0, 1] (clipped) to ``dtype``: rounded to 8 or 16 bits, or kept as floats."""
+    values = np.clip(values, 0.0, 1.0)
+    if dtype == np.uint8:
+        return np.round(values * 255.0).astype(np.uint8)
+    if dtype == np.uint16:
+        return np.round(values * 65535.0).astype(np.uint16)
+    return values.astype(dtype)
+
+
+def merge_channels(rgb: np.ndarray, alpha: np.ndarray | None, gray: bool, template: np.ndarray) -> np.ndarray:
+    """Float RGB ``(H, W, 3)`` back to ``template``'s layout and dtype, with ``alpha`` put back untouched."""
+    # Gray: the three outputs differ only by what the network does to a neutral input; their mean is the
+    # least-squares gray value.
+    color = from_float(rgb.mean(axis=2, keepdims=True) if gray else rgb, template.dtype)
+    if template.ndim == 2:
+        return color[:, :, 0]
+    if alpha is not None:
+        return np.concatenate([color, alpha[:, :, None].astype(template.dtype)], axis=2)
+    return color
+
+
+_PIL_DIRECT = ("RGB", "RGBA", "L", "LA")
+
+
+def pil_to_array(image: Image.Image) -> tuple[np.ndarray, str]:
+    """A PIL image as an array plus the mode to give the result (the input's, where PIL can store it)."""
+    mode = image.mode
+    if mode in _PIL_DIRECT:
+        return np.asarray(image), mode
+    if mode.startswith("I;16"):
+        return np.asarray(image).astype(np.uint16), "I;16"
+    if mode == "I":
+        return np.clip(np.asarray(image), 0, 65535).astype(np.uint16), "I"
+    if mode == "F":
+        return np.asarray(image, dtype=np.float32), "F"
+    if mode == "1":
+        return np.asarray(image.convert("L")), "L"
+    if mode in ("PA", "La") or "transparency" in image.info:
+        return np.asarray(image.convert("RGBA")), "RGBA"
+    return np.asarray(image.convert("RGB")), "RGB"
+
+
+def array_to_pil(array: np.ndarray, mode: str) -> Image.Image:
+    """Inverse of :func:`pil_to_array` for a result of the same layout."""
+    if mode == "I":
+        return Image.fromarray(array.astype(np.int32))
+    return Image.fromarray(array)

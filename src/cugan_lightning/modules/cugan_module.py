@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from ..checkpoint import CheckpointError, generator_state_dict, read_checkpoint
+from ..checkpoint import load_weights_into
 from ..degradations import LevelCodec
 from ..losses import GANLoss, PerceptualLoss, PixelLoss
 from .common import (
@@ -37,28 +37,8 @@ DEFAULT_WEIGHTS = {"percep": 1.0, "gan": 0.005, "pix": 0.01}
 
 
 def load_stage1_generator(net_g: nn.Module, path: str | Path, codec: LevelCodec) -> None:
-    """Load G and C_G from a stage-1 checkpoint strictly, with an error that names what differs."""
-    checkpoint = read_checkpoint(path)
-    metadata = checkpoint["cugan"]
-    theirs = metadata.get("generator", {}).get("config", {})
-    ours = dict(getattr(net_g, "config", {}))
-    differences = [
-        f"{k}: checkpoint {theirs.get(k)!r}, config {ours.get(k)!r}" for k in ours if theirs.get(k) != ours[k]
-    ]
-    if differences:
-        raise CheckpointError(
-            f"model.init_from={path} does not fit model.net_g ({'; '.join(differences)}); set model.net_g to the "
-            "stage-1 run's generator (its .hydra/config.yaml) or pick a matching checkpoint"
-        )
-    if LevelCodec.from_dict(metadata["codec"]) != codec:
-        raise CheckpointError(
-            f"model.init_from={path} was trained with codec {metadata['codec']}, this config has "
-            f"{codec.to_dict()}; the condition vector would mean something else"
-        )
-    try:
-        net_g.load_state_dict(generator_state_dict(checkpoint), strict=True)
-    except RuntimeError as err:
-        raise CheckpointError(f"model.init_from={path}: generator weights do not fit: {err}") from None
+    """Load G and C_G from a stage-1 checkpoint strictly, with an error that names each difference."""
+    load_weights_into(net_g, path, codec, what="model.init_from")
 
 
 class CUGANModule(L.LightningModule):

@@ -1,0 +1,19 @@
+"""Package discovery (everything else is in pyproject.toml).
+
+The code lives in src/; the Hydra configs stay at the repository root (conf/) and are mapped into the package as
+``cugan_lightning.conf``, every config group a subpackage, so a wheel carries them and the apps find them at
+``pkg://cugan_lightning.conf``. Discovered here rather than listed in pyproject.toml, so that a new config group
+or subpackage needs no packaging change.
+"""
+
+from setuptools import find_namespace_packages, find_packages, setup
+
+CONFIG_PACKAGE = "cugan_lightning.conf"
+
+config_packages = [CONFIG_PACKAGE] + [f"{CONFIG_PACKAGE}.{name}" for name in find_namespace_packages("conf")]
+
+setup(
+    packages=find_packages("src") + config_packages,
+    package_dir={"": "src", CONFIG_PACKAGE: "conf"},
+    package_data={name: ["*.yaml"] for name in config_packages},
+)

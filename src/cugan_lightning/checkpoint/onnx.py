@@ -1,0 +1,124 @@
+"""ONNX export of a generator: inputs ``image`` and ``z``, the generator config and level codec in the metadata.
+
+The graph is :class:`OnnxRestorer`: inputs ``image`` ``(1 or N, 3, H, W)`` float in [0, 1] and ``z``
+``(N, cond_dim)`` in [0, 1], output ``restored`` ``(N, 3, H, W)`` clamped to [0, 1]; batch, height and width are
+dynamic (H, W >= 4 for the default three scales). The metadata (``metadata_props``) holds the same entries as
+an exported safetensors file, so the codec (z = level / max_level per factor) travels with the model.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..atomic import write_bytes_atomic
+from ..degradations import LevelCodec
+from .metadata import CheckpointError, describe_generator, metadata_strings, parse_metadata_strings
+
+__all__ = ["ONNX_OPSET", "OnnxRestorer", "export_onnx", "read_onnx_metadata"]
+
+ONNX_OPSET = 17
+
+
+class OnnxRestorer(nn.Module):
+    """The exported graph: ``restored = clamp(net_g(image, z), 0, 1)``.
+
+    ``image`` ``(1 or N, C, H, W)`` is broadcast against ``z`` ``(N, cond_dim)``, so one image can be restored
+    under N conditions in one call. Padding to the network's multiple is done here with shape-independent ops
+    (reflect-pad by ``multiple - 1``, then slice), so the traced graph works for any height and width.
+    """
+
+    def __init__(self, net_g: nn.Module) -> None:
+        super().__init__()
+        self.net_g = net_g
+        self.multiple = int(getattr(net_g, "pad_multiple", 1))
+
+    def forward(self, image: Tensor, z: Tensor) -> Tensor:
+        height, width = image.shape[-2], image.shape[-1]
+        x = image
+        m = self.multiple
+        if m > 1:
+            # Reflecting by m - 1 and keeping the first ceil(H / m) * m rows gives exactly the reflect padding
+            # the network would add itself, but with a fixed pad width the trace does not bake in H and W.
+            x = F.pad(x, (0, m - 1, 0, m - 1), mode="reflect")
+            x = x[:, :, : (height + m - 1) // m * m, : (width + m - 1) // m * m]
+        # adding zeros of z's batch broadcasts a single image against N conditions (exact: x + 0 == x)
+        x = x + torch.zeros_like(z[:, :1, None, None])
+        return self.net_g(x, z)[:, :, :height, :width].clamp(0.0, 1.0)
+
+
+def export_onnx(
+    net_g: nn.Module,
+    codec: LevelCodec,
+    path: str | Path,
+    *,
+    kind: str = "cunet",
+    opset: int = ONNX_OPSET,
+    **extra: Any,
+) -> Path:
+    """Export ``net_g`` as an :class:`OnnxRestorer` graph with dynamic batch / height / width; written atomically.
+
+    Uses the TorchScript-based exporter: it traces the shape arithmetic, while the torch.export-based one
+    specialises the image / condition batch broadcast.
+    """
+    import onnx
+
+    wrapper = OnnxRestorer(net_g).eval().cpu()
+    cond_dim = codec.cond_dim
+    image = torch.rand(1, getattr(net_g, "in_channels", 3), 32, 48)
+    z = torch.full((2, cond_dim), 0.5)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        # The tracer warns about the network's Python-side shape checks; those are constant for every input the
+        # wrapper produces (already padded to the multiple), so the graph stays valid for other sizes.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            (image, z),
+            buffer,
+            input_names=["image", "z"],
+            output_names=["restored"],
+            dynamic_axes={
+                "image": {0: "image_batch", 2: "height", 3: "width"},
+                "z": {0: "batch"},
+                "restored": {0: "batch", 2: "height", 3: "width"},
+            },
+            opset_version=opset,
+            dynamo=False,
+        )
+    model = onnx.load_from_string(buffer.getvalue())
+    metadata = metadata_strings(describe_generator(kind, net_g, codec, **extra))
+    metadata["inputs"] = (
+        f"image (1 or N, 3, H, W) float32 in [0, 1]; z (N, {cond_dim}) in [0, 1], z = level / max_level for "
+        f"{', '.join(f'{n} 0..{m:g}' for n, m in zip(codec.names, codec.max_levels, strict=True))}"
+    )
+    metadata["outputs"] = "restored (N, 3, H, W) float32 in [0, 1]"
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.producer_name = "cugan-lightning"
+    model.doc_string = (
+        "CUnet / CUGAN restoration with interactive modulation; see metadata_props for the codec."
+    )
+    return write_bytes_atomic(Path(path), model.SerializeToString())
+
+
+def read_onnx_metadata(path: str | Path) -> tuple[dict[str, Any], LevelCodec]:
+    """The generator description and the level codec stored in an exported ONNX model."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"ONNX file '{path}' does not exist")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as err:  # protobuf raises its own DecodeError for a file that is not a model
+        raise CheckpointError(f"cannot read ONNX file '{path}': {' '.join(str(err).split())}") from None
+    metadata = parse_metadata_strings({p.key: p.value for p in model.metadata_props}, str(path))
+    return metadata, LevelCodec.from_dict(metadata["codec"])

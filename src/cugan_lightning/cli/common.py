@@ -1,0 +1,101 @@
+"""What every command-line tool shares: argument parsing that never prints a usage dump, and turning a user
+error into one ``error: ...`` line on stderr with exit status 2 (the Hydra apps use the same line)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..dni import ALPHA_HELP
+
+__all__ = [
+    "ALPHA_HELP",
+    "USER_ERRORS",
+    "CliArgumentParser",
+    "CliError",
+    "check_output_path",
+    "one_line",
+    "parse_alpha",
+    "run_cli",
+    "user_error_line",
+]
+
+TRACEBACK_VARIABLE = "CUGAN_TRACEBACK"
+"""Set this environment variable to see the full traceback of a user error."""
+
+
+class CliError(Exception):
+    """A bad command-line argument or input: printed as one ``error: ...`` line, exit status 2."""
+
+
+USER_ERRORS: tuple[type[BaseException], ...] = (CliError, ValueError, OSError, KeyError)
+"""Errors a user can fix from the command line (a bad value, a missing file, an unreadable checkpoint, ...).
+Every other exception is a bug and keeps its traceback."""
+
+
+class CliArgumentParser(argparse.ArgumentParser):
+    """argparse that raises :class:`CliError` instead of printing the usage and exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise CliError(f"{message} (see {self.prog} --help)")
+
+
+def one_line(err: BaseException) -> str:
+    """An exception's message on one line (its type name when the message is empty)."""
+    text = " ".join(str(err).split())
+    if isinstance(err, KeyError) and text.startswith("'"):
+        text = text.strip("'")
+    return text or type(err).__name__
+
+
+def user_error_line(err: BaseException, errors: tuple[type[BaseException], ...] = USER_ERRORS) -> str | None:
+    """``"error: ..."`` for a user error (None for anything else, or when ``CUGAN_TRACEBACK`` is set)."""
+    if isinstance(err, errors) and not os.environ.get(TRACEBACK_VARIABLE):
+        return f"error: {one_line(err)}"
+    return None
+
+
+def run_cli(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], None], argv: Any) -> int:
+    """Parse ``argv`` and run ``body``; a user error becomes one ``error: ...`` line and exit status 2."""
+    try:
+        args = parser.parse_args(argv)
+        body(args)
+    except SystemExit as stop:  # --help / --version
+        return stop.code if isinstance(stop.code, int) else 0
+    except USER_ERRORS as err:
+        line = user_error_line(err)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
+    return 0
+
+
+def parse_alpha(text: str) -> float:
+    """argparse type for ``--alpha``: a finite number (the range is checked with the other arguments)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"alpha must be a number in [0, 1], got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"alpha must be a number in [0, 1] ({ALPHA_HELP}), got {text!r}")
+    return value
+
+
+def check_output_path(path: Path) -> None:
+    """Fail early when ``path`` cannot be written: it is a folder, or its nearest existing parent is not a
+    writable folder."""
+    if path.is_dir():
+        raise CliError(f"output '{path}' is a folder; give a file name")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise CliError(f"cannot write '{path}': '{parent}' is not a folder")
+    if not os.access(parent, os.W_OK):
+        raise CliError(f"cannot write '{path}': folder '{parent}' is not writable")

@@ -1,0 +1,106 @@
+"""``python -m cugan_lightning.export``: a generator file (or a DNI blend of two) to safetensors or ONNX::
+
+    python -m cugan_lightning.export --ckpt MSE.ckpt --format safetensors [-o model.safetensors]
+    python -m cugan_lightning.export --ckpt MSE.ckpt --gan-ckpt GAN.ckpt --alpha 0.5 --format onnx [-o m.onnx]
+
+Both formats carry the generator config and the level codec (see :mod:`cugan_lightning.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..checkpoint import export_onnx, read_generator_file, save_safetensors_generator
+from ..checkpoint.onnx import ONNX_OPSET
+from ..dni import ALPHA_HELP, check_alpha, interpolate
+from .common import CliArgumentParser, CliError, check_output_path, parse_alpha, run_cli
+
+FORMATS = {"onnx": ".onnx", "safetensors": ".safetensors"}
+
+
+def build_parser() -> CliArgumentParser:
+    parser = CliArgumentParser(
+        prog="python -m cugan_lightning.export",
+        description="Export a generator checkpoint (or a DNI blend of an MSE and a GAN checkpoint) "
+        "to safetensors or ONNX, with its config and level codec.",
+    )
+    parser.add_argument("--ckpt", required=True, type=Path, help="generator checkpoint (the MSE end for DNI)")
+    parser.add_argument("--gan-ckpt", type=Path, help="GAN checkpoint to blend with (needs --alpha)")
+    parser.add_argument("--alpha", type=parse_alpha, help=f"DNI weight in [0, 1]: {ALPHA_HELP}")
+    parser.add_argument(
+        "--format", choices=sorted(FORMATS), help="output format (default: from -o's extension)"
+    )
+    parser.add_argument("-o", "--output", type=Path, help="output file (default: beside the checkpoint)")
+    parser.add_argument("--opset", type=int, default=ONNX_OPSET, help=f"ONNX opset (default {ONNX_OPSET})")
+    return parser
+
+
+def _resolve_format(args: argparse.Namespace) -> tuple[str, Path]:
+    by_suffix = {v: k for k, v in FORMATS.items()}
+    fmt = args.format
+    if args.output is not None:
+        suffix = args.output.suffix.lower()
+        if fmt is None:
+            fmt = by_suffix.get(suffix)
+            if fmt is None:
+                raise CliError(
+                    f"cannot tell the format from '{args.output}'; pass --format onnx or safetensors"
+                )
+        elif suffix != FORMATS[fmt]:
+            raise CliError(f"output '{args.output}' does not end in {FORMATS[fmt]} (--format {fmt})")
+        return fmt, args.output
+    if fmt is None:
+        raise CliError(
+            "give --format onnx or --format safetensors (or an -o file ending in .onnx / .safetensors)"
+        )
+    stem = args.ckpt.stem if args.gan_ckpt is None else f"{args.ckpt.stem}_dni{args.alpha:g}"
+    return fmt, args.ckpt.with_name(stem + FORMATS[fmt])
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.alpha is not None and args.gan_ckpt is None:
+        raise CliError("--alpha blends two models and needs --gan-ckpt")
+    if args.gan_ckpt is not None and args.alpha is None:
+        raise CliError(f"--gan-ckpt needs --alpha in [0, 1] ({ALPHA_HELP})")
+    if args.alpha is not None:
+        check_alpha(args.alpha)
+    fmt, output = _resolve_format(args)
+    check_output_path(output)
+    if fmt == "onnx":
+        try:
+            import onnx  # noqa: F401
+        except ImportError:
+            raise CliError(
+                "ONNX export needs the onnx package: pip install 'cugan-lightning[export]'"
+            ) from None
+    if args.gan_ckpt is not None:
+        net_g, codec = interpolate(args.ckpt, args.gan_ckpt, args.alpha)
+        kind = "dni"
+        extra = {
+            "dni": {
+                "alpha": args.alpha,
+                "mse_checkpoint": str(args.ckpt),
+                "gan_checkpoint": str(args.gan_ckpt),
+            }
+        }
+    else:
+        source = read_generator_file(args.ckpt, "model")
+        net_g, codec, kind = source.build(), source.codec, source.kind
+        extra = {key: source.metadata[key] for key in ("dni", "released") if key in source.metadata}
+    if fmt == "safetensors":
+        save_safetensors_generator(output, net_g, codec, kind=kind, **extra)
+    else:
+        export_onnx(net_g, codec, output, kind=kind, opset=args.opset, **extra)
+    print(f"wrote {output}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m cugan_lightning.export --ckpt X.ckpt --format onnx|safetensors``; returns the exit code."""
+    return run_cli(build_parser(), _run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

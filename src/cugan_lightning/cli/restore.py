@@ -1,0 +1,218 @@
+"""``python -m cugan_lightning.restore``: restore image files with a generator file (and a DNI pair)::
+
+    python -m cugan_lightning.restore photo.png -o restored.png --ckpt mse.ckpt --blur 2 --noise 30
+    python -m cugan_lightning.restore photos/ -o out/ --ckpt mse.ckpt --gan-ckpt gan.ckpt --alpha 0.3 --noise 25
+    python -m cugan_lightning.restore photo.png -o grid.png --ckpt mse.ckpt --gan-ckpt gan.ckpt --sweep
+
+Every input and output is checked before anything is written, and each output is written atomically, so a bad
+input means no output at all. The restoration itself is :class:`cugan_lightning.inference.Restorer`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..data.io import (
+    OUTPUT_FORMATS,
+    check_writable_as,
+    list_images,
+    read_image_raw,
+    split_channels,
+    write_image,
+)
+from ..dni import ALPHA_HELP, check_alpha
+from ..figures import render_rows, save_png, slider_rows
+from ..inference import DEFAULT_TILE_OVERLAP, MIN_TILE, Restorer, check_tile, load_restorer, resolve_device
+from .common import CliArgumentParser, CliError, check_output_path, parse_alpha, run_cli
+
+
+def build_parser() -> CliArgumentParser:
+    parser = CliArgumentParser(
+        prog="python -m cugan_lightning.restore",
+        description="Restore images with a CUnet / CUGAN checkpoint under chosen degradation levels "
+        "(and, with a GAN checkpoint, a chosen MSE-to-GAN balance).",
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files and/or folders")
+    parser.add_argument(
+        "-o", "--output", required=True, type=Path, help="output file (one input) or folder (created)"
+    )
+    parser.add_argument(
+        "--ckpt", required=True, type=Path, help="generator checkpoint (.ckpt or .safetensors)"
+    )
+    parser.add_argument(
+        "--gan-ckpt", type=Path, help="GAN checkpoint: blend with --ckpt by DNI (needs --alpha)"
+    )
+    parser.add_argument("--alpha", type=parse_alpha, help=f"DNI weight in [0, 1]: {ALPHA_HELP}")
+    parser.add_argument(
+        "--blur", type=float, help="blur sigma of the input in pixels (codec range, e.g. 0..4)"
+    )
+    parser.add_argument(
+        "--noise", type=float, help="noise sigma of the input on the 0-255 scale (e.g. 0..50)"
+    )
+    parser.add_argument("--z", type=float, nargs="+", metavar="Z", help="raw condition vector in [0, 1]")
+    parser.add_argument(
+        "--tile", type=int, help=f"restore in tiles of this size (>= {MIN_TILE}) to save memory"
+    )
+    parser.add_argument(
+        "--tile-overlap", type=int, default=DEFAULT_TILE_OVERLAP, help="overlap of neighbouring tiles"
+    )
+    parser.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"), help="default: auto")
+    parser.add_argument("--ext", default="png", help="output extension when -o is a folder (default png)")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="write a modulation grid (one row per slider) instead of one result",
+    )
+    return parser
+
+
+@dataclass
+class _Job:
+    source: Path
+    target: Path
+
+
+def _expand_inputs(inputs: Sequence[Path]) -> tuple[list[Path], bool]:
+    """Input files (folders expanded, top level only) and whether any folder was given."""
+    files: list[Path] = []
+    any_folder = False
+    for item in inputs:
+        if item.is_dir():
+            any_folder = True
+            files.extend(list_images(item))
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise CliError(f"input '{item}' does not exist")
+    seen: set[Path] = set()
+    unique = []
+    for file in files:
+        key = file.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(file)
+    return unique, any_folder
+
+
+def _plan(args: argparse.Namespace, files: list[Path], any_folder: bool) -> list[_Job]:
+    output: Path = args.output
+    ext = "png" if args.sweep else args.ext.lower().lstrip(".")
+    if f".{ext}" not in OUTPUT_FORMATS:
+        raise CliError(
+            f"unsupported --ext '{args.ext}'; use one of {', '.join(e[1:] for e in OUTPUT_FORMATS)}"
+        )
+    folder_mode = len(files) > 1 or any_folder or output.is_dir() or output.suffix == ""
+    if not folder_mode:
+        if args.sweep and output.suffix.lower() != ".png":
+            raise CliError(f"a sweep is written as PNG; give an output ending in .png, not '{output}'")
+        jobs = [_Job(files[0], output)]
+    else:
+        if output.suffix.lower() in OUTPUT_FORMATS and not output.is_dir():
+            raise CliError(
+                f"-o '{output}' looks like a file but there are {len(files)} inputs; give a folder"
+            )
+        if output.exists() and not output.is_dir():
+            raise CliError(f"-o '{output}' exists and is not a folder")
+        jobs = [_Job(file, output / f"{file.stem}.{ext}") for file in files]
+    targets: dict[Path, Path] = {}
+    sources = {job.source.resolve() for job in jobs}
+    for job in jobs:
+        key = job.target.resolve()
+        if key in targets:
+            raise CliError(
+                f"inputs '{targets[key]}' and '{job.source}' would both be written to '{job.target}'"
+            )
+        if key in sources:
+            raise CliError(f"output '{job.target}' would overwrite an input image")
+        targets[key] = job.source
+        check_output_path(job.target)
+    return jobs
+
+
+KEEP_DECODED_BYTES = 1 << 30
+
+
+def _run(args: argparse.Namespace) -> None:
+    # 1. arguments that need no file
+    if args.alpha is not None and args.gan_ckpt is None:
+        raise CliError("--alpha blends two models and needs --gan-ckpt")
+    if args.gan_ckpt is not None and args.alpha is None and not args.sweep:
+        raise CliError(f"--gan-ckpt needs --alpha in [0, 1] ({ALPHA_HELP})")
+    if args.alpha is not None:
+        check_alpha(args.alpha)
+    if args.z is not None and (args.blur is not None or args.noise is not None):
+        raise CliError("give either --blur / --noise (physical units) or --z, not both")
+    if args.z is None and args.blur is None and args.noise is None and not args.sweep:
+        raise CliError("give the input's degradation: --blur SIGMA and/or --noise SIGMA, or --z Z1 Z2")
+    for name in ("blur", "noise"):
+        value = getattr(args, name)
+        if value is not None and not math.isfinite(value):
+            raise CliError(f"--{name} must be a finite number, got {value}")
+    if args.tile is not None:
+        check_tile(args.tile, args.tile_overlap)
+    device = resolve_device(args.device)
+
+    # 2. inputs and outputs, all checked before anything is written
+    files, any_folder = _expand_inputs(args.inputs)
+    jobs = _plan(args, files, any_folder)
+    decoded: dict[Path, np.ndarray] = {}  # kept for step 4 while they fit, so small runs read each file once
+    budget = KEEP_DECODED_BYTES
+    for job in jobs:
+        array = read_image_raw(job.source)
+        if not args.sweep:
+            check_writable_as(array.shape, job.target)
+        if array.nbytes <= budget:
+            decoded[job.source] = array
+            budget -= array.nbytes
+
+    # 3. the model and the condition
+    restorer = load_restorer(args.ckpt, args.gan_ckpt, device)
+    z = restorer.z_for(args.blur, args.noise, args.z)
+
+    # 4. restore and write (each file atomically)
+    for job in jobs:
+        array = decoded.pop(job.source, None)
+        if array is None:
+            array = read_image_raw(job.source)
+        try:
+            _restore_job(restorer, job, array, z, args)
+        except torch.cuda.OutOfMemoryError:  # the CPU allocator raises plain RuntimeError
+            size = "x".join(str(n) for n in array.shape[:2])
+            hint = "use a smaller --tile" if args.tile else "use --tile 512 (or smaller)"
+            raise CliError(f"out of memory restoring '{job.source}' ({size}) on {device}; {hint}") from None
+        print(f"wrote {job.target}")
+
+
+def _restore_job(
+    restorer: Restorer, job: _Job, array: np.ndarray, z: Tensor, args: argparse.Namespace
+) -> None:
+    if args.sweep:
+        rgb, _, _ = split_channels(array)
+        lq = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+
+        def restore(x: Tensor, zs: Tensor, alpha: float | None) -> Tensor:
+            return restorer.restore_tensor(x, zs, alpha, args.tile, args.tile_overlap)
+
+        rows = slider_rows(restore, lq, z, restorer.codec, with_alpha=restorer.blender is not None)
+        save_png(render_rows(rows), job.target)
+    else:
+        restored = restorer.restore_array(array, z, args.alpha, args.tile, args.tile_overlap)
+        write_image(restored, job.target)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m cugan_lightning.restore INPUT... -o OUT --ckpt X.ckpt ...``; returns the exit status."""
+    return run_cli(build_parser(), _run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

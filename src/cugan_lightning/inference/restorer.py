@@ -1,0 +1,251 @@
+"""The :class:`Restorer` API: a generator (or a DNI pair) restoring images under user-chosen conditions.
+
+Python::
+
+    from cugan_lightning import load_restorer
+    restorer = load_restorer("mse.ckpt", gan_ckpt="gan.ckpt")        # gan_ckpt optional (DNI)
+    out = restorer.restore(image, blur=2.0, noise=30, alpha=0.5)       # PIL, numpy or tensor in, same kind out
+
+Levels are in physical units (blur sigma in pixels, noise sigma on the 0-255 scale) and go through the codec
+stored in the generator file; ``z`` gives the raw condition vector instead. Gray images are restored as RGB (the
+gray value repeated) and converted back by averaging the three output channels; an alpha channel is passed
+through untouched; 16-bit images are processed in float and come back at 16 bits.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor, nn
+
+from ..checkpoint import CheckpointError, read_generator_file
+from ..data.io import array_to_pil, merge_channels, pil_to_array, split_channels
+from ..degradations import LevelCodec
+from ..dni import DNIBlender, check_alpha
+from .tiling import DEFAULT_TILE_OVERLAP, check_tile, tiled_forward
+
+__all__ = ["Restorer", "load_restorer", "resolve_device"]
+
+ImageT = TypeVar("ImageT")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` picks CUDA when available; asking for CUDA without it is a ValueError."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but CUDA is not available; use --device cpu or auto")
+    return device
+
+
+class Restorer:
+    """A generator (optionally a DNI pair) ready to restore images under user-chosen conditions.
+
+    Condition weights are cached per ``(alpha, z)`` and the DNI blend is redone only when alpha changes, so moving
+    one slider costs one base-network pass. ``stats`` counts ``condition_calls`` (C_G evaluations),
+    ``blend_calls`` (DNI re-blends) and ``forward_calls`` (base-network passes, one per tile).
+    """
+
+    def __init__(
+        self,
+        net_g: nn.Module,
+        codec: LevelCodec,
+        *,
+        blender: DNIBlender | None = None,
+        device: str | torch.device = "cpu",
+        cache_size: int = 256,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.net_g = net_g.to(self.device).eval()
+        self.codec = codec
+        self.blender = blender
+        self.cache_size = int(cache_size)
+        self.stats = {"condition_calls": 0, "blend_calls": 0, "forward_calls": 0}
+        self._alpha = 1.0  # the network starts with the weights it was given: the MSE end of a DNI pair
+        self._weights: OrderedDict[tuple[float, tuple[float, ...]], tuple[Tensor, ...]] = OrderedDict()
+        cond_dim = getattr(net_g, "cond_dim", codec.cond_dim)
+        if getattr(net_g, "conditional", True) and cond_dim != codec.cond_dim:
+            raise CheckpointError(
+                f"the generator takes a {cond_dim}-value condition but the codec describes {codec.cond_dim} "
+                f"factors {list(codec.names)}"
+            )
+
+    @property
+    def alpha(self) -> float:
+        """The DNI weight the network holds now (1.0 = the MSE end; always 1.0 without a GAN checkpoint)."""
+        return self._alpha
+
+    # ------------------------------------------------------------------------------------------- conditions
+    def z_for(
+        self,
+        blur: float | None = None,
+        noise: float | None = None,
+        z: Sequence[float] | Tensor | None = None,
+        levels: Mapping[str, float] | None = None,
+    ) -> Tensor:
+        """The condition ``(1, cond_dim)`` for physical levels (factors left out are 0) or a raw ``z``."""
+        if z is not None:
+            if blur is not None or noise is not None or levels:
+                raise ValueError("give either the levels (blur / noise) or a raw z, not both")
+            values = torch.as_tensor(z, dtype=torch.float32).detach().cpu().reshape(-1)
+            names = ", ".join(self.codec.names)
+            if values.numel() != self.codec.cond_dim:
+                raise ValueError(f"z must hold {self.codec.cond_dim} values ({names}), got {values.numel()}")
+            bad = [float(v) for v in values if not 0.0 <= float(v) <= 1.0]  # NaN is bad too
+            if bad:
+                raise ValueError(f"z value {bad[0]:g} is outside 0..1 (z = level / max level for {names})")
+            return values[None]
+        mapping: dict[str, float] = dict(levels or {})
+        for name, value in (("blur", blur), ("noise", noise)):
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                    raise ValueError(f"{name} level must be a number, got {value!r}")
+                mapping[name] = float(value)
+        return self.codec.encode(mapping).to(torch.float32)
+
+    def _check_alpha(self, alpha: float | None) -> float:
+        if alpha is None:
+            return 1.0
+        if self.blender is None:
+            raise ValueError("alpha blends two models and needs a GAN checkpoint (gan_ckpt / --gan-ckpt)")
+        return check_alpha(alpha)
+
+    def set_alpha(self, alpha: float | None) -> float:
+        """Blend the DNI pair for ``alpha`` into the network (a no-op when it already holds that blend)."""
+        alpha = self._check_alpha(alpha)
+        if self.blender is not None and alpha != self._alpha:
+            self.blender.blend_into(self.net_g, alpha)
+            self.stats["blend_calls"] += 1
+            self._alpha = alpha
+        return alpha
+
+    @torch.no_grad()
+    def condition_weights(self, z: Tensor, alpha: float | None = None) -> tuple[Tensor, ...]:
+        """Modulation weights (each ``(1, C, 1, 1)``) for ``z`` ``(1, cond_dim)`` under the blend for ``alpha``.
+
+        C_G is blended too, so the cache key is ``(alpha, z)``.
+        """
+        alpha = self.set_alpha(alpha)
+        key = (alpha, tuple(float(v) for v in z.reshape(-1)))
+        cached = self._weights.get(key)
+        if cached is not None:
+            self._weights.move_to_end(key)
+            return cached
+        weights = tuple(self.net_g.condition(z.to(self.device)))
+        self.stats["condition_calls"] += 1
+        self._weights[key] = weights
+        if len(self._weights) > self.cache_size:
+            self._weights.popitem(last=False)
+        return weights
+
+    # ------------------------------------------------------------------------------------------- restoring
+    @torch.no_grad()
+    def restore_tensor(
+        self,
+        x: Tensor,
+        z: Tensor,
+        alpha: float | None = None,
+        tile: int | None = None,
+        tile_overlap: int = DEFAULT_TILE_OVERLAP,
+    ) -> Tensor:
+        """Restore ``x`` ``(B, 3, H, W)`` in [0, 1] (on the restorer's device) under ``z`` ``(1, cond_dim)``.
+
+        Returns ``(B, 3, H, W)`` clamped to [0, 1]. ``tile`` restores in overlapping tiles of that size.
+        """
+        weights = self.condition_weights(z, alpha)
+        x = x.to(device=self.device, dtype=torch.float32)
+
+        def run(part: Tensor) -> Tensor:
+            self.stats["forward_calls"] += 1
+            return self.net_g(part, weights=weights)
+
+        if tile is None:
+            return run(x).clamp(0.0, 1.0)
+        tile, tile_overlap = check_tile(tile, tile_overlap)
+        multiple = int(getattr(self.net_g, "pad_multiple", 1))
+        return tiled_forward(run, x, tile, tile_overlap, multiple).clamp(0.0, 1.0)
+
+    def restore_array(
+        self,
+        array: np.ndarray,
+        z: Tensor,
+        alpha: float | None = None,
+        tile: int | None = None,
+        tile_overlap: int = DEFAULT_TILE_OVERLAP,
+    ) -> np.ndarray:
+        """Restore a numpy image ``(H, W)`` / ``(H, W, 1|2|3|4)`` (uint8, uint16 or float in [0, 1]).
+
+        Returns the same shape and dtype; an alpha channel (last of 2 or 4) is copied from the input.
+        """
+        rgb, alpha_channel, gray = split_channels(np.asarray(array))
+        x = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+        restored = self.restore_tensor(x, z, alpha, tile, tile_overlap)[0].permute(1, 2, 0).cpu().numpy()
+        return merge_channels(restored, alpha_channel, gray, np.asarray(array))
+
+    def restore(
+        self,
+        image: ImageT,
+        blur: float | None = None,
+        noise: float | None = None,
+        alpha: float | None = None,
+        z: Sequence[float] | Tensor | None = None,
+        tile: int | None = None,
+        tile_overlap: int = DEFAULT_TILE_OVERLAP,
+        levels: Mapping[str, float] | None = None,
+    ) -> ImageT:
+        """Restore ``image`` assuming it was degraded with ``blur`` / ``noise`` (physical units) or raw ``z``.
+
+        ``image``: a PIL image, a numpy array ``(H, W)`` / ``(H, W, 1|2|3|4)`` (uint8, uint16 or float in
+        [0, 1]) or a float tensor ``(3, H, W)`` / ``(B, 3, H, W)`` in [0, 1]; the result is of the same kind, shape
+        and dtype (tensors on the same device; palette PIL images come back as RGB or RGBA). ``alpha`` in [0, 1]
+        blends the DNI pair (0 = GAN, 1 = MSE; None is the MSE model). ``levels`` sets further codec factors by
+        name. ``tile`` restores in overlapping tiles of that size.
+        """
+        cond = self.z_for(blur, noise, z, levels)
+        if isinstance(image, Image.Image):
+            array, mode = pil_to_array(image)
+            restored = self.restore_array(array, cond, alpha, tile, tile_overlap)
+            return array_to_pil(restored, mode)  # type: ignore[return-value]
+        if isinstance(image, Tensor):
+            if not image.is_floating_point() or image.dim() not in (3, 4) or image.shape[-3] != 3:
+                raise ValueError(
+                    f"tensor images must be float (3, H, W) or (B, 3, H, W) in [0, 1], got {image.dtype} "
+                    f"{tuple(image.shape)}"
+                )
+            batch = image if image.dim() == 4 else image[None]
+            out = self.restore_tensor(batch, cond, alpha, tile, tile_overlap)
+            out = out if image.dim() == 4 else out[0]
+            return out.to(device=image.device, dtype=image.dtype)  # type: ignore[return-value]
+        if isinstance(image, np.ndarray):
+            return self.restore_array(image, cond, alpha, tile, tile_overlap)  # type: ignore[return-value]
+        raise TypeError(
+            f"image must be a PIL image, a numpy array or a torch tensor, got {type(image).__name__}"
+        )
+
+
+def load_restorer(
+    ckpt: str | Path,
+    gan_ckpt: str | Path | None = None,
+    device: str | torch.device = "cpu",
+) -> Restorer:
+    """A :class:`Restorer` for a generator file (``.ckpt``, exported ``.safetensors`` or the released weights).
+
+    With ``gan_ckpt`` the two are a DNI pair (``ckpt`` the MSE end, ``gan_ckpt`` the GAN end) and ``restore``
+    accepts ``alpha``. ``device`` may be ``"auto"``.
+    """
+    device = resolve_device(device)
+    main_source = read_generator_file(ckpt, "MSE" if gan_ckpt is not None else "model")
+    net_g = main_source.build(device)
+    blender = None
+    if gan_ckpt is not None:
+        gan_source = read_generator_file(gan_ckpt, "GAN")
+        blender = DNIBlender.from_sources(main_source, gan_source, device=device)
+    return Restorer(net_g, main_source.codec, blender=blender, device=device)

@@ -8,36 +8,36 @@ TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: help install test test-all demo lint format clean
+.PHONY: help install test test-fast demo lint format clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
+	$(PIP) install -q --upgrade pip "setuptools>=77"
 	$(PIP) install -q $(TORCH_PIN)
 	$(PIP) install -q -e '.[dev,export,notebook]'
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the project with every extra (quick when already done)
 
-test: $(STAMP)  ## run the fast test suite
+test: $(STAMP)  ## run every test (what CI runs; `gpu` tests skip without CUDA)
 	$(PY) -m pytest $(ARGS)
 
-test-all: $(STAMP)  ## run every test, the slow ones included
-	$(PY) -m pytest -m "not gpu" $(ARGS)
+test-fast: $(STAMP)  ## the everyday loop: every test but the `slow` and `gpu` ones
+	$(PY) -m pytest -m "not slow and not gpu" $(ARGS)
 
 demo: $(STAMP)  ## train stage 1 then stage 2 on the embedded photos (CPU) and write the modulation figures
 	$(PY) -m cugan_lightning.demo $(ARGS)
 
 lint: $(STAMP)  ## ruff lint and format check
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks setup.py
+	$(VENV)/bin/ruff format --check src tests benchmarks setup.py
 
 format: $(STAMP)  ## apply ruff fixes and formatting
-	$(VENV)/bin/ruff check --fix src tests benchmarks
-	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks setup.py
+	$(VENV)/bin/ruff format src tests benchmarks setup.py
 
 clean:  ## remove the virtual environment and run outputs
-	rm -rf $(VENV) logs outputs multirun wandb
+	rm -rf $(VENV) logs outputs multirun wandb build dist

@@ -21,7 +21,7 @@ from cugan_lightning.checkpoint import describe_generator, save_generator_checkp
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.dni import DNIBlender, blend_state_dicts, interpolate
 from cugan_lightning.networks import CUnet
-from cugan_lightning.restore import Restorer
+from cugan_lightning.inference import Restorer
 
 
 def timed(fn: Callable[[int], object], repeat: int, device: torch.device) -> float:

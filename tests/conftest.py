@@ -8,6 +8,16 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` run where CUDA is available and are skipped, with the reason, elsewhere."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device; torch sees none here")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _few_threads():
     # Tiny test tensors run fastest on one thread, and stay fast when another process shares the CPU.
@@ -94,3 +104,33 @@ def fit_recording(cfg, keys, ckpt_path=None):
     trainer.callbacks.append(recorder)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     return trainer, recorder.values
+
+
+def released_state_dict(channels=(64, 128, 256), seed: int = 0, prefix: str = "module.") -> dict:
+    """Random weights in the key layout of the authors' released 3-scale generator (2 blocks per side), written
+    from their module structure (conv_stage*, CResBlocks_stage*_{left,right}, stage*_scale), ``module.``-prefixed
+    as DataParallel saves them."""
+    c, gen = channels, torch.Generator().manual_seed(seed)
+    released: dict[str, torch.Tensor] = {}
+
+    def add(name: str, weight_shape: tuple[int, ...], bias: int) -> None:
+        released[f"{prefix}{name}.weight"] = torch.randn(weight_shape, generator=gen) * 0.05
+        released[f"{prefix}{name}.bias"] = torch.randn(bias, generator=gen) * 0.05
+
+    add("conv_stage1_left", (c[0], 3, 3, 3), c[0])
+    add("conv_stage2_left", (c[1], c[0], 2, 2), c[1])
+    add("conv_stage3_left", (c[2], c[1], 2, 2), c[2])
+    add("conv_stage3_right", (c[2], c[1], 2, 2), c[1])  # ConvTranspose2d: (in, out, k, k)
+    add("conv_stage2_right", (c[1], c[0], 2, 2), c[0])
+    add("conv_stage1_right", (3, c[0], 3, 3), 3)
+    for s in range(3):
+        for side in ("left", "right"):
+            for j in range(2):
+                block = f"CResBlocks_stage{s + 1}_{side}.{j}"
+                add(f"{block}.conv1", (c[s], c[s], 3, 3), c[s])
+                add(f"{block}.conv2", (c[s], c[s], 3, 3), c[s])
+                add(f"{block}.local_scale", (c[s], 2), c[s])
+    add("stage3_scale", (c[1], 2), c[1])
+    add("stage2_scale", (c[0], 2), c[0])
+    add("stage1_scale", (3, 2), 3)
+    return released

@@ -1,5 +1,7 @@
 """The demo driver: its PSNR table and its failure path."""
 
+import pytest
+
 from cugan_lightning.demo import cli, gain_table
 
 
@@ -18,6 +20,7 @@ def test_gain_table_lists_each_setting_and_the_mean():
     assert lines[3].split() == ["mean", "23.00", "27.00", "+4.00"]
 
 
+@pytest.mark.slow
 def test_a_failing_stage_ends_the_demo_with_one_line_and_status_2(tmp_path, capfd):
     code = cli(["--out", str(tmp_path), f"data.train_dir={tmp_path / 'missing'}"])
     err = capfd.readouterr().err

@@ -16,8 +16,8 @@ from cugan_lightning.checkpoint import (
     read_checkpoint,
     save_generator_checkpoint,
 )
-from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.cli.dni import main
+from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.dni import (
     DNIBlender,
     IncompatibleCheckpointsError,

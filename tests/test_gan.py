@@ -232,6 +232,7 @@ def test_ddp_preset_lets_the_gan_stage_leave_parameters_unused(tmp_path, stage1_
     assert cfg.trainer.strategy == "ddp_find_unused_parameters_true"
 
 
+@pytest.mark.slow
 def test_gan_stage_trains_under_two_process_ddp(tmp_path, stage1_ckpt):
     # gloo on the CPU: two ranks, each with its own patches and levels, D and G alternating under DDP
     overrides = [

@@ -1,23 +1,171 @@
-"""The import direction: the pure layers know nothing of Lightning or Hydra."""
+"""The package's layers and the one-way import rule (ARCHITECTURE.md), checked statically and at run time.
 
+Layer 0, pure torch / numpy / PIL: networks, degradations, losses, the atomic writer, image files and datasets.
+Layer 1, generator files and what works on them: checkpoint, dni, figures.
+Layer 2, libraries for inference (inference, interactive) and for training (the data module, modules, utils).
+Layer 3, the apps and tools: train (python -m cugan_lightning), cli/ and their compatibility entry points.
+A module imports only from its own layer or those below; layers 0 to 2 never import the command-line tools.
+"""
+
+from __future__ import annotations
+
+import ast
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-PURE = [
-    "cugan_lightning.networks",
-    "cugan_lightning.degradations",
-    "cugan_lightning.losses",
-    "cugan_lightning.checkpoint",
-]
-FRAMEWORKS = ("lightning", "pytorch_lightning", "hydra", "omegaconf")
+import pytest
+
+import cugan_lightning
+
+PACKAGE = Path(cugan_lightning.__file__).parent
+NAME = "cugan_lightning"
+
+LAYERS = {
+    "atomic": 0,
+    "networks": 0,
+    "degradations": 0,
+    "losses": 0,
+    "data.io": 0,
+    "data.embedded": 0,
+    "data.datasets": 0,
+    "checkpoint": 1,
+    "dni": 1,
+    "figures": 1,
+    "inference": 2,
+    "interactive": 2,
+    "data": 2,  # the package itself exposes the Lightning data module (lazily)
+    "modules": 2,
+    "utils": 2,
+    "train": 3,
+    "__main__": 3,
+    "cli": 3,
+    "restore": 3,
+    "export": 3,
+    "demo": 3,
+    "dni.__main__": 3,
+    "conf": 3,
+    "": 3,  # the top-level package: the public API, imported lazily
+}
+FRAMEWORKS = {"lightning", "pytorch_lightning", "hydra", "omegaconf"}
+FRAMEWORK_FREE_BELOW = 2  # layers 0 and 1 never import a training framework
+FRAMEWORK_FREE = ("inference", "interactive")  # nor do the inference libraries of layer 2
 
 
-def test_pure_layers_import_neither_lightning_nor_hydra():
+def modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def layer_of(module: str) -> int:
+    """The layer of the longest entry of LAYERS that is ``module`` or a package above it."""
+    for end in range(module.count(".") + 1, -1, -1):
+        prefix = ".".join(module.split(".")[:end]) if end else ""
+        if prefix in LAYERS:
+            return LAYERS[prefix]
+    raise AssertionError(f"module {module} has no layer")
+
+
+def imports_of(module: str, path: Path, known: set[str]) -> tuple[set[str], set[str]]:
+    """(modules of this package, top-level third-party names) that ``module`` imports anywhere in its file."""
+    own, third_party = set(), set()
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".") if module else []
+                base = base if is_package else base[:-1]
+                base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+                stem = ".".join([NAME, *base, *([node.module] if node.module else [])])
+            else:
+                stem = node.module or ""
+            # `from pkg import name`: the module pkg.name where there is one, else pkg itself
+            targets = [
+                full if full.removeprefix(NAME).lstrip(".") in known else stem
+                for full in (f"{stem}.{alias.name}" for alias in node.names)
+            ]
+        else:
+            continue
+        for target in targets:
+            if target == NAME or target.startswith(NAME + "."):
+                name = target.removeprefix(NAME).lstrip(".")
+                while name and name not in known:
+                    name = name.rpartition(".")[0]
+                if name != module:
+                    own.add(name)
+            else:
+                third_party.add(target.split(".")[0])
+    return own, third_party
+
+
+def graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    found = modules()
+    edges, external = {}, {}
+    for module, path in found.items():
+        edges[module], external[module] = imports_of(module, path, set(found))
+    return edges, external
+
+
+def test_every_module_has_a_layer_and_imports_only_downwards():
+    edges, _ = graph()
+    wrong = [
+        f"{m or NAME} (layer {layer_of(m)}) imports {t or NAME} (layer {layer_of(t)})"
+        for m, targets in edges.items()
+        for t in sorted(targets)
+        if layer_of(t) > layer_of(m)
+    ]
+    assert not wrong, "imports against the layer order (see ARCHITECTURE.md):\n" + "\n".join(wrong)
+
+
+def test_there_is_no_import_cycle():
+    edges, _ = graph()
+    # a module importing a package above it (its own package's __init__) is the usual way in, not a cycle
+    edges = {
+        m: {t for t in targets if t != "" and not m.startswith(t + ".")} for m, targets in edges.items() if m
+    }
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles: list[str] = []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(edges.get(module, ())):
+            if state.get(target) == 1:
+                cycles.append(" -> ".join([*path[path.index(target) :], target]))
+            elif target not in state:
+                visit(target, [*path, target])
+        state[module] = 2
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [module])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_lower_layers_import_no_training_framework():
+    _, external = graph()
+    offenders = {
+        m: sorted(names & FRAMEWORKS)
+        for m, names in external.items()
+        if (layer_of(m) < FRAMEWORK_FREE_BELOW or m.split(".")[0] in FRAMEWORK_FREE) and names & FRAMEWORKS
+    }
+    assert not offenders
+
+
+def test_pure_layers_import_neither_lightning_nor_hydra_at_run_time():
+    pure = [f"{NAME}.{m}" for m in ("networks", "degradations", "losses", "checkpoint", "dni", "inference")]
     code = (
         "import importlib, json, sys\n"
-        f"for name in {PURE!r}: importlib.import_module(name)\n"
-        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS!r})))\n"
+        f"for name in {pure!r}: importlib.import_module(name)\n"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(FRAMEWORKS)!r})))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
@@ -31,3 +179,21 @@ def test_top_level_package_is_light():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_every_module_imports_alone_in_a_fresh_interpreter():
+    names = [f"{NAME}.{m}".rstrip(".") for m in modules() if not m.endswith("__main__")]
+
+    def import_alone(name: str) -> str | None:
+        proc = subprocess.run(
+            [sys.executable, "-c", f"import importlib; importlib.import_module({name!r})"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        return None if proc.returncode == 0 else f"{name}: {proc.stderr.strip().splitlines()[-1]}"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        failures = [f for f in pool.map(import_alone, names) if f]
+    assert not failures, "\n".join(failures)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import socket
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +11,7 @@ import torchvision
 from torch import nn
 from torchvision.models import VGG19_Weights
 
-import cugan_lightning.networks
+from conftest import released_state_dict
 from cugan_lightning.networks import (
     VGG19_LAYERS,
     CUGANDiscriminator,
@@ -229,30 +227,7 @@ def test_config_rebuilds_the_network() -> None:
 
 def test_load_released_state_dict() -> None:
     """Key names of the authors' released generator (3 scales, 2 blocks per side) map onto CUnet."""
-    c, gen = (8, 16, 32), torch.Generator().manual_seed(0)
-    released: dict[str, torch.Tensor] = {}
-
-    def add(name: str, weight_shape: tuple[int, ...], bias: int) -> None:
-        released[f"module.{name}.weight"] = torch.randn(weight_shape, generator=gen)
-        released[f"module.{name}.bias"] = torch.randn(bias, generator=gen)
-
-    add("conv_stage1_left", (c[0], 3, 3, 3), c[0])
-    add("conv_stage2_left", (c[1], c[0], 2, 2), c[1])
-    add("conv_stage3_left", (c[2], c[1], 2, 2), c[2])
-    add("conv_stage3_right", (c[2], c[1], 2, 2), c[1])  # ConvTranspose2d: (in, out, k, k)
-    add("conv_stage2_right", (c[1], c[0], 2, 2), c[0])
-    add("conv_stage1_right", (3, c[0], 3, 3), 3)
-    for s in range(3):
-        for side in ("left", "right"):
-            for j in range(2):
-                prefix = f"CResBlocks_stage{s + 1}_{side}.{j}"
-                add(f"{prefix}.conv1", (c[s], c[s], 3, 3), c[s])
-                add(f"{prefix}.conv2", (c[s], c[s], 3, 3), c[s])
-                add(f"{prefix}.local_scale", (c[s], 2), c[s])
-    add("stage3_scale", (c[1], 2), c[1])
-    add("stage2_scale", (c[0], 2), c[0])
-    add("stage1_scale", (3, 2), 3)
-
+    released = released_state_dict((8, 16, 32), seed=0)
     net = CUnet(**TINY)
     net.load_state_dict(load_released_state_dict(released))  # strict
     assert torch.equal(net.cond["msf1"].weight, released["module.stage3_scale.weight"])
@@ -262,22 +237,6 @@ def test_load_released_state_dict() -> None:
     )
     with pytest.raises(KeyError, match="unexpected key"):
         load_released_state_dict({"something.weight": torch.zeros(1)})
-
-
-def test_networks_do_not_import_lightning_or_hydra() -> None:
-    """The pure layer: no module of cugan_lightning.networks imports Lightning, Hydra or OmegaConf."""
-    forbidden = {"lightning", "pytorch_lightning", "hydra", "omegaconf"}
-    files = sorted(Path(cugan_lightning.networks.__file__).parent.glob("*.py"))
-    assert len(files) >= 4
-    for file in files:
-        for node in ast.walk(ast.parse(file.read_text())):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            else:
-                continue
-            assert not {n.split(".")[0] for n in names} & forbidden, f"{file.name}: {names}"
 
 
 # ------------------------------------------------------------------------------------- discriminator

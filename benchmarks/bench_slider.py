@@ -20,8 +20,8 @@ import torch
 from cugan_lightning.checkpoint import describe_generator, save_generator_checkpoint
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.dni import DNIBlender, blend_state_dicts, interpolate
-from cugan_lightning.networks import CUnet
 from cugan_lightning.inference import Restorer
+from cugan_lightning.networks import CUnet
 
 
 def timed(fn: Callable[[int], object], repeat: int, device: torch.device) -> float:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cugan_lightning.demo import cli, gain_table
+from cugan_lightning.cli.demo import StageFailed, cli, gain_table
 
 
 def test_gain_table_lists_each_setting_and_the_mean():
@@ -18,6 +18,8 @@ def test_gain_table_lists_each_setting_and_the_mean():
     assert lines[1].split() == ["b0_n30", "19.00", "27.50", "+8.50"]
     assert lines[2].split() == ["b2_n0", "27.00", "26.50", "-0.50"]
     assert lines[3].split() == ["mean", "23.00", "27.00", "+4.00"]
+    with pytest.raises(StageFailed, match="ran no validation"):
+        gain_table({"train/l_g_pix": 0.01})
 
 
 @pytest.mark.slow

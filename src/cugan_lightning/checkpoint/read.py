@@ -217,7 +217,7 @@ def read_generator_file(
             loaded = _open_torch_file(Path(source), "cpu" if not tensors else map_location, mmap=not tensors)
             metadata, state = _from_loaded(loaded, path, tensors)
     except CheckpointError as err:
-        raise CheckpointError(f"{role} checkpoint: {err}") from None
+        raise CheckpointError(f"{role} checkpoint: {str(err).removeprefix('checkpoint ')}") from None
     out = GeneratorFile(path=path, role=role, metadata=metadata, state=state)
     if kinds is not None and out.kind not in kinds:
         raise CheckpointError(

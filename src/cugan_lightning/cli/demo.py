@@ -62,6 +62,11 @@ def write_figure(checkpoint: str | Path, path: Path, title: str) -> Path:
 
 def gain_table(metrics: dict[str, float], prefix: str = "val") -> list[str]:
     """Lines of a table: per validation setting, input PSNR, output PSNR and their difference."""
+    if f"{prefix}/psnr" not in metrics:
+        raise StageFailed(
+            "the stage ran no validation: it validates at the end of each epoch (data.batches_per_epoch "
+            "batches), so give it at least that many iterations"
+        )
     settings = sorted(k.split("/")[-1] for k in metrics if k.startswith(f"{prefix}/psnr_input/"))
     lines = [f"  {'setting':<10}{'input dB':>10}{'output dB':>11}{'gain dB':>9}"]
     for name in settings:

@@ -26,7 +26,6 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .atomic import write_bytes_atomic
-from .cli.common import USER_ERRORS as CLI_USER_ERRORS
 from .cli.common import user_error_line
 
 log = logging.getLogger("cugan_lightning")
@@ -40,12 +39,14 @@ warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` 
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
 
 CONFIG_PATH = "pkg://cugan_lightning.conf"
-"""The configs ship inside the package (the repository's ``conf/``, mapped in by pyproject.toml), so a wheel
-install has them too."""
+"""The configs ship inside the package (the repository's ``conf/``, mapped in by setup.py), so a wheel install
+has them too."""
 
 # Errors a user can fix from the command line: reported in one line, without a traceback.
+# (A KeyError, which the command-line tools also report in one line, is a bug here: it keeps its traceback.)
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    *CLI_USER_ERRORS,
+    ValueError,  # bad config values, unreadable images and checkpoints
+    OSError,  # missing folders, full or read-only disks
     FloatingPointError,  # a loss became NaN: the message says what to change
     MisconfigurationException,  # e.g. trainer=gpu on a machine without one
 )

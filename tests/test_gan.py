@@ -19,6 +19,7 @@ GAN_TINY = [
     "model=cugan",
     "model.net_d.base_channels=4",
     "model.perceptual.weights=null",  # random-weight VGG: tests only
+    "model.val_metrics=[]",
     "data.patch_size=32",
     "data.batches_per_epoch=2",
     "callbacks=gan",

@@ -36,10 +36,13 @@ LAYERS = {
     "figures": 1,
     "inference": 2,
     "interactive": 2,
+    "evaluation": 2,  # scoring, tables and plots of the evaluation app (torchmetrics, no Lightning or Hydra)
     "data": 2,  # the package itself exposes the Lightning data module (lazily)
     "modules": 2,
     "utils": 2,
     "train": 3,
+    "evaluate": 3,
+    "hydra_app": 3,
     "__main__": 3,
     "cli": 3,
     "restore": 3,
@@ -51,7 +54,7 @@ LAYERS = {
 }
 FRAMEWORKS = {"lightning", "pytorch_lightning", "hydra", "omegaconf"}
 FRAMEWORK_FREE_BELOW = 2  # layers 0 and 1 never import a training framework
-FRAMEWORK_FREE = ("inference", "interactive")  # nor do the inference libraries of layer 2
+FRAMEWORK_FREE = ("inference", "interactive", "evaluation")  # nor do these libraries of layer 2
 
 
 def modules() -> dict[str, Path]:

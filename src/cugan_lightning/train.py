@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,14 +18,21 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
-from hydra.errors import InstantiationException
-from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from .atomic import write_bytes_atomic
-from .cli.common import user_error_line
+from .hydra_app import (
+    CONFIG_PATH,
+    ConfigError,
+    instantiate,
+    instantiate_group,
+    plain_config,
+    run_reporting_user_errors,
+)
+
+__all__ = ["ConfigError", "build", "main", "train"]
 
 log = logging.getLogger("cugan_lightning")
 
@@ -37,48 +43,6 @@ warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that end
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 # The frozen VGG of the perceptual loss stays in eval mode on purpose.
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
-
-CONFIG_PATH = "pkg://cugan_lightning.conf"
-"""The configs ship inside the package (the repository's ``conf/``, mapped in by setup.py), so a wheel install
-has them too."""
-
-# Errors a user can fix from the command line: reported in one line, without a traceback.
-# (A KeyError, which the command-line tools also report in one line, is a bug here: it keeps its traceback.)
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError,  # bad config values, unreadable images and checkpoints
-    OSError,  # missing folders, full or read-only disks
-    FloatingPointError,  # a loss became NaN: the message says what to change
-    MisconfigurationException,  # e.g. trainer=gpu on a machine without one
-)
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or inconsistent; the message names the key."""
-
-
-def _unwrap(err: BaseException) -> BaseException:
-    """The user's error inside Hydra's instantiation wrapper, when there is one."""
-    while isinstance(err, InstantiationException) and err.__cause__ is not None:
-        err = err.__cause__
-    return err
-
-
-def instantiate(node: Any, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate`` that lets the target's own error through instead of Hydra's wrapper."""
-    try:
-        return hydra.utils.instantiate(node, **kwargs)
-    except InstantiationException as err:
-        cause = _unwrap(err)
-        if cause is err:
-            raise
-        raise cause from None
-
-
-def instantiate_group(group: DictConfig | None) -> list[Any]:
-    """Instantiate every entry of a callbacks / logger group that has a ``_target_``."""
-    if not group:
-        return []
-    return [instantiate(node) for node in group.values() if node and "_target_" in node]
 
 
 def optimizer_steps_per_iteration(model: L.LightningModule) -> int:
@@ -108,15 +72,6 @@ def derive_max_steps(cfg: DictConfig, model: L.LightningModule) -> int:
     if iterations <= 0:
         raise ConfigError(f"iterations must be positive, got {iterations}")
     return iterations * per_iteration
-
-
-def plain_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved run configuration as plain Python data (for loggers and checkpoints)."""
-    keys = [key for key in cfg if key != "hydra"]
-    return {
-        key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
-        for key in keys
-    }
 
 
 def scalar_metrics(trainer: L.Trainer) -> dict[str, float]:
@@ -217,14 +172,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 def main(cfg: DictConfig) -> None:
-    try:
-        result = train(cfg)
-    except Exception as raw:  # noqa: BLE001 - user errors become one line, everything else keeps its traceback
-        line = user_error_line(_unwrap(raw), USER_ERRORS)
-        if line is None:
-            raise
-        print(line, file=sys.stderr)
-        sys.exit(2)
+    result = run_reporting_user_errors(train, cfg)
     log.info("run folder: %s", result["output_dir"])
     if result.get("best_checkpoint"):
         log.info("best checkpoint: %s", result["best_checkpoint"])

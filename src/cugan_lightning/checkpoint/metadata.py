@@ -29,6 +29,7 @@ __all__ = [
     "MSE_KINDS",
     "CheckpointError",
     "IncompatibleCheckpointsError",
+    "baseline_level",
     "build_generator",
     "describe_generator",
     "generator_differences",
@@ -80,8 +81,24 @@ def kind_of(metadata: Mapping[str, Any]) -> str:
     return kind
 
 
+def baseline_level(metadata: Mapping[str, Any]) -> dict[str, float] | None:
+    """The single degradation level a baseline was trained on (``{"blur": 2.0, "noise": 30.0}``), from its
+    ``level`` entry or, for files written before it existed, its training config's fixed sampler; None for a
+    model trained on the whole range."""
+    level = metadata.get("level")
+    if level is None:
+        config = metadata.get("train_config") or {}
+        fixed = ((config.get("degradation") or {}).get("sampler") or {}).get("fixed")
+        names = (metadata.get("codec") or {}).get("names", ("blur", "noise"))
+        level = dict(zip(names, fixed, strict=False)) if fixed is not None else None
+    return {str(k): float(v) for k, v in level.items()} if level is not None else None
+
+
 def describe_generator(kind: str, net_g: nn.Module, codec: LevelCodec, **extra: Any) -> dict[str, Any]:
-    """The plain-data metadata entry for ``net_g``: class, constructor arguments, codec, kind and ``extra``."""
+    """The plain-data metadata entry for ``net_g``: class, constructor arguments, codec, kind and ``extra``.
+
+    A model trained on one fixed level (a per-level baseline: the training config's sampler is ``fixed``)
+    records it as ``level``."""
     config = getattr(net_g, "config", None)
     if config is None:
         raise TypeError(f"{type(net_g).__name__} has no `config`; cannot describe it in a generator file")
@@ -93,6 +110,8 @@ def describe_generator(kind: str, net_g: nn.Module, codec: LevelCodec, **extra: 
         **extra,
     }
     metadata["kind"] = kind_of(metadata)
+    if "level" not in metadata and (level := baseline_level(metadata)) is not None:
+        metadata["level"] = level
     return metadata
 
 

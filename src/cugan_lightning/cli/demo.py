@@ -2,9 +2,11 @@
 
 1. stage 1, ``experiment=quickstart_cpu``: a narrow CUnet learns to remove blur and noise (about 5 minutes on a
    2-core CPU), then the PSNR gain over the degraded input on each validation setting is printed;
-2. stage 2, ``experiment=quickstart_cpu_gan``: the GAN stage starts from it (a few minutes).
+2. stage 2, ``experiment=quickstart_cpu_gan``: the GAN stage starts from it (a few minutes);
+3. the evaluation app scores both checkpoints on the whole validation photographs (PSNR, SSIM, and LPIPS / DISTS
+   where their ImageNet files are present) and prints its tables.
 
-Each stage runs through the real app (``python -m cugan_lightning``). The figures (input, outputs for sweeps of
+Each stage runs through the real apps (``python -m cugan_lightning``, ``python -m cugan_lightning.evaluate``). The figures (input, outputs for sweeps of
 the noise and blur conditions, ground truth) are written side by side into the demo folder. The embedded
 photographs are a demonstration set, not a benchmark.
 """
@@ -25,7 +27,9 @@ from ..checkpoint import load_generator
 from ..data import center_crop, load_embedded_image
 from ..data.io import to_float
 from ..degradations import degrade_fixed
+from ..evaluation.metrics import BACKBONES
 from ..figures import modulation_rows, render_rows, save_png
+from ..networks import imagenet_file
 from .common import CliArgumentParser, CliError, run_cli
 
 FIGURE_IMAGE = "chelsea"
@@ -36,16 +40,29 @@ class StageFailed(CliError):
     """A training stage of the demo exited with an error (already printed by the stage itself)."""
 
 
-def run_stage(overrides: list[str], run_dir: Path) -> dict:
-    """Run the training app in a subprocess and return its metrics.json."""
-    command = [sys.executable, "-m", "cugan_lightning", *overrides, f"hydra.run.dir={run_dir}"]
+def run_stage(overrides: list[str], run_dir: Path, app: str = "cugan_lightning") -> dict:
+    """Run the training (or another) app in a subprocess and return the metrics.json it wrote."""
+    command = [sys.executable, "-m", app, *overrides, f"hydra.run.dir={run_dir}"]
     print("$", " ".join(command[1:]), flush=True)
     start = time.time()
     completed = subprocess.run(command)
     if completed.returncode != 0:
         raise StageFailed(f"the stage stopped with exit status {completed.returncode}; its message is above")
     print(f"  finished in {time.time() - start:.0f} s", flush=True)
-    return json.loads((run_dir / "metrics.json").read_text())
+    result = run_dir / "metrics.json"
+    return json.loads(result.read_text()) if result.is_file() else {}
+
+
+def evaluate_checkpoints(models: dict[str, str], run_dir: Path) -> None:
+    """The evaluation app on the validation photographs (whole images); it prints its tables."""
+    metrics = ["psnr", "psnr_y", "ssim"]
+    metrics += [name for name, model in BACKBONES.items() if imagenet_file(model)[0].is_file()]
+    overrides = [f"models.{name}={path}" for name, path in models.items()] + [
+        f"metrics=[{','.join(metrics)}]"
+    ]
+    if len(metrics) == 3:
+        print("(LPIPS and DISTS need torchvision's ImageNet AlexNet / VGG16 files, absent here: left out)")
+    run_stage(overrides, run_dir, app="cugan_lightning.evaluate")
 
 
 @torch.no_grad()
@@ -104,6 +121,12 @@ def _run(args: argparse.Namespace) -> None:
     print(f"\nstage-1 modulation figure: {figure1}")
     print(f"stage-1 checkpoint:        {stage1['best_checkpoint'] or stage1['last_checkpoint']}")
     if args.skip_gan:
+        print(
+            "\nevaluation of the stage-1 checkpoint on the validation photographs (whole images):", flush=True
+        )
+        evaluate_checkpoints(
+            {"cunet": stage1["best_checkpoint"] or stage1["last_checkpoint"]}, root / "evaluation"
+        )
         return
 
     print("\nstage 2: CUGAN (GFM discriminator) from the stage-1 weights (CPU)", flush=True)
@@ -117,6 +140,8 @@ def _run(args: argparse.Namespace) -> None:
     figure2 = write_figure(stage2["last_checkpoint"], root / "modulation_cugan.png", "CUGAN")
     print(f"\nstage-2 modulation figure: {figure2}")
     print(f"stage-2 checkpoint:        {stage2['last_checkpoint']}")
+    print("\nevaluation of both checkpoints on the validation photographs (whole images):", flush=True)
+    evaluate_checkpoints({"cunet": init, "cugan": stage2["last_checkpoint"]}, root / "evaluation")
     print(
         "\nRestore your own photo:\n"
         f"  python -m cugan_lightning.restore photo.png -o restored/ --ckpt {init} "

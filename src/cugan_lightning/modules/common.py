@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,32 +10,27 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import nn
+from torchmetrics import MeanMetric
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from ..checkpoint import CHECKPOINT_KEY, describe_generator
 from ..degradations import LevelCodec
+from ..evaluation.metrics import ImageScorer, rgb_to_y, to_255
 from ..figures import modulation_rows, render_rows, save_png
 
 MetricDict = dict[str, torch.Tensor]
 
 
-def to_255(x: torch.Tensor) -> torch.Tensor:
-    """[0, 1] images to the rounded 8-bit scale used by every reported number (float tensor in 0..255)."""
-    return x.detach().float().clamp(0, 1).mul(255).round()
-
-
-def rgb_to_y(x255: torch.Tensor) -> torch.Tensor:
-    """ITU-R BT.601 luma (the 16..235 'Y' of MATLAB's rgb2ycbcr) of ``(B, 3, H, W)`` in 0..255."""
-    weights = x255.new_tensor([65.481, 128.553, 24.966]).view(1, 3, 1, 1) / 255.0
-    return (x255 * weights).sum(dim=1, keepdim=True) + 16.0
-
-
 class SettingMetrics(nn.Module):
-    """PSNR (RGB and Y) and SSIM per evaluation setting, averaged per image, on rounded 8-bit values."""
+    """PSNR (RGB and Y) and SSIM per evaluation setting, averaged per image, on rounded 8-bit values; with
+    ``perceptual`` labels (``lpips``, ``dists``) also the per-image scores of a shared :class:`ImageScorer`."""
 
-    def __init__(self, settings: list[str]) -> None:
+    def __init__(self, settings: list[str], perceptual: Sequence[str] = ()) -> None:
         super().__init__()
         self.settings = list(settings)
+        self.perceptual = nn.ModuleDict(
+            {label: nn.ModuleDict({s: MeanMetric() for s in self.settings}) for label in perceptual}
+        )
 
         def psnr() -> PeakSignalNoiseRatio:
             return PeakSignalNoiseRatio(data_range=255.0, reduction="elementwise_mean", dim=(1, 2, 3))
@@ -47,8 +42,16 @@ class SettingMetrics(nn.Module):
             {s: StructuralSimilarityIndexMeasure(data_range=255.0) for s in self.settings}
         )
 
-    def update(self, out: torch.Tensor, lq: torch.Tensor, gt: torch.Tensor, settings: list[str]) -> None:
+    def update(
+        self,
+        out: torch.Tensor,
+        lq: torch.Tensor,
+        gt: torch.Tensor,
+        settings: list[str],
+        scorer: ImageScorer | None = None,
+    ) -> None:
         out255, lq255, gt255 = to_255(out), to_255(lq), to_255(gt)
+        scores = scorer(out, gt) if scorer is not None and len(self.perceptual) else {}
         for name in dict.fromkeys(settings):
             if name not in self.psnr:
                 raise KeyError(f"evaluation setting '{name}' is not one of {self.settings}")
@@ -58,11 +61,14 @@ class SettingMetrics(nn.Module):
             self.psnr_y[name].update(rgb_to_y(o), rgb_to_y(g))
             self.psnr_input[name].update(q, g)
             self.ssim[name].update(o, g)
+            for label, values in scores.items():
+                self.perceptual[label][name].update(values[idx])
 
     def compute(self, prefix: str) -> MetricDict:
         """``{prefix}/psnr/<setting>``, ``{prefix}/ssim/<setting>``, ... and their means over settings."""
         result: MetricDict = {}
         groups = {"psnr": self.psnr, "psnr_y": self.psnr_y, "psnr_input": self.psnr_input, "ssim": self.ssim}
+        groups.update(self.perceptual)
         for metric, per_setting in groups.items():
             values = []
             for name in self.settings:
@@ -78,7 +84,7 @@ class SettingMetrics(nn.Module):
         return result
 
     def reset(self) -> None:
-        for group in (self.psnr, self.psnr_y, self.psnr_input, self.ssim):
+        for group in (self.psnr, self.psnr_y, self.psnr_input, self.ssim, *self.perceptual.values()):
             for metric in group.values():
                 metric.reset()
 
@@ -148,16 +154,21 @@ def attach_metadata(checkpoint: dict[str, Any], metadata: dict[str, Any]) -> Non
 
 def setup_eval_metrics(module: L.LightningModule, stage: str) -> None:
     """Create per-setting metrics for the validation and test grids of the attached data module."""
+    scorer = getattr(module, "val_scorer", None)
+    perceptual = list(scorer.labels.values()) if scorer is not None else []
     for split in ("val", "test"):
         names = eval_setting_names(module.trainer, split) if stage in ("fit", "validate", "test") else []
         if names and split not in module.metrics:
-            module.metrics[split] = SettingMetrics(names)
+            module.metrics[split] = SettingMetrics(names, perceptual)
 
 
 def eval_step(module: L.LightningModule, split: str, batch: dict[str, Any]) -> None:
     """Restore one evaluation batch, update its metrics, keep the sample shown in the figure."""
     out = module.net_g(batch["lq"], batch["z"])
-    module.metrics[split].update(out, batch["lq"], batch["gt"], list(batch["setting"]))
+    scorer = getattr(module, "val_scorer", None)
+    if scorer is not None:
+        scorer.to(out.device)  # kept outside the module's state (never in a checkpoint): moved here, once
+    module.metrics[split].update(out, batch["lq"], batch["gt"], list(batch["setting"]), scorer)
     if module._figure_sample is None and module.log_figures:
         module._figure_sample = capture_sample(batch, module.figure_setting)
 

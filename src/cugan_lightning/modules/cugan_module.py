@@ -18,6 +18,7 @@ from torch import nn
 
 from ..checkpoint import load_weights_into
 from ..degradations import LevelCodec
+from ..evaluation.metrics import build_validation_scorer
 from ..losses import GANLoss, PerceptualLoss, PixelLoss
 from .common import (
     assert_finite,
@@ -48,6 +49,8 @@ class CUGANModule(L.LightningModule):
     ``perceptual=None`` switches the perceptual term off (only with an explicit config value, see README).
     ``milestones`` of the schedulers are in iterations (batches). ``grad_clip`` clips each network's gradient
     norm inside the module, since Lightning refuses trainer-level clipping with manual optimisation.
+    ``val_metrics`` (``lpips``, ``dists``) adds those scores per validation setting (``val/lpips/b2_n30``, ...);
+    ``val_metrics_if_missing`` follows the perceptual loss's rule when their backbone files are missing.
     """
 
     stage = "cugan"
@@ -71,9 +74,13 @@ class CUGANModule(L.LightningModule):
         figure_setting: str = "b2_n30",
         log_figures: bool = True,
         nan_check_every: int = 1,
+        val_metrics: Sequence[str] = (),
+        val_metrics_if_missing: str = "error",
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
+        # LPIPS / DISTS networks: set without registering them, so they never enter a checkpoint
+        object.__setattr__(self, "val_scorer", build_validation_scorer(val_metrics, val_metrics_if_missing))
         self.net_g = net_g
         self.net_d = net_d
         self.optimizer_factories = (optimizer_g, optimizer_d)

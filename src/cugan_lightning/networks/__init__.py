@@ -15,13 +15,13 @@ from cugan_lightning.networks.cunet import (
     load_released_state_dict,
 )
 from cugan_lightning.networks.discriminator import CUGANDiscriminator, GFMCondition
-from cugan_lightning.networks.vgg import (
-    VGG19_LAYERS,
+from cugan_lightning.networks.pretrained import (
     PretrainedWeightsMissingError,
-    VGGFeatureExtractor,
-    imagenet_weights_path,
-    layer_index,
+    ensure_imagenet_file,
+    imagenet_file,
+    matches_published_hash,
 )
+from cugan_lightning.networks.vgg import VGG19_LAYERS, VGGFeatureExtractor, imagenet_weights_path, layer_index
 
 __all__ = [
     "COND_PREFIX",
@@ -33,9 +33,12 @@ __all__ = [
     "PretrainedWeightsMissingError",
     "VGGFeatureExtractor",
     "count_parameters",
+    "ensure_imagenet_file",
+    "imagenet_file",
     "imagenet_weights_path",
     "is_cond_parameter",
     "kaiming_init_",
     "layer_index",
     "load_released_state_dict",
+    "matches_published_hash",
 ]

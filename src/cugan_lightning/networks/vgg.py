@@ -8,13 +8,13 @@ torchvision's ImageNet weights, or any state dict of them, load directly. Weight
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 from torch import Tensor, nn
+
+from .pretrained import IMAGENET_WEIGHTS, PretrainedWeightsMissingError, ensure_imagenet_file, imagenet_file
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -28,8 +28,6 @@ __all__ = [
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-OFFLINE_ENV = "CUGAN_OFFLINE"
-DOWNLOAD_TIMEOUT_S = 15.0
 
 # torchvision's VGG19 ("E") configuration: widths of the convs, "M" for max pooling
 _VGG19_CFG: tuple[int | str, ...] = (
@@ -67,53 +65,29 @@ def layer_index(name: str) -> int:
         ) from None
 
 
-class PretrainedWeightsMissingError(FileNotFoundError):
-    """The ImageNet VGG19 weights are neither in the torch hub cache nor downloadable from here."""
-
-    def __init__(self, file_name: str, folder: Path, url: str, reason: str) -> None:
-        self.file_name, self.folder, self.url = file_name, folder, url
-        super().__init__(
-            f"The ImageNet VGG19 weights for the perceptual loss are not available ({reason}). "
-            f"Put the file {file_name} into the folder {folder} (fetch it on a connected machine from {url}; "
-            f"the folder follows torch.hub.get_dir(), i.e. $TORCH_HOME/hub/checkpoints), or pass "
-            f"weights=<path to a local state dict> (a full torchvision vgg19 state dict or its `features` part) "
-            f"to VGGFeatureExtractor. Set {OFFLINE_ENV}=1 to skip the download attempt."
-        )
-
-
 def imagenet_weights_path() -> tuple[Path, str]:
     """``(path in the torch hub cache, download URL)`` of torchvision's ``VGG19_Weights.IMAGENET1K_V1``."""
-    from torchvision.models import VGG19_Weights
-
-    url = VGG19_Weights.IMAGENET1K_V1.url
-    file_name = os.path.basename(urlparse(url).path)
-    return Path(torch.hub.get_dir()) / "checkpoints" / file_name, url
+    return imagenet_file("vgg19")
 
 
 def _load_imagenet_state_dict() -> Mapping[str, Tensor]:
-    from torchvision.models import VGG19_Weights
-
-    path, url = imagenet_weights_path()
-
-    def missing(reason: str) -> PretrainedWeightsMissingError:
-        return PretrainedWeightsMissingError(path.name, path.parent, url, reason)
-
-    if path.is_file():
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise missing(f"{path} exists but cannot be read: {err}; delete it and fetch it again") from err
-    if os.environ.get(OFFLINE_ENV, "").strip() not in ("", "0"):
-        raise missing(f"not in the cache and {OFFLINE_ENV} is set, so no download was tried")
-    # urllib (used by torch.hub) takes the default socket timeout: without one a dead network hangs forever
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    hint = (
+        ", or pass weights=<path to a local state dict> (a full torchvision vgg19 state dict or its `features` "
+        "part) to VGGFeatureExtractor"
+    )
+    path = ensure_imagenet_file("vgg19", hint=hint)
     try:
-        return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False, check_hash=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise missing(f"not in the cache and the download failed: {type(err).__name__}: {err}") from err
-    finally:
-        socket.setdefaulttimeout(previous)
+        url = imagenet_file("vgg19")[1]
+        raise PretrainedWeightsMissingError(
+            path.name,
+            path.parent,
+            url,
+            f"{path} exists but cannot be read: {err}; delete it and fetch it again",
+            IMAGENET_WEIGHTS["vgg19"][1],
+            hint,
+        ) from err
 
 
 def _features_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:

@@ -1,0 +1,336 @@
+"""The evaluation app: the paper's tables, modulation maps and the MSE-to-GAN curve from one command::
+
+    python -m cugan_lightning.evaluate models.cunet=MSE.ckpt models.cugan=GAN.ckpt [data.test_dir=DIR]
+    python -m cugan_lightning.evaluate models.cunet=MSE.ckpt baselines=logs/unet_levels/   # paper Table 2
+    python -m cugan_lightning.evaluate models.blend="{mse: MSE.ckpt, gan: GAN.ckpt, alpha: 0.5}" curve.enabled=true
+    python -m cugan_lightning.evaluate -m models.blend.mse=.. models.blend.gan=.. models.blend.alpha=0,0.5,1
+
+A Hydra app with the training app's conventions (``conf/evaluate.yaml``, run folder under ``logs/``, loggers
+from the same group). Everything is checked (settings, metrics and their backbone files, model files, the test
+images) before any scoring starts; the tables are written once all scores exist, each file atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, open_dict
+
+from .degradations import setting_name
+from .evaluation.curve import write_curve
+from .evaluation.metrics import ImageScorer, check_metric_names
+from .evaluation.models import EvalModel, alpha_sweep, find_baselines, load_models, parse_models
+from .evaluation.modulation import ModulationMap, grid_values, modulation_maps
+from .evaluation.plots import plot_modulation_map
+from .evaluation.runner import EvalResult, evaluate, example_rows, load_test_images, parse_settings
+from .evaluation.tables import (
+    CONVENTIONS,
+    distance_tables,
+    markdown_table,
+    mean_scores,
+    summary_tables,
+    write_csv,
+    write_json,
+    write_text,
+)
+from .figures import render_rows, save_png
+from .hydra_app import CONFIG_PATH, ConfigError, instantiate_group, plain_config, run_reporting_user_errors
+from .inference import resolve_device
+
+__all__ = ["MergeSweep", "Plan", "main", "prepare", "run"]
+
+log = logging.getLogger("cugan_lightning.evaluate")
+
+
+@dataclass
+class Plan:
+    """Everything an evaluation needs, checked and loaded."""
+
+    settings: list[tuple[float, float]]
+    models: list[EvalModel]
+    scorer: ImageScorer
+    images: list[tuple[str, np.ndarray]]
+    device: torch.device
+
+
+def prepare(cfg: DictConfig) -> Plan:
+    """Check and load the inputs in the order that fails fastest: settings and metric names, model files,
+    the metrics' backbone files, the models themselves, then the test images."""
+    settings = parse_settings(cfg.settings)
+    metrics = check_metric_names(list(cfg.metrics))
+    if int(cfg.batch_size) < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {cfg.batch_size}")
+    models_cfg = dict(cfg.get("models") or {})
+    if cfg.get("baselines"):
+        baselines = find_baselines(
+            list(cfg.baselines) if not isinstance(cfg.baselines, str) else cfg.baselines
+        )
+        clash = sorted(set(baselines) & set(models_cfg))
+        if clash:
+            raise ConfigError(f"models {clash} are also the names of found baselines; rename them")
+        models_cfg.update(baselines)
+    specs = parse_models(models_cfg)
+    if not specs:
+        raise ConfigError(
+            "no model to evaluate: give models.NAME=PATH (a .ckpt / .safetensors) or baselines=FOLDER"
+        )
+    if cfg.modulation_map.enabled:
+        check_metric_names([cfg.modulation_map.metric])
+        grid_values(cfg.modulation_map.blur, "blur")
+        grid_values(cfg.modulation_map.noise, "noise")
+    scorer = ImageScorer(metrics, allow_unverified=bool(cfg.allow_unverified_backbones))
+    device = resolve_device(cfg.device)
+    models = load_models(specs, device)
+    if cfg.curve.enabled:
+        blends = [m for m in models if m.blender is not None]
+        if not blends:
+            raise ConfigError("curve.enabled needs a blend: models.NAME={mse: PATH, gan: PATH, alpha: A}")
+        models = [row for m in models for row in (alpha_sweep(m, cfg.curve.alphas) if m.blender else [m])]
+    for model in models:
+        for blur, noise in settings:
+            if model.conditional and model.applies_to(blur, noise):
+                try:
+                    model.codec.levels_to_z(torch.tensor([blur]), torch.tensor([noise]))
+                except ValueError as err:
+                    raise ValueError(
+                        f"setting {setting_name(blur, noise)} for models.{model.name}: {err}"
+                    ) from None
+    images = load_test_images(cfg.data.test_dir, cfg.data.crop)
+    return Plan(settings, models, scorer, images, device)
+
+
+def _model_rows(models: list[EvalModel]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": m.name,
+            "kind": m.kind,
+            "alpha": m.alpha,
+            "level": list(m.level) if m.level else None,
+            **m.source,
+        }
+        for m in models
+    ]
+
+
+def write_outputs(
+    cfg: DictConfig, plan: Plan, result: EvalResult, maps: list[ModulationMap], out: Path
+) -> dict:
+    """Every table and figure of the run folder; returns the summary (also written as summary.json)."""
+    names = [setting_name(*s) for s in plan.settings]
+    labels = list(plan.scorer.labels.values())
+    means = mean_scores(result.rows)
+    text, summary_rows, summary = summary_tables(means, [m.name for m in plan.models], names, labels)
+    timing = {
+        "network_seconds": result.network_seconds,
+        "degrade_seconds": result.degrade_seconds,
+        "score_seconds": result.score_seconds,
+        "total_seconds": result.total_seconds,
+        "network_share": result.network_share,
+        "network_passes": result.network_passes,
+    }
+    header = (
+        f"Test images: {len(plan.images)} ({cfg.data.test_dir or 'the embedded validation photographs'}"
+        f"{f', central {cfg.data.crop}px crops' if cfg.data.crop else ''}). {CONVENTIONS}\n\n"
+    )
+    write_csv(
+        out / "scores.csv",
+        result.rows,
+        ["image", "setting", "blur", "noise", "model", "alpha", "metric", "value"],
+    )
+    write_text(out / "summary.md", header + text)
+    write_csv(out / "summary.csv", summary_rows, ["metric", "model", "setting", "value", "images"])
+    distances, distance_rows, missing = distance_tables(means, plan.models, plan.settings, labels)
+    if distances:
+        write_text(out / "distances.md", distances)
+        write_csv(out / "distances.csv", distance_rows)
+        write_json(out / "distances.json", {"rows": distance_rows, "settings_without_baseline": missing})
+    if maps:
+        rows = [m.row() for m in maps]
+        write_csv(out / "modulation.csv", rows)
+        write_json(out / "modulation.json", rows)
+        body = [
+            [r["model"], r["setting"], f"({r['best_blur']:g}, {r['best_noise']:g})", f"{r['best_score']:.4g}",
+             f"{r['true_score']:.4g}", f"{r['gap']:.4g}"]
+            for r in rows
+        ]  # fmt: skip
+        heading = f"### Modulation maps ({maps[0].metric}): best condition against the true one\n\n"
+        write_text(
+            out / "modulation.md",
+            heading
+            + markdown_table(["model", "setting", "best z (blur, noise)", "best", "at true z", "gap"], body)
+            + "\n",
+        )
+        for m in maps:
+            plot_modulation_map(m, out / "modulation_maps" / f"{m.model}_{m.setting}.png")
+    curve_entries = [
+        {"blend": m.name.split("@")[0], "alpha": m.alpha, "setting": s, "metric": metric, "value": v}
+        for m in plan.models if m.blender is not None
+        for (model, s, metric), (v, _) in means.items() if model == m.name
+    ]  # fmt: skip
+    curve_text, _ = write_curve(curve_entries, out, names) if cfg.curve.enabled else ("", [])
+    if cfg.figures and plan.images:
+        rows = example_rows(
+            plan.models, plan.images[0], plan.settings, device=plan.device, seed=int(cfg.seed)
+        )
+        save_png(render_rows(rows), out / "examples.png")
+    document = {
+        "conventions": CONVENTIONS,
+        "test_set": {
+            "folder": cfg.data.test_dir,
+            "crop": cfg.data.crop,
+            "images": [n for n, _ in plan.images],
+        },
+        "settings": names,
+        "metrics": labels,
+        "models": _model_rows(plan.models),
+        "summary": summary,
+        "scores": summary_rows,
+        "timing": timing,
+        "settings_without_baseline": missing,
+    }
+    write_json(out / "summary.json", document)
+    return {**document, "markdown": text, "distances_markdown": distances, "curve_markdown": curve_text}
+
+
+def _log(cfg: DictConfig, summary: dict, out: Path) -> None:
+    """The config, the summary and the figures to every configured logger (W&B: a table and images)."""
+    from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+    from PIL import Image
+
+    loggers = instantiate_group(cfg.get("logger"))
+    figures = sorted(out.glob("*.png")) + sorted((out / "modulation_maps").glob("*.png"))
+    flat = {
+        f"eval/{metric}/{model}/{setting}": value
+        for metric, per_model in summary["summary"].items()
+        for model, per_setting in per_model.items()
+        for setting, value in per_setting.items()
+    }
+    for logger in loggers:
+        logger.log_hyperparams(plain_config(cfg))
+        logger.log_metrics(flat, step=0)
+        if isinstance(logger, WandbLogger):
+            columns = ["metric", "model", "setting", "value", "images"]
+            logger.log_table(
+                "eval/summary", columns=columns, data=[[r[c] for c in columns] for r in summary["scores"]]
+            )
+            for path in figures:
+                logger.log_image(f"eval/{path.stem}", images=[str(path)])
+        elif isinstance(logger, TensorBoardLogger):
+            for path in figures:
+                logger.experiment.add_image(
+                    f"eval/{path.stem}", np.asarray(Image.open(path).convert("RGB")), 0, dataformats="HWC"
+                )
+        logger.save()
+        logger.finalize("success")
+        if isinstance(logger, WandbLogger):
+            logger.experiment.finish()
+
+
+def _name_multirun_job(cfg: DictConfig) -> None:
+    """In a multirun, the W&B group is the sweep and each run is named by its overrides."""
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN or "wandb" not in (cfg.get("logger") or {}):
+        return
+    with open_dict(cfg):
+        cfg.logger.wandb.group = f"{cfg.task_name}-{Path(hydra_cfg.sweep.dir).name}"
+        cfg.logger.wandb.name = f"{cfg.task_name}-{hydra_cfg.job.override_dirname or hydra_cfg.job.num}"
+
+
+def run(cfg: DictConfig) -> dict:
+    """Evaluate as configured; writes the run folder and returns the summary."""
+    out = Path(cfg.paths.output_dir)
+    plan = prepare(cfg)
+    log.info(
+        "scoring %d model(s) on %d image(s) x %d setting(s)",
+        len(plan.models),
+        len(plan.images),
+        len(plan.settings),
+    )
+    result = evaluate(
+        plan.models, plan.images, plan.settings, plan.scorer,
+        device=plan.device, batch_size=int(cfg.batch_size), seed=int(cfg.seed), progress=log.info,
+    )  # fmt: skip
+    maps: list[ModulationMap] = []
+    if cfg.modulation_map.enabled:
+        conditional = [m for m in plan.models if m.conditional]
+        map_scorer = ImageScorer(
+            [cfg.modulation_map.metric], allow_unverified=bool(cfg.allow_unverified_backbones)
+        )
+        maps = modulation_maps(
+            conditional, plan.images, plan.settings, map_scorer,
+            grid_values(cfg.modulation_map.blur, "blur"), grid_values(cfg.modulation_map.noise, "noise"),
+            device=plan.device, batch_size=int(cfg.batch_size), seed=int(cfg.seed),
+        )  # fmt: skip
+    summary = write_outputs(cfg, plan, result, maps, out)
+    _log(cfg, summary, out)
+    share = f"{100 * result.network_share:.0f}%"
+    print(
+        summary["markdown"]
+        + (("\n" + summary["distances_markdown"]) if summary["distances_markdown"] else "")
+    )
+    log.info(
+        "network passes took %.1f s of %.1f s (%s); run folder: %s",
+        result.network_seconds,
+        result.total_seconds,
+        share,
+        out,
+    )
+    return summary
+
+
+class MergeSweep(Callback):
+    """At the end of a multirun of this app, merge the jobs' summaries into the sweep folder: one summary table
+    and, for blends scored at several alphas, the MSE-to-GAN curve (table and plot)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep = Path(config.hydra.sweep.dir)
+        documents = [(p, json.loads(p.read_text())) for p in sorted(sweep.glob("*/summary.json"))]
+        if not documents:
+            return
+        scores, entries, settings = [], [], documents[0][1]["settings"]
+        for _, doc in documents:
+            alphas = {m["name"]: m.get("alpha") for m in doc["models"]}
+            kinds = {m["name"]: m["kind"] for m in doc["models"]}
+            for row in doc["scores"]:
+                name = row["model"]
+                alpha = alphas.get(name)
+                shown = f"{name}@{alpha:g}" if alpha is not None and "@" not in name else name
+                scores.append({**row, "model": shown})
+                if kinds.get(name) == "dni" and alpha is not None:
+                    entries.append(
+                        {
+                            "blend": name.split("@")[0],
+                            "alpha": alpha,
+                            "setting": row["setting"],
+                            "metric": row["metric"],
+                            "value": row["value"],
+                        }
+                    )
+        means = {(r["model"], r["setting"], r["metric"]): (r["value"], r["images"]) for r in scores}
+        models = list(dict.fromkeys(r["model"] for r in scores))
+        metrics = list(dict.fromkeys(r["metric"] for r in scores))
+        text, rows, _ = summary_tables(means, models, settings, metrics)
+        write_text(sweep / "summary.md", text)
+        write_csv(sweep / "summary.csv", rows, ["metric", "model", "setting", "value", "images"])
+        curve_text, _ = write_curve(entries, sweep, settings)
+        print(f"merged {len(documents)} job(s) into {sweep}\n\n" + (curve_text or text))
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    _name_multirun_job(cfg)
+    run_reporting_user_errors(run, cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""The rows of an evaluation: the degraded input itself, generator files and DNI blends, loaded once.
+
+A model is given by name as a generator file (``models.cunet=PATH``) or as a blend of an MSE and a GAN file
+(``models.blend={mse: PATH, gan: PATH, alpha: 0.3}``). Every file goes through :mod:`cugan_lightning.checkpoint`;
+a per-level baseline (kind ``unet`` / ``ugan``) knows the level it was trained on and is scored there only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..checkpoint import (
+    GAN_KINDS,
+    MSE_KINDS,
+    CheckpointError,
+    baseline_level,
+    read_generator_file,
+)
+from ..degradations import LevelCodec, setting_name
+from ..dni import DNIBlender, check_alpha
+
+__all__ = ["INPUT", "EvalModel", "alpha_sweep", "find_baselines", "load_models", "parse_models"]
+
+INPUT = "input"
+"""Name of the row that scores the degraded input itself."""
+
+
+@dataclass
+class ModelSpec:
+    """One ``models`` entry as given: a file, or the two ends and the weight of a blend."""
+
+    name: str
+    path: str | None = None
+    mse: str | None = None
+    gan: str | None = None
+    alpha: float | None = None
+
+
+@dataclass
+class EvalModel:
+    """A model ready to restore evaluation batches; ``restore(lq, z)`` maps ``(B, 3, H, W)`` and ``(B, D)`` to
+    ``(B, 3, H, W)`` in [0, 1]. ``level`` is the single level of a baseline (None: the whole range)."""
+
+    name: str
+    kind: str
+    codec: LevelCodec | None = None
+    net: nn.Module | None = None
+    blender: DNIBlender | None = None
+    alpha: float | None = None
+    level: tuple[float, float] | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    held: dict[str, float | None] = field(default_factory=dict)
+    """The blend weight ``net`` holds now, shared by the models of an alpha sweep (one network, re-blended)."""
+
+    @property
+    def conditional(self) -> bool:
+        return self.net is not None and bool(getattr(self.net, "conditional", True))
+
+    @property
+    def family(self) -> str | None:
+        """``mse`` (stage-1 kinds), ``gan`` (stage-2 kinds) or None (the input, blends, released files)."""
+        return "mse" if self.kind in MSE_KINDS else "gan" if self.kind in GAN_KINDS else None
+
+    def applies_to(self, blur: float, noise: float) -> bool:
+        """Whether this model is scored on a setting: a baseline on its own level only."""
+        return self.level is None or self.level == (float(blur), float(noise))
+
+    def z_for(self, blur: Tensor, noise: Tensor) -> Tensor | None:
+        """The condition of each sample under this model's codec (None for the input and baselines)."""
+        if self.codec is None or not self.conditional:
+            return None
+        return self.codec.levels_to_z(blur, noise)
+
+    @torch.no_grad()
+    def restore(self, lq: Tensor, z: Tensor | None) -> Tensor:
+        if self.net is None:
+            return lq
+        if self.blender is not None and self.held.get("alpha") != self.alpha:
+            self.blender.blend_into(self.net, self.alpha)
+            self.held["alpha"] = self.alpha
+        return self.net(lq, z.to(lq.device) if z is not None else None).clamp(0.0, 1.0)
+
+
+def _spec(name: str, value: Any) -> ModelSpec:
+    if name == INPUT:
+        raise ValueError(
+            f"'{INPUT}' names the degraded input, which is always a row; give the model another name"
+        )
+    if isinstance(value, (str, Path)):
+        return ModelSpec(name, path=str(value))
+    if isinstance(value, Mapping):
+        keys = set(value)
+        if keys == {"path"}:
+            return ModelSpec(name, path=str(value["path"]))
+        if {"mse", "gan", "alpha"} <= keys and keys <= {"mse", "gan", "alpha"}:
+            try:
+                alpha = check_alpha(value["alpha"])
+            except ValueError as err:
+                raise ValueError(f"models.{name}.alpha: {err}") from None
+            return ModelSpec(name, mse=str(value["mse"]), gan=str(value["gan"]), alpha=alpha)
+        raise ValueError(
+            f"models.{name} must be a generator file or {{mse: PATH, gan: PATH, alpha: A}}, got keys {sorted(keys)}"
+        )
+    raise ValueError(
+        f"models.{name} must be a generator file or {{mse: PATH, gan: PATH, alpha: A}}, got {value!r}"
+    )
+
+
+def parse_models(models: Mapping[str, Any] | None) -> list[ModelSpec]:
+    """Check the ``models`` config entries (None entries are unset names) and that every file they name exists."""
+    specs = [_spec(str(name), value) for name, value in (models or {}).items() if value is not None]
+    for spec in specs:
+        for role, path in (("", spec.path), (".mse", spec.mse), (".gan", spec.gan)):
+            if path is not None and not Path(path).is_file():
+                raise FileNotFoundError(f"models.{spec.name}{role}: '{path}' does not exist")
+    return specs
+
+
+def _level(metadata: Mapping[str, Any]) -> tuple[float, float] | None:
+    level = baseline_level(metadata)
+    return None if level is None else (level.get("blur", 0.0), level.get("noise", 0.0))
+
+
+def load_models(specs: Sequence[ModelSpec], device: torch.device) -> list[EvalModel]:
+    """Read every file once (as data) and build the networks on ``device``; the input row comes first."""
+    out = [EvalModel(INPUT, INPUT)]
+    for spec in specs:
+        if spec.path is not None:
+            file = read_generator_file(spec.path, f"models.{spec.name}")
+            model = EvalModel(
+                spec.name,
+                file.kind,
+                codec=file.codec,
+                net=file.build(device),
+                level=_level(file.metadata),
+                source={"path": spec.path},
+            )
+        else:
+            mse = read_generator_file(spec.mse, f"models.{spec.name}.mse")
+            gan = read_generator_file(spec.gan, f"models.{spec.name}.gan")
+            blender = DNIBlender.from_sources(mse, gan, device=device)
+            model = EvalModel(
+                spec.name,
+                "dni",
+                codec=gan.codec,
+                net=blender.build(spec.alpha, device),
+                blender=blender,
+                alpha=spec.alpha,
+                source={"mse": spec.mse, "gan": spec.gan, "alpha": spec.alpha},
+                held={"alpha": spec.alpha},
+            )
+        if model.codec is not None and not {"blur", "noise"} <= set(model.codec.names):
+            raise CheckpointError(
+                f"models.{spec.name} conditions on {list(model.codec.names)}; the evaluation grid sets blur and noise"
+            )
+        out.append(model)
+    return out
+
+
+def find_baselines(roots: str | Path | Sequence[str | Path]) -> dict[str, str]:
+    """Per-level baselines (kinds ``unet`` / ``ugan``) under files or folders (a multirun's output), as
+    ``{name: path}`` with names like ``unet_b2_n30``. In a folder of runs, each ``checkpoints/`` folder gives
+    its ``best.ckpt`` (else ``last.ckpt``); two files for one kind and level are an error that lists both."""
+    roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
+    candidates: list[Path] = []
+    for root in map(Path, roots):
+        if root.is_file():
+            candidates.append(root)
+        elif root.is_dir():
+            folders = sorted({p.parent for p in root.rglob("*.ckpt")})
+            for folder in folders:
+                best, last = folder / "best.ckpt", folder / "last.ckpt"
+                chosen = (
+                    [best] if best.is_file() else [last] if last.is_file() else sorted(folder.glob("*.ckpt"))
+                )
+                candidates.extend(chosen)
+        else:
+            raise FileNotFoundError(f"baselines: '{root}' does not exist")
+    found: dict[str, list[str]] = {}
+    for path in candidates:
+        file = read_generator_file(path, "baseline", kinds=None, tensors=False)
+        level = _level(file.metadata)
+        if file.kind not in ("unet", "ugan") or level is None:
+            continue
+        found.setdefault(f"{file.kind}_{setting_name(*level)}", []).append(str(path))
+    repeated = {name: paths for name, paths in found.items() if len(paths) > 1}
+    if repeated:
+        listing = "; ".join(f"{name}: {', '.join(paths)}" for name, paths in sorted(repeated.items()))
+        raise ValueError(f"several baselines for one kind and level ({listing}); give the one to use")
+    if not found and candidates:
+        raise ValueError(
+            f"no per-level baseline (kind unet or ugan) among {len(candidates)} checkpoints under {roots}"
+        )
+    return {name: paths[0] for name, paths in sorted(found.items())}
+
+
+def alpha_sweep(model: EvalModel, alphas: Sequence[float]) -> list[EvalModel]:
+    """One row per alpha for a blend (one network, re-blended in place when the alpha changes), named
+    ``<name>@<alpha>``."""
+    if model.blender is None:
+        raise ValueError(
+            f"models.{model.name} is not a blend ({{mse, gan, alpha}}); only blends have an alpha"
+        )
+    return [
+        EvalModel(
+            f"{model.name}@{check_alpha(a):g}",
+            model.kind,
+            codec=model.codec,
+            net=model.net,
+            blender=model.blender,
+            alpha=check_alpha(a),
+            source={**model.source, "alpha": check_alpha(a)},
+            held=model.held,
+        )
+        for a in alphas
+    ]

@@ -1,0 +1,195 @@
+"""Scoring models on the fixed evaluation grid: per image, every setting's degraded input is made once (the
+training app's grid: CPU, float64, a seed per image and setting), moved to the device once, and restored by
+every model in batches; the scores are per image, setting, model and metric."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..data.datasets import ImageSource
+from ..data.embedded import load_embedded
+from ..data.io import to_float
+from ..degradations import PAPER_SETTINGS, degrade_fixed, parse_setting, setting_name
+from .metrics import ImageScorer
+from .models import EvalModel
+
+__all__ = ["EvalResult", "degraded_inputs", "evaluate", "example_rows", "load_test_images", "parse_settings"]
+
+EXAMPLE_CROP = 128
+
+
+def parse_settings(settings: Any) -> list[tuple[float, float]]:
+    """``"paper"`` (SPEC section 6), or a list of ``[blur, noise]`` pairs or names like ``"b2_n30"``."""
+    if isinstance(settings, str):
+        if settings != "paper":
+            raise ValueError(f"settings must be 'paper' or a list of [blur, noise] pairs, got {settings!r}")
+        return [(float(b), float(n)) for b, n in PAPER_SETTINGS]
+    out: list[tuple[float, float]] = []
+    for item in settings or []:
+        if isinstance(item, str):
+            out.append(parse_setting(item))
+        elif isinstance(item, Sequence) and len(item) == 2:
+            blur, noise = (float(v) for v in item)
+            setting_name(blur, noise)  # finite and >= 0, or a ValueError naming the level
+            out.append((blur, noise))
+        else:
+            raise ValueError(f"setting {item!r} is not a [blur, noise] pair or a name like 'b2_n30'")
+    if not out:
+        raise ValueError("settings is empty; give 'paper' or a list of [blur, noise] pairs")
+    if len(set(out)) != len(out):
+        raise ValueError(f"settings repeat a setting: {[setting_name(*s) for s in out]}")
+    return out
+
+
+def load_test_images(test_dir: str | Path | None, crop: int | None = None) -> list[tuple[str, np.ndarray]]:
+    """Every test image, decoded now (a bad file is an error naming it: scores must not cover fewer images than
+    the folder holds). ``None``: the embedded validation photographs. ``crop``: central square crop."""
+    if test_dir is None:
+        images = load_embedded("val")
+    else:
+        source = ImageSource(test_dir, config_key="data.test_dir")
+        images = [(name, source.get(i)) for i, name in enumerate(source.names)]
+    if crop is not None:
+        if int(crop) < 4:
+            raise ValueError(f"data.crop must be at least 4 pixels (or null for whole images), got {crop}")
+        images = [(name, _center(array, int(crop))) for name, array in images]
+    return images
+
+
+def _center(array: np.ndarray, size: int) -> np.ndarray:
+    height, width = array.shape[:2]
+    top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
+    return np.ascontiguousarray(array[top : top + size, left : left + size])
+
+
+@dataclass
+class EvalResult:
+    """Long-format rows (``image, setting, blur, noise, model, alpha, metric, value``) and the time spent."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    network_seconds: float = 0.0
+    degrade_seconds: float = 0.0
+    score_seconds: float = 0.0
+    total_seconds: float = 0.0
+    network_passes: int = 0
+
+    @property
+    def network_share(self) -> float:
+        return self.network_seconds / self.total_seconds if self.total_seconds else 0.0
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def degraded_inputs(gt: Tensor, name: str, settings: Sequence[tuple[float, float]], seed: int) -> Tensor:
+    """``(S, 3, H, W)``: ``gt`` ``(3, H, W)`` under each setting, exactly as the training app validates."""
+    return torch.stack(
+        [degrade_fixed(gt, blur, noise, image_key=name, seed=seed) for blur, noise in settings]
+    )
+
+
+def evaluate(
+    models: Sequence[EvalModel],
+    images: Sequence[tuple[str, np.ndarray]],
+    settings: Sequence[tuple[float, float]],
+    scorer: ImageScorer,
+    *,
+    device: torch.device,
+    batch_size: int = 4,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> EvalResult:
+    """Score every model on every (image, setting) it applies to; see :class:`EvalResult`."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    result = EvalResult()
+    start = time.perf_counter()
+    scorer.to(device)
+    blur_all = torch.tensor([b for b, _ in settings], dtype=torch.float32)
+    noise_all = torch.tensor([n for _, n in settings], dtype=torch.float32)
+    names = [setting_name(b, n) for b, n in settings]
+    for number, (name, array) in enumerate(images, 1):
+        tic = time.perf_counter()
+        gt = torch.from_numpy(to_float(array)).permute(2, 0, 1).contiguous()
+        lq_all = degraded_inputs(gt, name, settings, seed).to(device)
+        gt = gt.to(device)
+        result.degrade_seconds += time.perf_counter() - tic
+        for model in models:
+            chosen = [i for i, (b, n) in enumerate(settings) if model.applies_to(b, n)]
+            for first in range(0, len(chosen), batch_size):
+                index = chosen[first : first + batch_size]
+                lq = lq_all[index]
+                z = model.z_for(blur_all[index], noise_all[index])
+                if model.net is not None:
+                    _synchronize(device)
+                    tic = time.perf_counter()
+                    out = model.restore(lq, z)
+                    _synchronize(device)
+                    result.network_seconds += time.perf_counter() - tic
+                    result.network_passes += 1
+                else:
+                    out = lq
+                tic = time.perf_counter()
+                scores = scorer(out, gt.expand_as(out))
+                _synchronize(device)
+                result.score_seconds += time.perf_counter() - tic
+                for label, values in scores.items():
+                    for j, value in zip(index, values.tolist(), strict=True):
+                        result.rows.append(
+                            {
+                                "image": name,
+                                "setting": names[j],
+                                "blur": settings[j][0],
+                                "noise": settings[j][1],
+                                "model": model.name,
+                                "alpha": model.alpha,
+                                "metric": label,
+                                "value": value,
+                            }
+                        )
+        if progress is not None:
+            progress(f"image {number}/{len(images)} ({name}) scored")
+    result.total_seconds = time.perf_counter() - start
+    return result
+
+
+@torch.no_grad()
+def example_rows(
+    models: Sequence[EvalModel],
+    image: tuple[str, np.ndarray],
+    settings: Sequence[tuple[float, float]],
+    *,
+    device: torch.device,
+    seed: int = 0,
+    crop: int = EXAMPLE_CROP,
+) -> list[tuple[str, list[tuple[str, Tensor]]]]:
+    """Panels of the restorations figure: one row per model (the input first), one column per setting, the
+    central ``crop`` pixels of one image (the whole image is restored)."""
+    name, array = image
+    gt = torch.from_numpy(to_float(array)).permute(2, 0, 1).contiguous()
+    lq_all = degraded_inputs(gt, name, settings, seed).to(device)
+    blur = torch.tensor([b for b, _ in settings], dtype=torch.float32)
+    noise = torch.tensor([n for _, n in settings], dtype=torch.float32)
+    height, width = gt.shape[-2:]
+    top, left = max(0, (height - crop) // 2), max(0, (width - crop) // 2)
+    rows = []
+    for model in models:
+        panels = []
+        for i, (b, n) in enumerate(settings):
+            if model.applies_to(b, n):
+                out = model.restore(lq_all[i : i + 1], model.z_for(blur[i : i + 1], noise[i : i + 1]))
+                panels.append((setting_name(b, n), out[0, :, top : top + crop, left : left + crop].cpu()))
+        if panels:
+            rows.append((model.name, panels))
+    rows.append(("ground truth", [(name, gt[:, top : top + crop, left : left + crop])]))
+    return rows

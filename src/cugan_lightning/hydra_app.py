@@ -1,0 +1,81 @@
+"""What the Hydra apps (training, evaluation) share: the packaged configs, instantiation that lets the
+target's own error through, the plain run config, and one ``error: ...`` line for a user error."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import hydra
+from hydra.errors import InstantiationException
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from omegaconf import DictConfig, OmegaConf
+
+from .cli.common import user_error_line
+
+T = TypeVar("T")
+
+CONFIG_PATH = "pkg://cugan_lightning.conf"
+"""The configs ship inside the package (the repository's ``conf/``, mapped in by setup.py), so a wheel install
+has them too."""
+
+# Errors a user can fix from the command line: reported in one line, without a traceback.
+# (A KeyError, which the command-line tools also report in one line, is a bug here: it keeps its traceback.)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,  # bad config values, unreadable images and checkpoints
+    OSError,  # missing folders, full or read-only disks
+    FloatingPointError,  # a loss became NaN: the message says what to change
+    MisconfigurationException,  # e.g. trainer=gpu on a machine without one
+)
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or inconsistent; the message names the key."""
+
+
+def _unwrap(err: BaseException) -> BaseException:
+    """The user's error inside Hydra's instantiation wrapper, when there is one."""
+    while isinstance(err, InstantiationException) and err.__cause__ is not None:
+        err = err.__cause__
+    return err
+
+
+def instantiate(node: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` that lets the target's own error through instead of Hydra's wrapper."""
+    try:
+        return hydra.utils.instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = _unwrap(err)
+        if cause is err:
+            raise
+        raise cause from None
+
+
+def instantiate_group(group: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a callbacks / logger group that has a ``_target_``."""
+    if not group:
+        return []
+    return [instantiate(node) for node in group.values() if node and "_target_" in node]
+
+
+def plain_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved run configuration as plain Python data (for loggers and checkpoints)."""
+    keys = [key for key in cfg if key != "hydra"]
+    return {
+        key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+        for key in keys
+    }
+
+
+def run_reporting_user_errors(body: Callable[[DictConfig], T], cfg: DictConfig) -> T:
+    """``body(cfg)``; a user error (``USER_ERRORS``) ends the process with one ``error: ...`` line and status 2,
+    anything else keeps its traceback."""
+    try:
+        return body(cfg)
+    except Exception as raw:  # noqa: BLE001 - user errors become one line, everything else keeps its traceback
+        line = user_error_line(_unwrap(raw), USER_ERRORS)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        sys.exit(2)

@@ -28,6 +28,7 @@ from cugan_lightning.cli.restore import main as restore_main
 from cugan_lightning.data.io import read_image_raw
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.dni import interpolate
+from cugan_lightning.evaluation.models import load_models, parse_models
 from cugan_lightning.interactive import ModulationSession
 from cugan_lightning.networks import CUnet, load_released_state_dict
 
@@ -129,6 +130,10 @@ def test_every_tool_accepts_the_released_file(tmp_path, capsys):
     # notebook session
     session = ModulationSession(path, gan, image=rgb, alpha=1.0)
     np.testing.assert_array_equal(session.set(noise=20), expected)
+
+    # evaluation app: a row like any generator file
+    (_, row) = load_models(parse_models({"released": str(path)}), torch.device("cpu"))
+    assert row.kind == "released" and row.conditional and row.codec == LevelCodec.default()
     capsys.readouterr()
 
 

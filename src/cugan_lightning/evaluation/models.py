@@ -182,6 +182,8 @@ def find_baselines(roots: str | Path | Sequence[str | Path]) -> dict[str, str]:
                 candidates.extend(chosen)
         else:
             raise FileNotFoundError(f"baselines: '{root}' does not exist")
+    if not candidates:
+        raise FileNotFoundError(f"baselines: no checkpoint (.ckpt) under {', '.join(map(str, roots))}")
     found: dict[str, list[str]] = {}
     for path in candidates:
         file = read_generator_file(path, "baseline", kinds=None, tensors=False)
@@ -193,7 +195,7 @@ def find_baselines(roots: str | Path | Sequence[str | Path]) -> dict[str, str]:
     if repeated:
         listing = "; ".join(f"{name}: {', '.join(paths)}" for name, paths in sorted(repeated.items()))
         raise ValueError(f"several baselines for one kind and level ({listing}); give the one to use")
-    if not found and candidates:
+    if not found:
         raise ValueError(
             f"no per-level baseline (kind unet or ugan) among {len(candidates)} checkpoints under {roots}"
         )

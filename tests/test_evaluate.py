@@ -250,6 +250,11 @@ def test_wandb_offline_run_holds_the_table_and_the_figures(tmp_path, ckpts, monk
             "models.blend.alpha: alpha 2 is outside",
         ),
         (["models.cugan=null", "models.cunet=null"], ValueError, "no model to evaluate"),
+        (
+            ["modulation_map.enabled=true", "modulation_map.noise=[0,60,20]"],
+            ValueError,
+            "noise level 60 is outside",
+        ),
     ],
 )
 def test_bad_input_is_named_before_scoring(tmp_path, ckpts, overrides, error, phrase):

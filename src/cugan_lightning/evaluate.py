@@ -86,8 +86,10 @@ def prepare(cfg: DictConfig) -> Plan:
         )
     if cfg.modulation_map.enabled:
         check_metric_names([cfg.modulation_map.metric])
-        grid_values(cfg.modulation_map.blur, "blur")
-        grid_values(cfg.modulation_map.noise, "noise")
+        grid = (
+            max(grid_values(cfg.modulation_map.blur, "blur")),
+            max(grid_values(cfg.modulation_map.noise, "noise")),
+        )
     scorer = ImageScorer(metrics, allow_unverified=bool(cfg.allow_unverified_backbones))
     device = resolve_device(cfg.device)
     models = load_models(specs, device)
@@ -97,6 +99,11 @@ def prepare(cfg: DictConfig) -> Plan:
             raise ConfigError("curve.enabled needs a blend: models.NAME={mse: PATH, gan: PATH, alpha: A}")
         models = [row for m in models for row in (alpha_sweep(m, cfg.curve.alphas) if m.blender else [m])]
     for model in models:
+        if cfg.modulation_map.enabled and model.conditional:
+            try:
+                model.codec.levels_to_z(torch.tensor([grid[0]]), torch.tensor([grid[1]]))
+            except ValueError as err:
+                raise ValueError(f"modulation_map grid for models.{model.name}: {err}") from None
         for blur, noise in settings:
             if model.conditional and model.applies_to(blur, noise):
                 try:

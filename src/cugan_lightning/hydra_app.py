@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 import hydra
 from hydra.errors import InstantiationException
-from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 
 from .cli.common import user_error_line
@@ -26,7 +25,6 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,  # bad config values, unreadable images and checkpoints
     OSError,  # missing folders, full or read-only disks
     FloatingPointError,  # a loss became NaN: the message says what to change
-    MisconfigurationException,  # e.g. trainer=gpu on a machine without one
 )
 
 
@@ -68,13 +66,15 @@ def plain_config(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def run_reporting_user_errors(body: Callable[[DictConfig], T], cfg: DictConfig) -> T:
-    """``body(cfg)``; a user error (``USER_ERRORS``) ends the process with one ``error: ...`` line and status 2,
+def run_reporting_user_errors(
+    body: Callable[[DictConfig], T], cfg: DictConfig, errors: tuple[type[BaseException], ...] = USER_ERRORS
+) -> T:
+    """``body(cfg)``; a user error (one of ``errors``) ends the process with one ``error: ...`` line and status 2,
     anything else keeps its traceback."""
     try:
         return body(cfg)
     except Exception as raw:  # noqa: BLE001 - user errors become one line, everything else keeps its traceback
-        line = user_error_line(_unwrap(raw), USER_ERRORS)
+        line = user_error_line(_unwrap(raw), errors)
         if line is None:
             raise
         print(line, file=sys.stderr)

@@ -18,6 +18,7 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, open_dict
@@ -25,6 +26,7 @@ from omegaconf import DictConfig, open_dict
 from .atomic import write_bytes_atomic
 from .hydra_app import (
     CONFIG_PATH,
+    USER_ERRORS,
     ConfigError,
     instantiate,
     instantiate_group,
@@ -172,7 +174,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 def main(cfg: DictConfig) -> None:
-    result = run_reporting_user_errors(train, cfg)
+    # Lightning's MisconfigurationException: e.g. trainer=gpu on a machine without one
+    result = run_reporting_user_errors(train, cfg, (*USER_ERRORS, MisconfigurationException))
     log.info("run folder: %s", result["output_dir"])
     if result.get("best_checkpoint"):
         log.info("best checkpoint: %s", result["best_checkpoint"])

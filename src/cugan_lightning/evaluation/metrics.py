@@ -17,7 +17,6 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
-from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from ..networks.pretrained import (
     PretrainedWeightsMissingError,
@@ -128,6 +127,9 @@ class ImageScorer(nn.Module):
 
     @torch.no_grad()
     def forward(self, out: Tensor, gt: Tensor) -> dict[str, Tensor]:
+        # imported here: torchmetrics takes seconds to import, and a missing backbone file must stop the app first
+        from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
         if out.shape != gt.shape or out.dim() != 4 or out.shape[1] != 3:
             raise ValueError(
                 f"expected two (B, 3, H, W) batches of one shape, got {tuple(out.shape)}, {tuple(gt.shape)}"

@@ -9,10 +9,11 @@ from lightning.pytorch.callbacks import Callback
 
 from conftest import TINY, compose_config, fit_recording
 from cugan_lightning.checkpoint import CheckpointError, read_checkpoint, save_generator_checkpoint
+from cugan_lightning.checkpoint.find import StartNotFoundError
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.losses import GANLoss
 from cugan_lightning.networks import CUnet, PretrainedWeightsMissingError
-from cugan_lightning.train import ConfigError, build, train
+from cugan_lightning.train import build, train
 
 GAN_TINY = [
     *TINY,
@@ -71,7 +72,7 @@ def test_init_from_mismatch_names_the_difference(tmp_path, stage1_ckpt):
 
 def test_auto_init_takes_the_newest_stage1_run_or_says_what_to_run(tmp_path, stage1_ckpt):
     overrides = [*GAN_TINY, "model.init_from=auto", "model.init_task=cunet_mse"]
-    with pytest.raises(ConfigError, match="experiment=cunet_mse"):
+    with pytest.raises(StartNotFoundError, match="experiment=cunet_mse"):
         build(compose_config(overrides, tmp_path))
     run = tmp_path / "logs" / "cunet_mse" / "runs" / "2026-01-01_00-00-00" / "checkpoints"
     run.mkdir(parents=True)

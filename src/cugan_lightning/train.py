@@ -21,9 +21,11 @@ import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .atomic import write_bytes_atomic
+from .checkpoint.find import find_start
+from .degradations import LevelCodec
 from .hydra_app import (
     CONFIG_PATH,
     USER_ERRORS,
@@ -91,29 +93,34 @@ def write_metrics(output_dir: Path, metrics: dict[str, float], extra: dict[str, 
     )
 
 
-def newest_checkpoint(log_dir: str | Path, task: str) -> Path | None:
-    """``last.ckpt`` of the most recent run of ``task`` under ``log_dir`` (None when there is none)."""
-    candidates = list(Path(log_dir).glob(f"{task}/runs/*/checkpoints/last.ckpt"))
-    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+def stage1_wanted(cfg: DictConfig) -> tuple[dict[str, Any], str]:
+    """What this run's start must record (generator class and config, codec, level) and its kind."""
+    net_g = OmegaConf.to_container(cfg.model.net_g, resolve=True)
+    generator_class = str(net_g.get("_target_", "")).rsplit(".", 1)[-1]
+    config = {k: v for k, v in net_g.items() if not str(k).startswith("_")}
+    codec = LevelCodec.coerce(OmegaConf.to_container(cfg.model.codec, resolve=True))
+    fixed = cfg.degradation.sampler.get("fixed") if "degradation" in cfg else None
+    level = dict(zip(codec.names, (float(v) for v in fixed), strict=False)) if fixed is not None else None
+    wanted = {"generator": {"class": generator_class, "config": config}, "codec": codec.to_dict(), "level": level}
+    return wanted, "cunet" if config.get("conditional", True) else "unet"
 
 
 def resolve_init_from(cfg: DictConfig) -> None:
-    """Turn ``model.init_from=auto`` into the newest stage-1 checkpoint, or fail with the command to run."""
+    """Turn ``model.init_from=auto`` into the one stage-1 checkpoint under ``model.init_search`` (default: the
+    log folder) that records this run's generator, codec, level and ``model.init_task``; none or several is an
+    error that gives the command to run or lists them."""
     model_cfg = cfg.model
     with open_dict(model_cfg):
-        task = model_cfg.pop("init_task", "cunet_mse")
+        hint = model_cfg.pop("init_hint", "")  # before init_task, which it may name
+        task = model_cfg.pop("init_task", None)
+        search = model_cfg.pop("init_search", None) or cfg.paths.log_dir
         if model_cfg.get("init_from") != "auto":
             return
         if cfg.get("ckpt_path"):  # resuming restores G, C_G, D and C_D from the checkpoint itself
             model_cfg.init_from = None
             return
-        found = newest_checkpoint(cfg.paths.log_dir, task)
-        if found is None:
-            raise ConfigError(
-                f"this stage starts from a stage-1 checkpoint and no run of '{task}' was found under "
-                f"{Path(cfg.paths.log_dir).resolve()}; train it first (python -m cugan_lightning "
-                f"experiment={task} ...) or pass model.init_from=/path/to/last.ckpt"
-            )
+        wanted, kind = stage1_wanted(cfg)
+        found = find_start(search, wanted, kind=kind, task=task, log_dir=cfg.paths.log_dir, hint=hint)
         log.info("model.init_from=auto: starting from %s", found)
         model_cfg.init_from = str(found)
 

@@ -101,7 +101,11 @@ def stage1_wanted(cfg: DictConfig) -> tuple[dict[str, Any], str]:
     codec = LevelCodec.coerce(OmegaConf.to_container(cfg.model.codec, resolve=True))
     fixed = cfg.degradation.sampler.get("fixed") if "degradation" in cfg else None
     level = dict(zip(codec.names, (float(v) for v in fixed), strict=False)) if fixed is not None else None
-    wanted = {"generator": {"class": generator_class, "config": config}, "codec": codec.to_dict(), "level": level}
+    wanted = {
+        "generator": {"class": generator_class, "config": config},
+        "codec": codec.to_dict(),
+        "level": level,
+    }
     return wanted, "cunet" if config.get("conditional", True) else "unet"
 
 

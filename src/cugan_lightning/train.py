@@ -53,29 +53,33 @@ def optimizer_steps_per_iteration(model: L.LightningModule) -> int:
     return int(getattr(model, "optimizer_steps_per_iteration", 1))
 
 
+def optimizer_steps(model: L.LightningModule, iterations: int) -> int:
+    """Lightning's step count for ``iterations`` batches (the GAN stage may skip G steps on some)."""
+    count = getattr(model, "optimizer_steps", None)
+    return int(count(iterations)) if callable(count) else iterations * optimizer_steps_per_iteration(model)
+
+
 def derive_max_steps(cfg: DictConfig, model: L.LightningModule) -> int:
     """Lightning's ``max_steps`` for ``cfg.iterations`` batches of this stage.
 
     A ``trainer.max_steps`` given by the user is read as iterations too, and said so in the log, so that a
     two-optimizer stage never silently runs half the batches asked for.
     """
-    per_iteration = optimizer_steps_per_iteration(model)
     iterations = int(cfg.iterations)
     user_max_steps = cfg.trainer.get("max_steps", -1)
     if user_max_steps not in (None, -1):
         iterations = int(user_max_steps)
         log.warning(
-            "trainer.max_steps=%d is read as %d iterations (batches); this stage makes %d optimizer steps per "
-            "iteration, so Lightning's max_steps is %d. Prefer iterations=%d.",
+            "trainer.max_steps=%d is read as %d iterations (batches); this stage makes %d optimizer steps in "
+            "them, Lightning's max_steps. Prefer iterations=%d.",
             iterations,
             iterations,
-            per_iteration,
-            iterations * per_iteration,
+            optimizer_steps(model, max(iterations, 0)),
             iterations,
         )
     if iterations <= 0:
         raise ConfigError(f"iterations must be positive, got {iterations}")
-    return iterations * per_iteration
+    return optimizer_steps(model, iterations)
 
 
 def scalar_metrics(trainer: L.Trainer) -> dict[str, float]:
@@ -152,9 +156,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
             cfg.trainer.strategy = "ddp_find_unused_parameters_true"
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, max_steps=max_steps)
     if trainer.fast_dev_run:  # Lightning sets max_steps to the number of batches: make that iterations too
-        trainer.fit_loop.epoch_loop.max_steps = int(trainer.fast_dev_run) * optimizer_steps_per_iteration(
-            model
-        )
+        trainer.fit_loop.epoch_loop.max_steps = optimizer_steps(model, int(trainer.fast_dev_run))
     return datamodule, model, trainer
 
 

@@ -14,7 +14,7 @@ class GANLoss(nn.Module):
 
     ``loss(logits, real=True, for_discriminator=True)``: the discriminator's term for real (or, with
     ``real=False``, restored) inputs; with ``for_discriminator=False`` the generator's term, which wants its
-    outputs judged real.
+    outputs judged real. ``weight`` ``(B,)`` weights each sample's term before the mean (level-weighted losses).
     """
 
     def __init__(self, kind: str = "vanilla") -> None:
@@ -23,15 +23,25 @@ class GANLoss(nn.Module):
             raise ValueError(f"unknown GAN loss '{kind}'; choose one of {', '.join(GAN_LOSSES)}")
         self.kind = kind
 
-    def forward(self, logits: torch.Tensor, real: bool, for_discriminator: bool = True) -> torch.Tensor:
+    def forward(
+        self,
+        logits: torch.Tensor,
+        real: bool,
+        for_discriminator: bool = True,
+        weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if self.kind == "vanilla":
             target = torch.ones_like(logits) if real else torch.zeros_like(logits)
-            return F.binary_cross_entropy_with_logits(logits, target)
-        if self.kind == "lsgan":
-            return F.mse_loss(logits, torch.full_like(logits, 1.0 if real else 0.0))
-        if not for_discriminator:  # hinge, generator side
-            return -logits.mean()
-        return F.relu(1.0 - logits).mean() if real else F.relu(1.0 + logits).mean()
+            per_sample = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        elif self.kind == "lsgan":
+            per_sample = (logits - (1.0 if real else 0.0)) ** 2
+        elif not for_discriminator:  # hinge, generator side
+            per_sample = -logits
+        else:
+            per_sample = F.relu(1.0 - logits) if real else F.relu(1.0 + logits)
+        if weight is not None:
+            per_sample = per_sample * weight.reshape(-1, *([1] * (per_sample.dim() - 1)))
+        return per_sample.mean()
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}"

@@ -210,3 +210,14 @@ def assert_finite_parameters(module: nn.Module, iteration: int) -> None:
                 f"parameter {name} is not finite at iteration {iteration}; training stopped without writing the "
                 "checkpoint, the last good one is kept. Lower the learning rate or enable gradient clipping."
             )
+
+
+def mean_level(z: torch.Tensor) -> torch.Tensor:
+    """``mean(z)`` per sample ``(B,)`` in [0, 1]: how degraded each input is (the released code's level weights)."""
+    return z.detach().float().mean(dim=1)
+
+
+def current_iteration(module: L.LightningModule) -> int:
+    """The index of the batch being trained, across epochs and resumes (0 outside training)."""
+    trainer = module._trainer
+    return max(trainer.fit_loop.epoch_loop.total_batch_idx, 0) if trainer is not None else 0

@@ -3,6 +3,13 @@
 Manual optimisation, one discriminator step then one generator step per batch:
 ``L_D = BCE(D(gt, z), real) + BCE(D(G(lq, z).detach(), z), fake)`` and
 ``L_G = w_percep * L_percep + w_gan * L_GAN + w_pix * L_pix`` (paper: 1, 0.005, 0.01).
+
+Options seen in the authors' released model code (which the paper does not mention; defaults follow the paper):
+``update_order="g_first"`` (G steps first, against the not yet updated D, then D judges the output computed
+before G's step), ``d_updates_per_g_update=N`` (G steps every N-th iteration, D every iteration),
+``d_warmup_iterations=K`` (D alone for the first K iterations) and ``level_weighted_losses`` (per sample, with
+``m = mean(z)``: G's GAN weight ``w_gan * (1 - 0.8 m)``, i.e. ``0.005 - 0.004 m`` at the paper's weight, and
+D's fake loss times ``1.1 m``).
 """
 
 from __future__ import annotations
@@ -24,9 +31,11 @@ from .common import (
     assert_finite,
     assert_finite_parameters,
     attach_metadata,
+    current_iteration,
     eval_epoch_end,
     eval_step,
     generator_metadata,
+    mean_level,
     setup_eval_metrics,
 )
 
@@ -76,8 +85,23 @@ class CUGANModule(L.LightningModule):
         nan_check_every: int = 1,
         val_metrics: Sequence[str] = (),
         val_metrics_if_missing: str = "error",
+        update_order: str = "d_first",
+        d_updates_per_g_update: int = 1,
+        d_warmup_iterations: int = 0,
+        level_weighted_losses: bool = False,
     ) -> None:
         super().__init__()
+        if update_order not in ("d_first", "g_first"):
+            raise ValueError(f"model.update_order must be 'd_first' or 'g_first', got {update_order!r}")
+        if int(d_updates_per_g_update) < 1 or int(d_warmup_iterations) < 0:
+            raise ValueError(
+                f"model.d_updates_per_g_update must be >= 1 and model.d_warmup_iterations >= 0, got "
+                f"{d_updates_per_g_update} and {d_warmup_iterations}"
+            )
+        self.update_order = update_order
+        self.d_updates_per_g_update = int(d_updates_per_g_update)
+        self.d_warmup_iterations = int(d_warmup_iterations)
+        self.level_weighted_losses = bool(level_weighted_losses)
         self.automatic_optimization = False
         # LPIPS / DISTS networks: set without registering them, so they never enter a checkpoint
         object.__setattr__(self, "val_scorer", build_validation_scorer(val_metrics, val_metrics_if_missing))
@@ -127,7 +151,8 @@ class CUGANModule(L.LightningModule):
         real_logits = self.net_d(batch["gt"], batch["z"])
         fake_logits = self.net_d(out.detach(), batch["z"])
         l_d_real = self.gan_loss(real_logits, real=True)
-        l_d_fake = self.gan_loss(fake_logits, real=False)
+        fake_weight = 1.1 * mean_level(batch["z"]) if self.level_weighted_losses else None
+        l_d_fake = self.gan_loss(fake_logits, real=False, weight=fake_weight)
         l_d = l_d_real + l_d_fake
         assert_finite("train/l_d", l_d, self.iteration, self.nan_check_every)
         self._step(opt_d, l_d)
@@ -145,7 +170,10 @@ class CUGANModule(L.LightningModule):
         self.toggle_optimizer(opt_g)
         w = self.loss_weights
         l_g_pix = self.pixel_loss(out, batch["gt"])
-        l_g_gan = self.gan_loss(self.net_d(out, batch["z"]), real=True, for_discriminator=False)
+        gan_weight = 1.0 - 0.8 * mean_level(batch["z"]) if self.level_weighted_losses else None
+        l_g_gan = self.gan_loss(
+            self.net_d(out, batch["z"]), real=True, for_discriminator=False, weight=gan_weight
+        )
         l_g = w["pix"] * l_g_pix + w["gan"] * l_g_gan
         logs = {"train/l_g_pix": l_g_pix.detach(), "train/l_g_gan": l_g_gan.detach()}
         if self.perceptual is not None:
@@ -160,13 +188,28 @@ class CUGANModule(L.LightningModule):
 
     @property
     def iteration(self) -> int:
-        """Batches done so far (Lightning's global_step counts both optimizers' steps)."""
-        return self.global_step // self.optimizer_steps_per_iteration
+        """Index of the current batch (Lightning's global_step counts the optimizers' steps)."""
+        return current_iteration(self)
+
+    def updates_generator(self, iteration: int) -> bool:
+        """Whether G steps at ``iteration`` (D steps at every one)."""
+        later = iteration - self.d_warmup_iterations
+        return later >= 0 and later % self.d_updates_per_g_update == 0
+
+    def optimizer_steps(self, iterations: int) -> int:
+        """Optimizer steps (Lightning's max_steps) in ``iterations`` batches: one D step each, plus G's."""
+        later = max(0, iterations - self.d_warmup_iterations)
+        return iterations + -(-later // self.d_updates_per_g_update)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         out = self.net_g(batch["lq"], batch["z"])
-        logs = self.discriminator_step(batch, out)
-        logs.update(self.generator_step(batch, out))
+        update_g = self.updates_generator(self.iteration)
+        logs: dict[str, torch.Tensor] = {}
+        if update_g and self.update_order == "g_first":  # against the D of the previous iteration
+            logs.update(self.generator_step(batch, out))
+        logs.update(self.discriminator_step(batch, out))  # judges `out` as computed before any G step
+        if update_g and self.update_order == "d_first":
+            logs.update(self.generator_step(batch, out))
         schedulers = self.lr_schedulers()
         for scheduler in (
             schedulers if isinstance(schedulers, Sequence) else [schedulers] if schedulers else []

@@ -18,6 +18,7 @@ from .common import (
     eval_epoch_end,
     eval_step,
     generator_metadata,
+    mean_level,
     setup_eval_metrics,
 )
 
@@ -29,7 +30,8 @@ class CUnetModule(L.LightningModule):
     """Trains ``net_g`` (a :class:`~cugan_lightning.networks.CUnet`) on ``{"lq", "gt", "z"}`` batches.
 
     ``optimizer`` and ``scheduler`` are factories (Hydra ``_partial_``); the scheduler is stepped every
-    iteration. Validation logs PSNR / SSIM per evaluation setting (``val/psnr/b2_n30``) and their means
+    iteration. ``level_weighted_losses`` (an option of the authors' released code) weights each sample's pixel
+    loss by ``1.1 - mean(z)``. Validation logs PSNR / SSIM per evaluation setting (``val/psnr/b2_n30``) and their means
     (``val/psnr``), and a modulation figure of ``figure_setting``.
     """
 
@@ -46,8 +48,10 @@ class CUnetModule(L.LightningModule):
         figure_setting: str = "b2_n30",
         log_figures: bool = True,
         nan_check_every: int = 1,
+        level_weighted_losses: bool = False,
     ) -> None:
         super().__init__()
+        self.level_weighted_losses = bool(level_weighted_losses)
         self.net_g = net_g
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
@@ -70,7 +74,9 @@ class CUnetModule(L.LightningModule):
     # ------------------------------------------------------------------------------------------ training
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         out = self.net_g(batch["lq"], batch["z"])
-        loss = self.pixel_loss(out, batch["gt"])
+        # the released code's option: each sample's loss times 1.1 - mean(z)
+        weight = 1.1 - mean_level(batch["z"]) if self.level_weighted_losses else None
+        loss = self.pixel_loss(out, batch["gt"], weight=weight)
         assert_finite("train/l_g_pix", loss, self.global_step, self.nan_check_every)
         self.log("train/l_g_pix", loss, prog_bar=True)
         return loss

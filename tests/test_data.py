@@ -175,6 +175,18 @@ def test_validation_grid_is_identical_across_runs_and_batches_hold_levels():
     assert 20 / 255 < noise_only.std() < 40 / 255
 
 
+def test_each_rank_evaluates_its_own_share_of_the_grid(monkeypatch):
+    settings = [(0, 30), (2, 0), (1, 15)]
+    seen = []
+    for rank in range(4):
+        dm = _datamodule(eval_settings=settings)
+        monkeypatch.setattr(dm, "_rank_world", lambda rank=rank: (rank, 4))
+        seen.append([(b["image"][0], b["setting"][0]) for b in dm.val_dataloader()])
+    everything = [(b["image"][0], b["setting"][0]) for b in _datamodule(eval_settings=settings).val_dataloader()]
+    assert [len(share) for share in seen] == [2, 2, 1, 1]  # 6 items over 4 ranks, none padded or repeated
+    assert sorted(item for share in seen for item in share) == sorted(everything)
+
+
 def test_eval_grid_rejects_levels_outside_the_codec():
     with pytest.raises(ValueError, match="noise"):
         EvalGridDataset(_source(), [(0, 60)], LevelCodec())

@@ -1,5 +1,6 @@
 """Stage 2: the CUGAN module with manual optimisation, its configs, losses and failure modes."""
 
+import json
 import subprocess
 import sys
 
@@ -255,3 +256,40 @@ def test_gan_stage_trains_under_two_process_ddp(tmp_path, stage1_ckpt):
     checkpoint = read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
     assert checkpoint["global_step"] == 4
     assert checkpoint["RestorationDataModule"]["train_batches_seen"] == 2
+
+
+@pytest.mark.slow
+def test_ddp_validation_scores_each_item_once_and_equals_one_process(tmp_path):
+    """Two gloo ranks each score half of the evaluation grid; the synchronised means equal one process's."""
+    common = [
+        *TINY,
+        "train=false",
+        "test=true",
+        "data.eval_settings=[[0,30],[2,0],[1,15]]",
+        "trainer.accelerator=cpu",
+        "logger=csv",
+    ]
+    results = {}
+    for name, extra in (
+        ("one", ["trainer.devices=1"]),
+        (
+            "two",
+            [
+                "trainer=ddp",
+                "trainer.accelerator=cpu",
+                "trainer.devices=2",
+                "trainer.sync_batchnorm=false",
+                "trainer.benchmark=false",
+            ],
+        ),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "cugan_lightning", *common, *extra, f"hydra.run.dir={tmp_path / name}"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results[name] = json.loads((tmp_path / name / "metrics.json").read_text())["metrics"]
+    keys = [k for k in results["one"] if k.startswith("test/")]
+    assert "test/psnr/b1_n15" in keys and "test/ssim/b0_n30" in keys
+    for key in keys:
+        assert results["two"][key] == pytest.approx(results["one"][key], abs=1e-4), key

@@ -21,15 +21,13 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
-from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from .degradations import setting_name
 from .evaluation.curve import write_curve
 from .evaluation.metrics import ImageScorer, check_metric_names
-from .evaluation.models import EvalModel, alpha_sweep, find_baselines, load_models, parse_models
+from .evaluation.models import EvalModel, alpha_sweep, find_baselines, find_runs, load_models, parse_models
 from .evaluation.modulation import ModulationMap, grid_values, modulation_maps
 from .evaluation.plots import plot_modulation_map
 from .evaluation.runner import EvalResult, evaluate, example_rows, load_test_images, parse_settings
@@ -44,7 +42,15 @@ from .evaluation.tables import (
     write_text,
 )
 from .figures import render_rows, save_png
-from .hydra_app import CONFIG_PATH, ConfigError, instantiate_group, plain_config, run_reporting_user_errors
+from .hydra_app import (
+    CONFIG_PATH,
+    ConfigError,
+    check_app,
+    instantiate_group,
+    name_multirun_job,
+    plain_config,
+    run_reporting_user_errors,
+)
 from .inference import resolve_device
 
 __all__ = ["MergeSweep", "Plan", "main", "prepare", "run"]
@@ -66,11 +72,23 @@ class Plan:
 def prepare(cfg: DictConfig) -> Plan:
     """Check and load the inputs in the order that fails fastest: settings and metric names, model files,
     the metrics' backbone files, the models themselves, then the test images."""
+    check_app(cfg, "evaluate")
+    missing = sorted(OmegaConf.missing_keys(cfg.get("models") or {}))
+    if missing:
+        raise ConfigError(
+            f"{', '.join('models.' + k for k in missing)} not set; give it on the command line (=PATH)"
+        )
     settings = parse_settings(cfg.settings)
     metrics = check_metric_names(list(cfg.metrics))
     if int(cfg.batch_size) < 1:
         raise ConfigError(f"batch_size must be >= 1, got {cfg.batch_size}")
     models_cfg = dict(cfg.get("models") or {})
+    if cfg.get("runs"):
+        found = find_runs(cfg.runs)
+        clash = sorted(set(found) & set(models_cfg))
+        if clash:
+            raise ConfigError(f"models {clash} are also the names of runs under {cfg.runs}; rename them")
+        models_cfg.update(found)
     if cfg.get("baselines"):
         baselines = find_baselines(
             list(cfg.baselines) if not isinstance(cfg.baselines, str) else cfg.baselines
@@ -243,16 +261,6 @@ def _log(cfg: DictConfig, summary: dict, out: Path) -> None:
             logger.experiment.finish()
 
 
-def _name_multirun_job(cfg: DictConfig) -> None:
-    """In a multirun, the W&B group is the sweep and each run is named by its overrides."""
-    hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode != RunMode.MULTIRUN or "wandb" not in (cfg.get("logger") or {}):
-        return
-    with open_dict(cfg):
-        cfg.logger.wandb.group = f"{cfg.task_name}-{Path(hydra_cfg.sweep.dir).name}"
-        cfg.logger.wandb.name = f"{cfg.task_name}-{hydra_cfg.job.override_dirname or hydra_cfg.job.num}"
-
-
 def run(cfg: DictConfig) -> dict:
     """Evaluate as configured; writes the run folder and returns the summary."""
     out = Path(cfg.paths.output_dir)
@@ -335,7 +343,7 @@ class MergeSweep(Callback):
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    _name_multirun_job(cfg)
+    name_multirun_job(cfg)
     run_reporting_user_errors(run, cfg)
 
 

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-from omegaconf import DictConfig, OmegaConf
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .cli.common import user_error_line
 
 T = TypeVar("T")
+
+# `${cugan.len:${model.net_g.channels}}` names an ablation's job by its number of scales
+OmegaConf.register_new_resolver("cugan.len", lambda value: len(value), replace=True)
 
 CONFIG_PATH = "pkg://cugan_lightning.conf"
 """The configs ship inside the package (the repository's ``conf/``, mapped in by setup.py), so a wheel install
@@ -79,3 +85,33 @@ def run_reporting_user_errors(
             raise
         print(line, file=sys.stderr)
         sys.exit(2)
+
+
+def check_app(cfg: DictConfig, app: str) -> None:
+    """An ablation config names the app it is for; refuse it in the other one, saying which command to use."""
+    wanted = cfg.get("ablation_app")
+    if wanted and wanted != app:
+        command = "python -m cugan_lightning" if wanted == "train" else f"python -m cugan_lightning.{wanted}"
+        raise ConfigError(
+            f"this ablation is a sweep of the {wanted} app: run it with `{command} ablation=...`"
+        )
+
+
+def sweep_group(sweep_dir: str | Path) -> str:
+    """One name for every job of a sweep: ``<task>-<date>`` for ``logs/<task>/multiruns/<date>``."""
+    sweep = Path(sweep_dir)
+    return f"{sweep.parent.parent.name}-{sweep.name}" if sweep.parent.name == "multiruns" else sweep.name
+
+
+def name_multirun_job(cfg: DictConfig) -> None:
+    """In a multirun, every job's W&B run shares a group named after the sweep, and is named by its variant
+    (``scales=2``) or, without one, by its overrides."""
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN or "wandb" not in (cfg.get("logger") or {}):
+        return
+    group = sweep_group(hydra_cfg.sweep.dir)
+    with open_dict(cfg):
+        cfg.logger.wandb.group = group
+        cfg.logger.wandb.name = (
+            f"{group}/{cfg.get('variant') or hydra_cfg.job.override_dirname or hydra_cfg.job.num}"
+        )

@@ -18,6 +18,7 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from hydra.experimental.callback import Callback
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
@@ -26,17 +27,20 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from .atomic import write_bytes_atomic
 from .checkpoint.find import find_start
 from .degradations import LevelCodec
+from .evaluation.models import find_runs
 from .hydra_app import (
     CONFIG_PATH,
     USER_ERRORS,
     ConfigError,
+    check_app,
     instantiate,
     instantiate_group,
+    name_multirun_job,
     plain_config,
     run_reporting_user_errors,
 )
 
-__all__ = ["ConfigError", "build", "main", "train"]
+__all__ = ["ConfigError", "SweepSummary", "build", "main", "train"]
 
 log = logging.getLogger("cugan_lightning")
 
@@ -135,6 +139,7 @@ def resolve_init_from(cfg: DictConfig) -> None:
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """Instantiate the data module, the model and the trainer of a composed config (seeded first)."""
+    check_app(cfg, "train")
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
     if cfg.trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
@@ -185,8 +190,27 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return {"metrics": metrics, **result}
 
 
+class SweepSummary(Callback):
+    """When a training multirun ends: each job's checkpoint, and the command that evaluates the sweep."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep = Path(config.hydra.sweep.dir)
+        try:
+            jobs = find_runs(sweep)
+        except FileNotFoundError:
+            return  # no job got as far as a checkpoint
+        lines = [f"sweep finished: {sweep}", *(f"  {name}: {path}" for name, path in jobs.items())]
+        lines.append(f"evaluate it (one row per job): python -m cugan_lightning.evaluate runs={sweep}")
+        if all(name.startswith("level=") for name in jobs):
+            lines.append(
+                f"as per-level baselines: python -m cugan_lightning.evaluate models.cunet=... baselines={sweep}"
+            )
+        print("\n".join(lines))
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 def main(cfg: DictConfig) -> None:
+    name_multirun_job(cfg)
     # Lightning's MisconfigurationException: e.g. trainer=gpu on a machine without one
     result = run_reporting_user_errors(train, cfg, (*USER_ERRORS, MisconfigurationException))
     log.info("run folder: %s", result["output_dir"])

@@ -7,7 +7,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from ..degradations import PAPER_SETTINGS, LevelCodec, LevelSampler, degrade, make_generator
 from .datasets import EvalGridDataset, ImageSource, IterationBatchSampler, TrainPatchDataset
@@ -120,8 +120,11 @@ class RestorationDataModule(L.LightningDataModule):
 
     def _eval_loader(self, dataset: EvalGridDataset | None) -> DataLoader:
         assert dataset is not None, "call setup() first"
-        # Cached, precomputed items: workers would each rebuild the cache, so the main process serves them.
-        return DataLoader(dataset, batch_size=self.val_batch_size, shuffle=False, num_workers=0)
+        # Each rank scores every world-th item of the grid (no padding, no item twice); the metrics are sums
+        # synchronised across ranks. Items are cached and precomputed: the main process serves them.
+        rank, world = self._rank_world()
+        share = dataset if world == 1 else Subset(dataset, range(rank, len(dataset), world))
+        return DataLoader(share, batch_size=self.val_batch_size, shuffle=False, num_workers=0)
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(self.val_set)

@@ -25,7 +25,7 @@ from ..checkpoint import (
 from ..degradations import LevelCodec, setting_name
 from ..dni import DNIBlender, check_alpha
 
-__all__ = ["INPUT", "EvalModel", "alpha_sweep", "find_baselines", "load_models", "parse_models"]
+__all__ = ["INPUT", "EvalModel", "alpha_sweep", "find_baselines", "find_runs", "load_models", "parse_models"]
 
 INPUT = "input"
 """Name of the row that scores the degraded input itself."""
@@ -161,6 +161,28 @@ def load_models(specs: Sequence[ModelSpec], device: torch.device) -> list[EvalMo
             )
         out.append(model)
     return out
+
+
+def _run_checkpoint(folder: Path) -> Path | None:
+    """A run's generator: ``checkpoints/best.ckpt`` (stage 1: the best validation PSNR), else ``last.ckpt``."""
+    best, last = folder / "checkpoints" / "best.ckpt", folder / "checkpoints" / "last.ckpt"
+    return best if best.is_file() else last if last.is_file() else None
+
+
+def find_runs(sweep: str | Path) -> dict[str, str]:
+    """The jobs of a training sweep (``logs/<task>/multiruns/<date>/``) as ``{job folder name: checkpoint}``:
+    with the ablation configs the names are their variants (``scales=2``, ``gfm=false``, ...)."""
+    root = Path(sweep)
+    if not root.is_dir():
+        raise FileNotFoundError(f"runs: '{root}' is not a folder (give a multirun's folder)")
+    found = {
+        job.name: str(path)
+        for job in sorted(root.iterdir())
+        if job.is_dir() and (path := _run_checkpoint(job))
+    }
+    if not found:
+        raise FileNotFoundError(f"runs: no job under '{root}' holds checkpoints/best.ckpt or last.ckpt")
+    return found
 
 
 def find_baselines(roots: str | Path | Sequence[str | Path]) -> dict[str, str]:

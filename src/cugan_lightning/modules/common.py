@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,35 +12,36 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import nn
 from torchmetrics import MeanMetric
-from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from ..checkpoint import CHECKPOINT_KEY, describe_generator
 from ..degradations import LevelCodec
-from ..evaluation.metrics import ImageScorer, rgb_to_y, to_255
+from ..evaluation.metrics import ImageScorer
 from ..figures import modulation_rows, render_rows, save_png
 
 MetricDict = dict[str, torch.Tensor]
 
 
 class SettingMetrics(nn.Module):
-    """PSNR (RGB and Y) and SSIM per evaluation setting, averaged per image, on rounded 8-bit values; with
-    ``perceptual`` labels (``lpips``, ``dists``) also the per-image scores of a shared :class:`ImageScorer`."""
+    """Per evaluation setting, the mean over images of per-image scores, with the evaluation app's code and
+    conventions (:mod:`cugan_lightning.evaluation.metrics`): ``psnr``, ``psnr_y``, ``ssim`` of the output,
+    ``psnr_input`` of the degraded input, and the ``perceptual`` labels (``lpips``, ``dists``) of a shared scorer.
+
+    The states are sums (``MeanMetric``), so under DDP each rank scores its own share of the grid and the
+    synchronised means equal one process's.
+    """
+
+    OUTPUT_METRICS = ("psnr", "psnr_y", "ssim")
 
     def __init__(self, settings: list[str], perceptual: Sequence[str] = ()) -> None:
         super().__init__()
         self.settings = list(settings)
-        self.perceptual = nn.ModuleDict(
-            {label: nn.ModuleDict({s: MeanMetric() for s in self.settings}) for label in perceptual}
-        )
-
-        def psnr() -> PeakSignalNoiseRatio:
-            return PeakSignalNoiseRatio(data_range=255.0, reduction="elementwise_mean", dim=(1, 2, 3))
-
-        self.psnr = nn.ModuleDict({s: psnr() for s in self.settings})
-        self.psnr_y = nn.ModuleDict({s: psnr() for s in self.settings})
-        self.psnr_input = nn.ModuleDict({s: psnr() for s in self.settings})
-        self.ssim = nn.ModuleDict(
-            {s: StructuralSimilarityIndexMeasure(data_range=255.0) for s in self.settings}
+        self.index = {name: i for i, name in enumerate(self.settings)}
+        self.output_scorer = ImageScorer(self.OUTPUT_METRICS)
+        self.input_scorer = ImageScorer(["psnr"])
+        self.labels = [*self.OUTPUT_METRICS, "psnr_input", *perceptual]
+        # lists indexed like `settings`: setting names such as "b1.5_n25" cannot be module names
+        self.means = nn.ModuleDict(
+            {label: nn.ModuleList(MeanMetric() for _ in self.settings) for label in self.labels}
         )
 
     def update(
@@ -50,42 +52,47 @@ class SettingMetrics(nn.Module):
         settings: list[str],
         scorer: ImageScorer | None = None,
     ) -> None:
-        out255, lq255, gt255 = to_255(out), to_255(lq), to_255(gt)
-        scores = scorer(out, gt) if scorer is not None and len(self.perceptual) else {}
-        for name in dict.fromkeys(settings):
-            if name not in self.psnr:
-                raise KeyError(f"evaluation setting '{name}' is not one of {self.settings}")
-            idx = [i for i, s in enumerate(settings) if s == name]
-            o, q, g = out255[idx], lq255[idx], gt255[idx]
-            self.psnr[name].update(o, g)
-            self.psnr_y[name].update(rgb_to_y(o), rgb_to_y(g))
-            self.psnr_input[name].update(q, g)
-            self.ssim[name].update(o, g)
-            for label, values in scores.items():
-                self.perceptual[label][name].update(values[idx])
+        unknown = [s for s in settings if s not in self.index]
+        if unknown:
+            raise KeyError(f"evaluation setting '{unknown[0]}' is not one of {self.settings}")
+        scores = dict(self.output_scorer(out, gt))
+        scores["psnr_input"] = self.input_scorer(lq, gt)["psnr"]
+        if scorer is not None:
+            scores.update({k: v for k, v in scorer(out, gt).items() if k in self.means})
+        for label, values in scores.items():
+            for value, name in zip(values, settings, strict=True):
+                self.means[label][self.index[name]].update(value)
+
+    def _settings_seen(self) -> list[int]:
+        """Indices of the settings any rank has scored (the same list on every rank, so that every rank
+        computes, and synchronises, the same metrics in the same order)."""
+        first = self.means["psnr"]
+        counts = torch.tensor([m.update_count for m in first], device=first[0].mean_value.device)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(counts)
+        return [i for i, count in enumerate(counts.tolist()) if count > 0]
 
     def compute(self, prefix: str) -> MetricDict:
         """``{prefix}/psnr/<setting>``, ``{prefix}/ssim/<setting>``, ... and their means over settings."""
         result: MetricDict = {}
-        groups = {"psnr": self.psnr, "psnr_y": self.psnr_y, "psnr_input": self.psnr_input, "ssim": self.ssim}
-        groups.update(self.perceptual)
-        for metric, per_setting in groups.items():
-            values = []
-            for name in self.settings:
-                if per_setting[name].update_count == 0:
-                    continue
-                value = per_setting[name].compute().float()
-                result[f"{prefix}/{metric}/{name}"] = value
-                values.append(value)
-            if values:
-                result[f"{prefix}/{metric}"] = torch.stack(values).mean()
+        seen = self._settings_seen()
+        with warnings.catch_warnings():  # a rank that saw none of a setting's images still synchronises it
+            warnings.filterwarnings("ignore", message=".*was called before the ``update`` method.*")
+            for label in self.labels:
+                values = []
+                for i in seen:
+                    value = self.means[label][i].compute().float()
+                    result[f"{prefix}/{label}/{self.settings[i]}"] = value
+                    values.append(value)
+                if values:
+                    result[f"{prefix}/{label}"] = torch.stack(values).mean()
         if f"{prefix}/psnr" in result and f"{prefix}/psnr_input" in result:
             result[f"{prefix}/psnr_gain"] = result[f"{prefix}/psnr"] - result[f"{prefix}/psnr_input"]
         return result
 
     def reset(self) -> None:
-        for group in (self.psnr, self.psnr_y, self.psnr_input, self.ssim, *self.perceptual.values()):
-            for metric in group.values():
+        for metrics in self.means.values():
+            for metric in metrics:
                 metric.reset()
 
 

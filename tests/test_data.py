@@ -182,7 +182,9 @@ def test_each_rank_evaluates_its_own_share_of_the_grid(monkeypatch):
         dm = _datamodule(eval_settings=settings)
         monkeypatch.setattr(dm, "_rank_world", lambda rank=rank: (rank, 4))
         seen.append([(b["image"][0], b["setting"][0]) for b in dm.val_dataloader()])
-    everything = [(b["image"][0], b["setting"][0]) for b in _datamodule(eval_settings=settings).val_dataloader()]
+    everything = [
+        (b["image"][0], b["setting"][0]) for b in _datamodule(eval_settings=settings).val_dataloader()
+    ]
     assert [len(share) for share in seen] == [2, 2, 1, 1]  # 6 items over 4 ranks, none padded or repeated
     assert sorted(item for share in seen for item in share) == sorted(everything)
 

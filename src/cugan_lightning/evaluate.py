@@ -73,11 +73,9 @@ def prepare(cfg: DictConfig) -> Plan:
     """Check and load the inputs in the order that fails fastest: settings and metric names, model files,
     the metrics' backbone files, the models themselves, then the test images."""
     check_app(cfg, "evaluate")
-    missing = sorted(OmegaConf.missing_keys(cfg.get("models") or {}))
+    missing = sorted(OmegaConf.missing_keys(cfg.models)) if cfg.get("models") else []  # full keys: models.x.y
     if missing:
-        raise ConfigError(
-            f"{', '.join('models.' + k for k in missing)} not set; give it on the command line (=PATH)"
-        )
+        raise ConfigError(f"{', '.join(missing)} not set; give it on the command line (=PATH)")
     settings = parse_settings(cfg.settings)
     metrics = check_metric_names(list(cfg.metrics))
     if int(cfg.batch_size) < 1:

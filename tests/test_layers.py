@@ -49,6 +49,8 @@ LAYERS = {
     "export": 3,
     "demo": 3,
     "dni.__main__": 3,
+    "data.prepare": 2,  # downloads and lays out data sets (no Lightning)
+    "data.prepare.__main__": 3,
     "conf": 3,
     "": 3,  # the top-level package: the public API, imported lazily
 }

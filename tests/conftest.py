@@ -56,6 +56,8 @@ TINY = [
 
 def compose_config(overrides, output_dir, config_name="train"):
     """Compose the real app config as `python -m cugan_lightning` would, writing into `output_dir`."""
+    import cugan_lightning.hydra_app  # noqa: F401 - registers the config resolvers, as the apps do
+
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)

@@ -81,7 +81,7 @@ def test_a_table_cell_equals_an_independent_computation(tmp_path, ckpts):
     for name in ("scores.csv", "summary.md", "summary.csv", "summary.json"):
         assert (out / name).is_file()
     lines = (out / "scores.csv").read_text().splitlines()
-    assert lines[0] == "image,setting,blur,noise,model,alpha,metric,value"
+    assert lines[0] == "image,setting,blur,noise,jpeg,model,alpha,metric,value"
     assert len(lines) - 1 == 2 * 2 * 2 * 3  # images x settings x rows x metrics
 
 
@@ -139,11 +139,11 @@ def test_best_condition_finds_the_answer_of_a_model_that_knows_it():
     scores = best_condition(restore, gt, gt, grid, psnr, batch_size=7)
     assert tuple(grid[scores.argmax()].tolist()) == (1.5, 35.0)
     result = ModulationMap(
-        "m", "psnr", 2.0, 30.0, [0.0, 1.0], [0.0, 10.0], np.array([[1.0, 4.0], [3.0, 2.0]]), 2.5
+        "m", "psnr", 2.0, 30.0, 0.0, [0.0, 1.0], [0.0, 10.0], np.array([[1.0, 4.0], [3.0, 2.0]]), 2.5
     )
     assert result.best == (0.0, 10.0, 4.0) and result.gap == pytest.approx(1.5)
     lower = ModulationMap(
-        "m", "lpips", 2.0, 30.0, [0.0, 1.0], [0.0, 10.0], np.array([[0.4, 0.1], [0.3, 0.2]]), 0.25
+        "m", "lpips", 2.0, 30.0, 0.0, [0.0, 1.0], [0.0, 10.0], np.array([[0.4, 0.1], [0.3, 0.2]]), 0.25
     )
     assert lower.best == (0.0, 10.0, 0.1) and lower.gap == pytest.approx(0.15)
 

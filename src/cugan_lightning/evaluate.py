@@ -120,13 +120,13 @@ def prepare(cfg: DictConfig) -> Plan:
                 model.codec.levels_to_z(torch.tensor([grid[0]]), torch.tensor([grid[1]]))
             except ValueError as err:
                 raise ValueError(f"modulation_map grid for models.{model.name}: {err}") from None
-        for blur, noise in settings:
-            if model.conditional and model.applies_to(blur, noise):
+        for setting in settings:
+            if model.conditional and model.applies_to(*setting):
                 try:
-                    model.codec.levels_to_z(torch.tensor([blur]), torch.tensor([noise]))
+                    model.z_for(*(torch.tensor([value]) for value in setting))
                 except ValueError as err:
                     raise ValueError(
-                        f"setting {setting_name(blur, noise)} for models.{model.name}: {err}"
+                        f"setting {setting_name(*setting)} for models.{model.name}: {err}"
                     ) from None
     images = load_test_images(cfg.data.test_dir, cfg.data.crop)
     return Plan(settings, models, scorer, images, device)
@@ -168,7 +168,7 @@ def write_outputs(
     write_csv(
         out / "scores.csv",
         result.rows,
-        ["image", "setting", "blur", "noise", "model", "alpha", "metric", "value"],
+        ["image", "setting", "blur", "noise", "jpeg", "model", "alpha", "metric", "value"],
     )
     write_text(out / "summary.md", header + text)
     write_csv(out / "summary.csv", summary_rows, ["metric", "model", "setting", "value", "images"])

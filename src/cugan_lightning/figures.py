@@ -19,6 +19,7 @@ from .degradations import LevelCodec
 
 NOISE_SWEEP = (0.0, 10.0, 20.0, 30.0, 40.0, 50.0)
 BLUR_SWEEP = (0.0, 0.8, 1.6, 2.4, 3.2, 4.0)
+JPEG_SWEEP = (0.0, 90.0, 70.0, 50.0, 30.0, 10.0)  # qualities, 0: no compression
 SLIDER_STEPS = 6
 Rows = list[tuple[str, list[tuple[str, torch.Tensor]]]]
 
@@ -30,11 +31,14 @@ def sweep(
     codec: LevelCodec,
     blur_levels: Sequence[float],
     noise_levels: Sequence[float],
+    jpeg_levels: Sequence[float] | None = None,
 ) -> torch.Tensor:
-    """Restore one input ``lq`` ``(1, 3, H, W)`` under each (blur, noise) pair; returns ``(N, 3, H, W)``."""
+    """Restore one input ``lq`` ``(1, 3, H, W)`` under each (blur, noise[, jpeg quality]) condition; returns
+    ``(N, 3, H, W)``."""
     blur = torch.tensor(list(blur_levels), dtype=torch.float32)
     noise = torch.tensor(list(noise_levels), dtype=torch.float32)
-    z = codec.levels_to_z(blur, noise).to(device=lq.device, dtype=lq.dtype)
+    jpeg = torch.tensor(list(jpeg_levels), dtype=torch.float32) if jpeg_levels is not None else None
+    z = codec.levels_to_z(blur, noise, jpeg).to(device=lq.device, dtype=lq.dtype)
     return restore(lq.expand(len(z), -1, -1, -1), z).clamp(0, 1)
 
 
@@ -45,27 +49,44 @@ def modulation_rows(
     codec: LevelCodec,
     blur: float,
     noise: float,
+    jpeg: float = 0.0,
 ) -> Rows:
-    """The labelled panels of a modulation figure for an input degraded with (blur, noise).
+    """The labelled panels of a modulation figure for an input degraded with (blur, noise[, jpeg quality]).
 
     Row 1: input, output at the true condition, ground truth. Row 2: a sweep of the noise condition at the true
-    blur. Row 3: a sweep of the blur condition at the true noise. Tensors are ``(3, H, W)`` in [0, 1] on the CPU.
+    blur. Row 3: a sweep of the blur condition at the true noise. With a jpeg factor, row 4: a sweep of the JPEG
+    quality condition. Tensors are ``(3, H, W)`` in [0, 1] on the CPU.
     """
-    true_out = sweep(restore, lq, codec, [blur], [noise])[0]
-    noise_out = sweep(restore, lq, codec, [blur] * len(NOISE_SWEEP), NOISE_SWEEP)
-    blur_out = sweep(restore, lq, codec, BLUR_SWEEP, [noise] * len(BLUR_SWEEP))
-    return [
+    has_jpeg = "jpeg" in codec.names
+    quality = [jpeg] if has_jpeg else None
+
+    def at(values: Sequence[float]) -> list[float] | None:
+        return [jpeg] * len(values) if has_jpeg else None
+
+    true_out = sweep(restore, lq, codec, [blur], [noise], quality)[0]
+    noise_out = sweep(restore, lq, codec, [blur] * len(NOISE_SWEEP), NOISE_SWEEP, at(NOISE_SWEEP))
+    blur_out = sweep(restore, lq, codec, BLUR_SWEEP, [noise] * len(BLUR_SWEEP), at(BLUR_SWEEP))
+    condition = f"{blur:g}, {noise:g}" + (f", q{jpeg:g}" if has_jpeg else "")
+    rows = [
         (
             "restoration",
             [
-                (f"input b{blur:g} n{noise:g}", lq[0].cpu()),
-                (f"output z=({blur:g}, {noise:g})", true_out.cpu()),
+                (f"input {condition}", lq[0].cpu()),
+                (f"output z=({condition})", true_out.cpu()),
                 ("ground truth", gt[0].cpu()),
             ],
         ),
         ("noise sweep", [(f"noise {n:g}", o.cpu()) for n, o in zip(NOISE_SWEEP, noise_out, strict=True)]),
         ("blur sweep", [(f"blur {b:g}", o.cpu()) for b, o in zip(BLUR_SWEEP, blur_out, strict=True)]),
     ]
+    if has_jpeg:
+        outs = sweep(restore, lq, codec, [blur] * len(JPEG_SWEEP), [noise] * len(JPEG_SWEEP), JPEG_SWEEP)
+        rows.append(("jpeg sweep", [(jpeg_label(q), o.cpu()) for q, o in zip(JPEG_SWEEP, outs, strict=True)]))
+    return rows
+
+
+def jpeg_label(quality: float) -> str:
+    return "no jpeg" if quality == 0 else f"jpeg q{quality:g}"
 
 
 @torch.no_grad()
@@ -79,12 +100,12 @@ def slider_rows(
 ) -> Rows:
     """Panels of a modulation grid (paper Figure 4) for one input ``lq`` ``(1, 3, H, W)`` restored around ``z``.
 
-    One row per codec factor (blur: "deblurring", noise: "denoising"), its level swept from 0 to the maximum with
+    One row per codec factor (blur: "deblurring", noise: "denoising", jpeg: "deblocking"), its z swept from 0 to 1 with
     the others fixed, and with ``with_alpha`` a last "MSE to GAN" row sweeping the DNI weight. Each row starts
     with the input. ``restore(lq, z, alpha)`` returns ``(1, 3, H, W)`` in [0, 1].
     """
     input_panel = ("input", lq[0].cpu())
-    titles = {"blur": "deblurring", "noise": "denoising"}
+    titles = {"blur": "deblurring", "noise": "denoising", "jpeg": "deblocking"}
     rows = []
     for index, name in enumerate(codec.names):
         panels = [input_panel]
@@ -92,7 +113,9 @@ def slider_rows(
         for level in np.linspace(0.0, maximum, steps):
             swept = z.clone()
             swept[0, index] = float(level) / maximum
-            panels.append((f"{name} {float(level):.3g}", restore(lq, swept, None)[0].cpu()))
+            physical = float(codec.decode(swept.cpu(), validate=False)[0, index])  # JPEG: the quality
+            label = jpeg_label(round(physical)) if name == "jpeg" else f"{name} {physical:.3g}"
+            panels.append((label, restore(lq, swept, None)[0].cpu()))
         rows.append((titles.get(name, f"{name} sweep"), panels))
     if with_alpha:
         panels = [input_panel]

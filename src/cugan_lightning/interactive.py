@@ -31,7 +31,7 @@ DEFAULT_IMAGE = "chelsea"
 DEFAULT_DEGRADATION = (2.0, 30.0)
 """(blur sigma, noise sigma) of the default demo input: one of the paper's settings."""
 
-SLIDER_STEPS = {"blur": 0.1, "noise": 1.0}
+SLIDER_LABELS = {"blur": "blur σ", "noise": "noise σ", "jpeg": "jpeg q"}
 ALPHA_STEP = 0.05
 SEARCH_ROOTS = ("logs", "../logs")
 
@@ -137,7 +137,7 @@ class ModulationSession:
                 raise ValueError(
                     f"unknown slider '{name}'; this model's factors are {list(self.codec.names)}"
                 )
-            new_levels[name] = float(value)
+            new_levels[name] = self.codec.snap(name, float(value))
         new_alpha = self.alpha
         if alpha is not None:
             if not self.has_gan:
@@ -168,14 +168,13 @@ class ModulationSession:
         rows = []
         sliders: dict[str, Any] = {}
         for index, name in enumerate(self.codec.names):
-            maximum = self.codec.max_levels[index]
-            step = SLIDER_STEPS.get(name, maximum / 50)
+            low, high, step = self.codec.slider(index)
             slider = widgets.FloatSlider(
                 value=self.levels[name],
-                min=0.0,
-                max=maximum,
+                min=low,
+                max=high,
                 step=step,
-                description=f"{name} σ" if name in SLIDER_STEPS else name,
+                description=SLIDER_LABELS.get(name, name),
                 readout_format=".1f" if step < 1 else ".0f",
                 continuous_update=False,
                 style={"description_width": "70px"},

@@ -94,9 +94,9 @@ def export_onnx(
         )
     model = onnx.load_from_string(buffer.getvalue())
     metadata = metadata_strings(describe_generator(kind, net_g, codec, **extra))
+    factors = ", ".join(f"{name} {codec.describe(i)}" for i, name in enumerate(codec.names))
     metadata["inputs"] = (
-        f"image (1 or N, 3, H, W) float32 in [0, 1]; z (N, {cond_dim}) in [0, 1], z = level / max_level for "
-        f"{', '.join(f'{n} 0..{m:g}' for n, m in zip(codec.names, codec.max_levels, strict=True))}"
+        f"image (1 or N, 3, H, W) float32 in [0, 1]; z (N, {cond_dim}) in [0, 1], from the codec's factors: {factors}"
     )
     metadata["outputs"] = "restored (N, 3, H, W) float32 in [0, 1]"
     for key, value in metadata.items():

@@ -58,6 +58,12 @@ def build_parser() -> CliArgumentParser:
     parser.add_argument(
         "--noise", type=float, help="noise sigma of the input on the 0-255 scale (e.g. 0..50)"
     )
+    parser.add_argument(
+        "--jpeg",
+        type=float,
+        metavar="Q",
+        help="JPEG quality of the input (models with a jpeg factor; 0: none)",
+    )
     parser.add_argument("--z", type=float, nargs="+", metavar="Z", help="raw condition vector in [0, 1]")
     parser.add_argument(
         "--tile", type=int, help=f"restore in tiles of this size (>= {MIN_TILE}) to save memory"
@@ -149,11 +155,14 @@ def _run(args: argparse.Namespace) -> None:
         raise CliError(f"--gan-ckpt needs --alpha in [0, 1] ({ALPHA_HELP})")
     if args.alpha is not None:
         check_alpha(args.alpha)
-    if args.z is not None and (args.blur is not None or args.noise is not None):
-        raise CliError("give either --blur / --noise (physical units) or --z, not both")
-    if args.z is None and args.blur is None and args.noise is None and not args.sweep:
-        raise CliError("give the input's degradation: --blur SIGMA and/or --noise SIGMA, or --z Z1 Z2")
-    for name in ("blur", "noise"):
+    levels_given = any(getattr(args, n) is not None for n in ("blur", "noise", "jpeg"))
+    if args.z is not None and levels_given:
+        raise CliError("give either --blur / --noise / --jpeg (physical units) or --z, not both")
+    if args.z is None and not levels_given and not args.sweep:
+        raise CliError(
+            "give the input's degradation: --blur SIGMA, --noise SIGMA (and --jpeg QUALITY), or --z Z..."
+        )
+    for name in ("blur", "noise", "jpeg"):
         value = getattr(args, name)
         if value is not None and not math.isfinite(value):
             raise CliError(f"--{name} must be a finite number, got {value}")
@@ -176,7 +185,7 @@ def _run(args: argparse.Namespace) -> None:
 
     # 3. the model and the condition
     restorer = load_restorer(args.ckpt, args.gan_ckpt, device)
-    z = restorer.z_for(args.blur, args.noise, args.z)
+    z = restorer.z_for(args.blur, args.noise, args.z, jpeg=args.jpeg)
 
     # 4. restore and write (each file atomically)
     for job in jobs:

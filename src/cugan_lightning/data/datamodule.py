@@ -24,7 +24,8 @@ class RestorationDataModule(L.LightningDataModule):
     """Training patches degraded on the device with random levels; validation / test on the fixed grid.
 
     Train batches arrive from the loader as ``{"gt"}`` and leave ``on_after_batch_transfer`` as ``{"lq", "gt",
-    "z", "blur_sigma", "noise_sigma"}``, all on the training device. The levels of global batch ``k`` on rank
+    "z", "blur_sigma", "noise_sigma"}`` (and ``"jpeg_quality"`` with a three-factor codec), all on the training
+    device; JPEG goes through the device codec that follows libjpeg, evaluation inputs through libjpeg itself. The levels of global batch ``k`` on rank
     ``r`` are drawn from a generator seeded with (seed, k, r), never carried along, so a resumed run and every
     DDP rank draw exactly what an uninterrupted run would. Folders left empty fall back to the embedded demo
     photographs (``train`` / ``val`` split); a test folder left empty reuses the validation images.
@@ -54,12 +55,17 @@ class RestorationDataModule(L.LightningDataModule):
         self.train_dir, self.val_dir, self.test_dir = train_dir, val_dir, test_dir
         self.sampler = sampler if sampler is not None else LevelSampler()
         self.codec = LevelCodec.coerce(codec)
-        if self.codec.cond_dim != 2:
+        if tuple(self.codec.names) != self.sampler.factors:
             raise ValueError(
-                f"the data module degrades with blur and noise (2 factors); codec has {list(self.codec.names)}"
+                f"degradation.codec.names {list(self.codec.names)} and degradation.sampler.factors "
+                f"{list(self.sampler.factors)} must name the same factors in the same order"
             )
-        for name, top in (("blur", self.sampler.blur_max), ("noise", self.sampler.noise_max)):
-            self.codec.encode({n: (top if n == name else 0.0) for n in self.codec.names})
+        # every level the sampler can draw must be one the codec can encode
+        extremes = {"blur": self.sampler.blur_max, "noise": self.sampler.noise_max}
+        if "jpeg" in self.codec.names:
+            extremes["jpeg"] = self.sampler.jpeg_quality_min
+        for name, top in extremes.items():
+            self.codec.encode({name: top})
         self.quantize = quantize
         self.eval_settings = [tuple(map(float, s)) for s in eval_settings]
         self.test_settings = [tuple(map(float, s)) for s in (test_settings or eval_settings)]
@@ -138,11 +144,18 @@ class RestorationDataModule(L.LightningDataModule):
     ) -> dict[str, torch.Tensor]:
         """Degrade global training batch ``batch_index`` of ``rank``: ``gt`` ``(B, 3, P, P)`` on any device."""
         level_gen = make_generator("train-levels", self.seed, batch_index, rank)
-        blur_sigma, noise_sigma = self.sampler.sample(gt.shape[0], level_gen, device=gt.device)
+        levels = self.sampler.sample_levels(gt.shape[0], level_gen, device=gt.device)
         noise_gen = make_generator("train-noise", self.seed, batch_index, rank, device=gt.device)
-        lq = degrade(gt, blur_sigma, noise_sigma, generator=noise_gen, quantize=self.quantize)
-        z = self.codec.levels_to_z(blur_sigma, noise_sigma).to(device=gt.device, dtype=gt.dtype)
-        return {"lq": lq, "gt": gt, "z": z, "blur_sigma": blur_sigma, "noise_sigma": noise_sigma}
+        quality = levels.get("jpeg")
+        lq = degrade(
+            gt, levels["blur"], levels["noise"], generator=noise_gen, quantize=self.quantize,
+            jpeg_quality=quality, jpeg_codec="device",
+        )  # fmt: skip
+        z = self.codec.encode(levels, validate=False).to(device=gt.device, dtype=gt.dtype)
+        batch = {"lq": lq, "gt": gt, "z": z, "blur_sigma": levels["blur"], "noise_sigma": levels["noise"]}
+        if quality is not None:
+            batch["jpeg_quality"] = quality
+        return batch
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if isinstance(batch, dict) and "lq" not in batch:  # a training batch: ground truth only

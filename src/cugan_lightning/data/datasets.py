@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..degradations import LevelCodec, degrade_fixed, make_generator, setting_name
+from ..degradations import LevelCodec, degrade_fixed, make_generator, setting_levels, setting_name
 from .io import list_images, read_image_array, to_float
 
 
@@ -163,9 +163,10 @@ def center_crop(array: np.ndarray, size: int | None, multiple: int = 4) -> np.nd
 class EvalGridDataset(Dataset):
     """Every (image, setting) pair of the fixed evaluation grid.
 
-    Items: ``lq``, ``gt`` ``(3, H, W)`` in [0, 1], ``z`` ``(D,)``, ``blur_sigma``, ``noise_sigma``, ``setting``
-    (e.g. ``"b2_n30"``) and ``image`` (the file stem). Degraded inputs are made once on the CPU in float64 with a
-    seed per image and setting, so every call, model and machine sees the same bytes.
+    Items: ``lq``, ``gt`` ``(3, H, W)`` in [0, 1], ``z`` ``(D,)``, ``blur_sigma``, ``noise_sigma``,
+    ``jpeg_quality`` (0: none), ``setting`` (e.g. ``"b2_n30"``, ``"b0_n0_q30"``) and ``image`` (the file stem).
+    Degraded inputs are made once on the CPU in float64 with a seed per image and setting (JPEG settings through
+    libjpeg), so every call, model and machine sees the same bytes.
     """
 
     def __init__(
@@ -180,9 +181,9 @@ class EvalGridDataset(Dataset):
         if not settings:
             raise ValueError("the evaluation grid needs at least one (blur, noise) setting")
         self.source = source
-        self.settings = [(float(b), float(n)) for b, n in settings]
-        for blur, noise in self.settings:  # fails early, naming the bad level
-            codec.encode({"blur": blur, "noise": noise})
+        self.settings = [setting_levels(s) for s in settings]
+        for blur, noise, jpeg in self.settings:  # fails early, naming the bad level
+            codec.levels_to_z(blur, noise, jpeg)
         self.codec = codec
         self.seed = seed
         self.crop = crop
@@ -191,7 +192,7 @@ class EvalGridDataset(Dataset):
 
     @property
     def setting_names(self) -> list[str]:
-        return [setting_name(b, n) for b, n in self.settings]
+        return [setting_name(*s) for s in self.settings]
 
     def __len__(self) -> int:
         return len(self.source) * len(self.settings)
@@ -200,18 +201,21 @@ class EvalGridDataset(Dataset):
         item = self._cache.get(index)
         if item is None:
             image_index, setting_index = divmod(index, len(self.settings))
-            blur, noise = self.settings[setting_index]
+            blur, noise, jpeg = self.settings[setting_index]
             name = self.source.names[image_index]
             array = center_crop(self.source.get(image_index), self.crop)
             gt = torch.from_numpy(to_float(array)).permute(2, 0, 1).contiguous()
-            lq = degrade_fixed(gt, blur, noise, image_key=name, seed=self.seed, quantize=self.quantize)
+            lq = degrade_fixed(
+                gt, blur, noise, image_key=name, seed=self.seed, quantize=self.quantize, jpeg=jpeg
+            )
             item = {
                 "lq": lq.reshape(gt.shape),
                 "gt": gt,
-                "z": self.codec.levels_to_z(torch.tensor([blur]), torch.tensor([noise]))[0].float(),
+                "z": self.codec.levels_to_z(blur, noise, jpeg)[0].float(),
                 "blur_sigma": torch.tensor(blur, dtype=torch.float32),
                 "noise_sigma": torch.tensor(noise, dtype=torch.float32),
-                "setting": setting_name(blur, noise),
+                "jpeg_quality": torch.tensor(jpeg, dtype=torch.float32),
+                "setting": setting_name(blur, noise, jpeg),
                 "image": name,
             }
             self._cache[index] = item

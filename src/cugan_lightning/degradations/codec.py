@@ -2,6 +2,11 @@
 
 The codec is plain data stored in every checkpoint and exported model, so that a slider can be labelled in physical
 units and a model can never be driven with levels scaled for another one.
+
+Blur and noise are linear: ``z = level / max_level``. JPEG (the factor named ``jpeg``, CResMD's third factor) is
+given as a quality: ``z = (102 - quality) / max_level`` for quality ``102 - max_level .. 100`` (10..100 with the
+default ``max_level`` 92), and quality 0 means no compression, ``z = 0``. Quality 100 is ``z = 2 / 92``, the
+mildest compression; quality 10, ``z = 1``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,11 @@ _TOLERANCE = 1e-6
 _UNITS = {
     "blur": "Gaussian blur sigma in pixels",
     "noise": "sigma on the 0-255 scale",
+    "jpeg": "JPEG quality",
 }
+JPEG = "jpeg"
+JPEG_QUALITY_REF = 102.0
+"""``z_jpeg = (102 - quality) / 92`` (SPEC section 1, as in CResMD)."""
 
 LevelValue = float | Sequence[float] | Tensor
 
@@ -87,11 +96,61 @@ class LevelCodec:
         """Human-readable unit of a factor's level (empty when unknown)."""
         return _UNITS.get(name, "")
 
+    def quality_range(self) -> tuple[float, float]:
+        """The JPEG qualities this codec conditions on, ``(lowest, 100)``; 0 (no compression) is allowed too."""
+        if JPEG not in self.names:
+            raise ValueError(f"this codec has no jpeg factor; it knows {list(self.names)}")
+        return JPEG_QUALITY_REF - self.max_levels[self.names.index(JPEG)], 100.0
+
     def describe(self, index: int) -> str:
         """Allowed range of factor `index` in physical units, e.g. "0..50 (sigma on the 0-255 scale)"."""
-        unit = self.unit(self.names[index])
+        name = self.names[index]
+        if name == JPEG:
+            low, high = self.quality_range()
+            return f"{low:g}..{high:g} or 0 (JPEG quality; 0: no compression)"
+        unit = self.unit(name)
         text = f"0..{self.max_levels[index]:g}"
         return f"{text} ({unit})" if unit else text
+
+    def slider(self, index: int) -> tuple[float, float, float]:
+        """``(min, max, step)`` of a slider for factor ``index`` in physical units (JPEG: quality 0..100)."""
+        name = self.names[index]
+        if name == JPEG:
+            return 0.0, 100.0, 1.0
+        maximum = self.max_levels[index]
+        return 0.0, maximum, {"blur": 0.1, "noise": 1.0}.get(name, maximum / 50)
+
+    def snap(self, name: str, value: float) -> float:
+        """A slider position made a valid level: a JPEG quality between 0 and the lowest one becomes the lowest."""
+        if name == JPEG and 0 < value < (low := self.quality_range()[0]):
+            return low
+        return float(value)
+
+    def _quality_to_level(self, levels: Tensor, validate: bool) -> Tensor:
+        """The jpeg column given as qualities -> its internal level ``102 - q`` (0 for no compression)."""
+        if JPEG not in self.names:
+            return levels
+        col = self.names.index(JPEG)
+        quality = levels[:, col]
+        if validate:
+            low, high = self.quality_range()
+            bad = torch.isnan(quality) | (
+                (quality != 0) & ((quality < low - _TOLERANCE) | (quality > high + _TOLERANCE))
+            )
+            if bool(bad.any()):
+                raise ValueError(f"jpeg quality {float(quality[bad][0]):g} is outside {self.describe(col)}")
+        levels = levels.clone()
+        levels[:, col] = torch.where(quality == 0, torch.zeros_like(quality), JPEG_QUALITY_REF - quality)
+        return levels
+
+    def _level_to_quality(self, levels: Tensor) -> Tensor:
+        if JPEG not in self.names:
+            return levels
+        col = self.names.index(JPEG)
+        level = levels[:, col]
+        levels = levels.clone()
+        levels[:, col] = torch.where(level <= _TOLERANCE, torch.zeros_like(level), JPEG_QUALITY_REF - level)
+        return levels
 
     def _levels_tensor(self, levels: Mapping[str, LevelValue] | LevelValue, device: Any) -> Tensor:
         if isinstance(levels, Mapping):
@@ -155,7 +214,7 @@ class LevelCodec:
         to a number or `(B,)` values (factors left out are absent, level 0). Out-of-range or NaN levels raise
         `ValueError` unless `validate=False` (which skips a host sync on device tensors).
         """
-        levels = self._levels_tensor(levels, device)
+        levels = self._quality_to_level(self._levels_tensor(levels, device), validate)
         maxima = torch.tensor(self.max_levels, dtype=levels.dtype, device=levels.device)
         z = levels / maxima
         if validate:
@@ -165,22 +224,36 @@ class LevelCodec:
     def decode(
         self, z: LevelValue, *, device: torch.device | str | None = None, validate: bool = True
     ) -> Tensor:
-        """z `(B, D)` or `(D,)` in [0, 1] back to physical levels `(B, D)`."""
+        """z `(B, D)` or `(D,)` in [0, 1] back to physical levels `(B, D)` (JPEG as a quality, 0: none)."""
         z = self._levels_tensor(z, device)
         maxima = torch.tensor(self.max_levels, dtype=z.dtype, device=z.device)
         levels = z * maxima
         if validate:
             self._check(levels, z, "z")
-        return levels.clamp(min=torch.zeros_like(maxima), max=maxima)
+        return self._level_to_quality(levels.clamp(min=torch.zeros_like(maxima), max=maxima))
 
     def levels_to_z(
-        self, blur_sigma: LevelValue, noise_sigma: LevelValue, *, validate: bool = True
+        self,
+        blur_sigma: LevelValue,
+        noise_sigma: LevelValue,
+        jpeg_quality: LevelValue | None = None,
+        *,
+        validate: bool = True,
     ) -> Tensor:
-        """z `(B, D)` (D = 2 for the default codec) for blur and noise levels given as numbers or `(B,)`."""
+        """z `(B, D)` for blur and noise levels (and a JPEG quality, 0 for none) as numbers or `(B,)`.
+
+        A codec without a jpeg factor refuses a nonzero quality: the model was never told about JPEG.
+        """
         for name in ("blur", "noise"):
             if name not in self.names:
                 raise ValueError(f"this codec has no {name} factor; it knows {list(self.names)}")
-        return self.encode({"blur": blur_sigma, "noise": noise_sigma}, validate=validate)
+        levels = {"blur": blur_sigma, "noise": noise_sigma}
+        if jpeg_quality is not None:
+            if JPEG in self.names:
+                levels[JPEG] = jpeg_quality
+            elif bool(torch.as_tensor(jpeg_quality).ne(0).any()):
+                raise ValueError(f"this model conditions on {list(self.names)}, not on JPEG quality")
+        return self.encode(levels, validate=validate)
 
     def to_dict(self) -> dict[str, list[str] | list[float]]:
         """Plain, JSON-serialisable description, as stored in checkpoints."""

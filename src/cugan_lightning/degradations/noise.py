@@ -15,6 +15,7 @@ from cugan_lightning.degradations.blur import (
     gaussian_blur,
     per_sample,
 )
+from cugan_lightning.degradations.jpeg import jpeg_device
 
 __all__ = ["add_gaussian_noise", "clip", "degrade", "jpeg_compress", "quantize"]
 
@@ -54,8 +55,11 @@ def _per_sample_quality(quality: Quality, batch: int) -> list[int]:
     if quality is None:
         return [0] * batch
     if isinstance(quality, Tensor):
-        if quality.is_floating_point() or quality.is_complex() or quality.dim() > 1:
-            raise ValueError(f"jpeg quality must be an int or an integer tensor (B,), got {quality!r}")
+        whole = not quality.is_floating_point() or bool((quality == quality.round()).all())
+        if quality.is_complex() or quality.dim() > 1 or not whole:
+            raise ValueError(
+                f"jpeg quality must be an int or a tensor (B,) of whole numbers, got {quality!r}"
+            )
         values = [int(q) for q in quality.reshape(-1).tolist()]
     elif isinstance(quality, int) and not isinstance(quality, bool):
         values = [quality]
@@ -104,19 +108,28 @@ def degrade(
     generator: torch.Generator | None = None,
     quantize: bool = True,
     jpeg_quality: Quality = None,
+    jpeg_codec: str = "libjpeg",
 ) -> Tensor:
     """Degrade gt `(B, C, H, W)` in [0, 1] into lq of the same shape and dtype.
 
     Order (SPEC section 1): Gaussian blur (`blur_sigma`, pixels), Gaussian noise (`noise_sigma`, 0..255 scale,
     drawn from `generator`), clip to [0, 1], 8-bit quantisation if `quantize`, then JPEG if `jpeg_quality`
-    (which quantises by itself). Levels are floats or `(B,)` tensors.
+    (which quantises by itself; 0 leaves a sample uncompressed). Levels are floats or `(B,)` tensors.
+    ``jpeg_codec``: ``"libjpeg"`` (a real file's compression, on the CPU, per sample: evaluation inputs) or
+    ``"device"`` (the batched codec of :mod:`.jpeg` on x's device, which follows libjpeg: training).
     """
     check_image(gt, "gt")
     lq = gaussian_blur(gt, blur_sigma)
     lq = add_gaussian_noise(lq, noise_sigma, generator=generator)
     lq = _quantize(lq) if quantize else clip(lq)
     if jpeg_quality is not None:
-        lq = jpeg_compress(lq, jpeg_quality)
+        if jpeg_codec == "device":
+            quality = jpeg_quality if isinstance(jpeg_quality, Tensor) else torch.as_tensor(jpeg_quality)
+            lq = jpeg_device(lq, quality.reshape(-1).expand(lq.shape[0]))
+        elif jpeg_codec == "libjpeg":
+            lq = jpeg_compress(lq, jpeg_quality)
+        else:
+            raise ValueError(f"jpeg_codec must be 'libjpeg' or 'device', got {jpeg_codec!r}")
     return lq
 
 

@@ -109,12 +109,19 @@ def _max_label(maximum: float, step: float, name: str) -> int:
 
 @dataclass(frozen=True)
 class LevelSampler:
-    """Draws (blur sigma, noise sigma) pairs for training batches (SPEC section 1).
+    """Draws degradation levels for training batches (SPEC section 1).
 
-    With probability `p_single` a sample gets one degradation (blur only with probability `p_blur_given_single`,
-    else noise only; the other level is 0), otherwise both. An active level is `label * step` with
-    `label = round(Beta(beta_a, beta_b) * max_label)` and `max_label = max / step`. `fixed=(blur, noise)` returns
-    those levels for every sample (baselines trained on one level).
+    Two factors (the paper): with probability `p_single` a sample gets one degradation (blur only with
+    probability `p_blur_given_single`, else noise only; the other level is 0), otherwise both.
+
+    Three factors (``factors=("blur", "noise", "jpeg")``, CResMD's): `p_groups` gives the probabilities of one,
+    two and all three factors being active, every set of that size equally likely. An active JPEG factor draws a
+    whole quality in `jpeg_quality_min..jpeg_quality_max` (its label counts down from the best quality, so the
+    Beta shape weighs mild compression as it weighs mild blur and noise); inactive means quality 0, none.
+
+    An active level is `label * step` with `label = round(Beta(beta_a, beta_b) * max_label)` and
+    `max_label = max / step`. `fixed=(blur, noise[, quality])` returns those levels for every sample (baselines
+    trained on one level).
     """
 
     blur_max: float = 4.0
@@ -125,9 +132,30 @@ class LevelSampler:
     p_blur_given_single: float = 0.5
     beta_a: float = 1.0
     beta_b: float = 1.0
-    fixed: tuple[float, float] | None = None
+    fixed: tuple[float, ...] | None = None
+    factors: tuple[str, ...] = ("blur", "noise")
+    p_groups: tuple[float, ...] = (0.4, 0.3, 0.3)
+    jpeg_quality_min: int = 10
+    jpeg_quality_max: int = 100
 
     def __post_init__(self) -> None:
+        factors = tuple(self.factors)
+        if factors not in (("blur", "noise"), ("blur", "noise", "jpeg")):
+            raise ValueError(f"factors must be [blur, noise] or [blur, noise, jpeg], got {list(factors)}")
+        object.__setattr__(self, "factors", factors)
+        groups = tuple(float(p) for p in self.p_groups)
+        if len(groups) != 3 or any(not 0 <= p <= 1 for p in groups) or abs(sum(groups) - 1) > 1e-6:
+            raise ValueError(
+                f"p_groups gives the probabilities of 1, 2 and 3 active factors summing to 1, got {groups}"
+            )
+        object.__setattr__(self, "p_groups", groups)
+        low, high = int(self.jpeg_quality_min), int(self.jpeg_quality_max)
+        if not 1 <= low <= high <= 100:
+            raise ValueError(
+                f"jpeg qualities need 1 <= jpeg_quality_min <= jpeg_quality_max <= 100, got {low}, {high}"
+            )
+        object.__setattr__(self, "jpeg_quality_min", low)
+        object.__setattr__(self, "jpeg_quality_max", high)
         for name in ("blur_max", "blur_step", "noise_max", "noise_step", "beta_a", "beta_b"):
             value = float(getattr(self, name))
             if not math.isfinite(value) or value <= 0:
@@ -143,14 +171,18 @@ class LevelSampler:
         if self.fixed is not None:
             # Accept any pair-like value (a list from a config file, say) and store a plain tuple.
             fixed = tuple(float(v) for v in self.fixed)
-            if len(fixed) != 2:
-                raise ValueError(f"fixed must be a pair (blur sigma, noise sigma), got {self.fixed!r}")
+            if len(fixed) not in (2, len(factors)):
+                raise ValueError(
+                    f"fixed must be (blur sigma, noise sigma[, jpeg quality]), got {self.fixed!r}"
+                )
             for name, value, maximum in (
                 ("blur", fixed[0], self.blur_max),
                 ("noise", fixed[1], self.noise_max),
             ):
                 if not 0.0 <= value <= maximum:
                     raise ValueError(f"fixed {name} level {value:g} is outside 0..{maximum:g}")
+            if len(fixed) == 3 and fixed[2] != 0 and not low <= fixed[2] <= high:
+                raise ValueError(f"fixed jpeg quality {fixed[2]:g} is outside {low}..{high} (0: none)")
             object.__setattr__(self, "fixed", fixed)
 
     @property
@@ -178,7 +210,7 @@ class LevelSampler:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 0:
             raise ValueError(f"batch_size must be an int >= 0, got {batch_size!r}")
         device = generator.device if device is None else device
-        if self.fixed is not None:
+        if self.fixed is not None:  # (a fixed jpeg quality is added by sample_levels)
             blur = torch.full((batch_size,), self.fixed[0], dtype=torch.float32, device=device)
             noise = torch.full((batch_size,), self.fixed[1], dtype=torch.float32, device=device)
             return blur, noise
@@ -196,6 +228,39 @@ class LevelSampler:
         blur = torch.where(noise_only, torch.zeros_like(blur), blur)
         noise = torch.where(blur_only, torch.zeros_like(noise), noise)
         return blur.to(device=device, dtype=torch.float32), noise.to(device=device, dtype=torch.float32)
+
+    def sample_levels(
+        self,
+        batch_size: int,
+        generator: torch.Generator,
+        device: torch.device | str | None = None,
+    ) -> dict[str, Tensor]:
+        """Levels of one batch by factor name, each ``(B,)`` float32 (``jpeg``: a quality, 0 for none)."""
+        if len(self.factors) == 2 or self.fixed is not None:
+            blur, noise = self.sample(batch_size, generator, device)
+            levels = {"blur": blur, "noise": noise}
+            if len(self.factors) == 3:
+                quality = self.fixed[2] if self.fixed is not None and len(self.fixed) == 3 else 0.0
+                levels["jpeg"] = torch.full_like(blur, quality)
+            return levels
+        device = generator.device if device is None else device
+        draw = dict(generator=generator, dtype=torch.float64, device=generator.device)
+        u_count = torch.rand(batch_size, **draw)
+        first, second = self.p_groups[0], self.p_groups[0] + self.p_groups[1]
+        active_count = 1 + (u_count >= first).long() + (u_count >= second).long()
+        # a uniformly random set of that size: the factors with the smallest random keys
+        ranks = torch.rand(batch_size, 3, **draw).argsort(dim=1).argsort(dim=1)
+        active = ranks < active_count[:, None]
+        blur = self._levels(batch_size, generator, self.blur_max, self.blur_max_label)
+        noise = self._levels(batch_size, generator, self.noise_max, self.noise_max_label)
+        span = self.jpeg_quality_max - self.jpeg_quality_min
+        labels = torch.round(sample_beta(self.beta_a, self.beta_b, batch_size, generator) * span)
+        quality = self.jpeg_quality_max - labels
+        out = {}
+        for index, (name, values) in enumerate((("blur", blur), ("noise", noise), ("jpeg", quality))):
+            kept = torch.where(active[:, index], values, torch.zeros_like(values))
+            out[name] = kept.to(device=device, dtype=torch.float32)
+        return out
 
     def _levels(self, n: int, generator: torch.Generator, maximum: float, max_label: int) -> Tensor:
         labels = torch.round(sample_beta(self.beta_a, self.beta_b, n, generator) * max_label)

@@ -53,7 +53,7 @@ class EvalModel:
     net: nn.Module | None = None
     blender: DNIBlender | None = None
     alpha: float | None = None
-    level: tuple[float, float] | None = None
+    level: tuple[float, float, float] | None = None
     source: dict[str, Any] = field(default_factory=dict)
     held: dict[str, float | None] = field(default_factory=dict)
     """The blend weight ``net`` holds now, shared by the models of an alpha sweep (one network, re-blended)."""
@@ -67,15 +67,16 @@ class EvalModel:
         """``mse`` (stage-1 kinds), ``gan`` (stage-2 kinds) or None (the input, blends, released files)."""
         return "mse" if self.kind in MSE_KINDS else "gan" if self.kind in GAN_KINDS else None
 
-    def applies_to(self, blur: float, noise: float) -> bool:
+    def applies_to(self, blur: float, noise: float, jpeg: float = 0.0) -> bool:
         """Whether this model is scored on a setting: a baseline on its own level only."""
-        return self.level is None or self.level == (float(blur), float(noise))
+        return self.level is None or self.level == (float(blur), float(noise), float(jpeg))
 
-    def z_for(self, blur: Tensor, noise: Tensor) -> Tensor | None:
+    def z_for(self, blur: Tensor, noise: Tensor, jpeg: Tensor | None = None) -> Tensor | None:
         """The condition of each sample under this model's codec (None for the input and baselines)."""
         if self.codec is None or not self.conditional:
             return None
-        return self.codec.levels_to_z(blur, noise)
+        # a model without a jpeg factor is told blur and noise only, also on JPEG-compressed inputs
+        return self.codec.levels_to_z(blur, noise, jpeg if "jpeg" in self.codec.names else None)
 
     @torch.no_grad()
     def restore(self, lq: Tensor, z: Tensor | None) -> Tensor:
@@ -122,9 +123,11 @@ def parse_models(models: Mapping[str, Any] | None) -> list[ModelSpec]:
     return specs
 
 
-def _level(metadata: Mapping[str, Any]) -> tuple[float, float] | None:
+def _level(metadata: Mapping[str, Any]) -> tuple[float, float, float] | None:
     level = baseline_level(metadata)
-    return None if level is None else (level.get("blur", 0.0), level.get("noise", 0.0))
+    return (
+        None if level is None else (level.get("blur", 0.0), level.get("noise", 0.0), level.get("jpeg", 0.0))
+    )
 
 
 def load_models(specs: Sequence[ModelSpec], device: torch.device) -> list[EvalModel]:

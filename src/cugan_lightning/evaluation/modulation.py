@@ -46,6 +46,7 @@ class ModulationMap:
     metric: str
     blur: float
     noise: float
+    jpeg: float
     blur_values: list[float]
     noise_values: list[float]
     scores: np.ndarray  # (len(blur_values), len(noise_values))
@@ -53,7 +54,7 @@ class ModulationMap:
 
     @property
     def setting(self) -> str:
-        return setting_name(self.blur, self.noise)
+        return setting_name(self.blur, self.noise, self.jpeg)
 
     @property
     def best(self) -> tuple[float, float, float]:
@@ -110,7 +111,7 @@ def best_condition(
 def modulation_maps(
     models: Sequence[EvalModel],
     images: Sequence[tuple[str, np.ndarray]],
-    settings: Sequence[tuple[float, float]],
+    settings: Sequence[tuple[float, float, float]],
     scorer: ImageScorer,
     blur_values: Sequence[float],
     noise_values: Sequence[float],
@@ -119,7 +120,8 @@ def modulation_maps(
     batch_size: int = 8,
     seed: int = 0,
 ) -> list[ModulationMap]:
-    """One map per conditional model and setting; ``scorer`` holds exactly one metric."""
+    """One map per conditional model and setting (the JPEG quality held at the setting's); ``scorer`` holds
+    exactly one metric."""
     (label,) = scorer.labels.values()
     grid = torch.tensor([(b, n) for b in blur_values for n in noise_values], dtype=torch.float32)
     shape = (len(blur_values), len(noise_values))
@@ -130,12 +132,15 @@ def modulation_maps(
         lq_all = degraded_inputs(gt, name, settings, seed).to(device)
         gt = gt.to(device)[None]
         for model in models:
-
-            def restore(lq: Tensor, blur: Tensor, noise: Tensor, model: EvalModel = model) -> Tensor:
-                return model.restore(lq, model.z_for(blur.cpu(), noise.cpu()))
-
             for index, setting in enumerate(settings):
-                levels = torch.cat([grid, torch.tensor([setting], dtype=torch.float32)])  # last: the true z
+
+                def restore(lq: Tensor, blur: Tensor, noise: Tensor, model=model, jpeg=setting[2]) -> Tensor:  # noqa: ANN001
+                    quality = torch.full_like(blur.cpu(), jpeg)
+                    return model.restore(lq, model.z_for(blur.cpu(), noise.cpu(), quality))
+
+                levels = torch.cat(
+                    [grid, torch.tensor([setting[:2]], dtype=torch.float32)]
+                )  # last: the true z
                 scores = best_condition(
                     restore,
                     lq_all[index : index + 1],
@@ -155,6 +160,7 @@ def modulation_maps(
                     label,
                     setting[0],
                     setting[1],
+                    setting[2],
                     list(blur_values),
                     list(noise_values),
                     means[:-1].reshape(shape),

@@ -17,7 +17,14 @@ from torch import Tensor
 from ..data.datasets import ImageSource
 from ..data.embedded import load_embedded
 from ..data.io import to_float
-from ..degradations import PAPER_SETTINGS, degrade_fixed, parse_setting, setting_name
+from ..degradations import (
+    JPEG_SETTINGS,
+    PAPER_SETTINGS,
+    degrade_fixed,
+    parse_setting,
+    setting_levels,
+    setting_name,
+)
 from .metrics import ImageScorer
 from .models import EvalModel
 
@@ -26,22 +33,29 @@ __all__ = ["EvalResult", "degraded_inputs", "evaluate", "example_rows", "load_te
 EXAMPLE_CROP = 128
 
 
-def parse_settings(settings: Any) -> list[tuple[float, float]]:
-    """``"paper"`` (SPEC section 6), or a list of ``[blur, noise]`` pairs or names like ``"b2_n30"``."""
+def parse_settings(settings: Any) -> list[tuple[float, float, float]]:
+    """``"paper"`` (SPEC section 6), ``"paper_jpeg"`` (those and the JPEG settings), or a list of
+    ``[blur, noise]`` / ``[blur, noise, jpeg quality]`` or names like ``"b2_n30"``, ``"b0_n0_q30"``.
+    Returns ``(blur, noise, quality)`` triples, quality 0 for none."""
+    named = {"paper": PAPER_SETTINGS, "paper_jpeg": (*PAPER_SETTINGS, *JPEG_SETTINGS)}
     if isinstance(settings, str):
-        if settings != "paper":
-            raise ValueError(f"settings must be 'paper' or a list of [blur, noise] pairs, got {settings!r}")
-        return [(float(b), float(n)) for b, n in PAPER_SETTINGS]
-    out: list[tuple[float, float]] = []
+        if settings not in named:
+            raise ValueError(
+                f"settings must be {' or '.join(map(repr, named))} or a list of [blur, noise], got {settings!r}"
+            )
+        return [setting_levels(s) for s in named[settings]]
+    out: list[tuple[float, float, float]] = []
     for item in settings or []:
         if isinstance(item, str):
-            out.append(parse_setting(item))
-        elif isinstance(item, Sequence) and len(item) == 2:
-            blur, noise = (float(v) for v in item)
-            setting_name(blur, noise)  # finite and >= 0, or a ValueError naming the level
-            out.append((blur, noise))
+            out.append(setting_levels(parse_setting(item)))
+        elif isinstance(item, Sequence) and len(item) in (2, 3):
+            levels = setting_levels(item)
+            setting_name(*levels)  # finite and >= 0, a whole quality, or a ValueError naming the level
+            out.append(levels)
         else:
-            raise ValueError(f"setting {item!r} is not a [blur, noise] pair or a name like 'b2_n30'")
+            raise ValueError(
+                f"setting {item!r} is not [blur, noise], [blur, noise, jpeg quality] or a name like 'b2_n30'"
+            )
     if not out:
         raise ValueError("settings is empty; give 'paper' or a list of [blur, noise] pairs")
     if len(set(out)) != len(out):
@@ -91,17 +105,28 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def degraded_inputs(gt: Tensor, name: str, settings: Sequence[tuple[float, float]], seed: int) -> Tensor:
+def degraded_inputs(
+    gt: Tensor, name: str, settings: Sequence[tuple[float, float, float]], seed: int
+) -> Tensor:
     """``(S, 3, H, W)``: ``gt`` ``(3, H, W)`` under each setting, exactly as the training app validates."""
     return torch.stack(
-        [degrade_fixed(gt, blur, noise, image_key=name, seed=seed) for blur, noise in settings]
+        [
+            degrade_fixed(gt, blur, noise, image_key=name, seed=seed, jpeg=jpeg)
+            for blur, noise, jpeg in settings
+        ]
     )
+
+
+def setting_columns(settings: Sequence[tuple[float, float, float]]) -> tuple[Tensor, Tensor, Tensor]:
+    """The blur, noise and JPEG-quality columns of the settings, ``(S,)`` each."""
+    columns = torch.tensor([list(s) for s in settings], dtype=torch.float32)
+    return columns[:, 0], columns[:, 1], columns[:, 2]
 
 
 def evaluate(
     models: Sequence[EvalModel],
     images: Sequence[tuple[str, np.ndarray]],
-    settings: Sequence[tuple[float, float]],
+    settings: Sequence[tuple[float, float, float]],
     scorer: ImageScorer,
     *,
     device: torch.device,
@@ -115,9 +140,8 @@ def evaluate(
     result = EvalResult()
     start = time.perf_counter()
     scorer.to(device)
-    blur_all = torch.tensor([b for b, _ in settings], dtype=torch.float32)
-    noise_all = torch.tensor([n for _, n in settings], dtype=torch.float32)
-    names = [setting_name(b, n) for b, n in settings]
+    blur_all, noise_all, jpeg_all = setting_columns(settings)
+    names = [setting_name(*s) for s in settings]
     for number, (name, array) in enumerate(images, 1):
         tic = time.perf_counter()
         gt = torch.from_numpy(to_float(array)).permute(2, 0, 1).contiguous()
@@ -125,11 +149,11 @@ def evaluate(
         gt = gt.to(device)
         result.degrade_seconds += time.perf_counter() - tic
         for model in models:
-            chosen = [i for i, (b, n) in enumerate(settings) if model.applies_to(b, n)]
+            chosen = [i for i, s in enumerate(settings) if model.applies_to(*s)]
             for first in range(0, len(chosen), batch_size):
                 index = chosen[first : first + batch_size]
                 lq = lq_all[index]
-                z = model.z_for(blur_all[index], noise_all[index])
+                z = model.z_for(blur_all[index], noise_all[index], jpeg_all[index])
                 if model.net is not None:
                     _synchronize(device)
                     tic = time.perf_counter()
@@ -151,6 +175,7 @@ def evaluate(
                                 "setting": names[j],
                                 "blur": settings[j][0],
                                 "noise": settings[j][1],
+                                "jpeg": settings[j][2],
                                 "model": model.name,
                                 "alpha": model.alpha,
                                 "metric": label,
@@ -167,7 +192,7 @@ def evaluate(
 def example_rows(
     models: Sequence[EvalModel],
     image: tuple[str, np.ndarray],
-    settings: Sequence[tuple[float, float]],
+    settings: Sequence[tuple[float, float, float]],
     *,
     device: torch.device,
     seed: int = 0,
@@ -178,17 +203,17 @@ def example_rows(
     name, array = image
     gt = torch.from_numpy(to_float(array)).permute(2, 0, 1).contiguous()
     lq_all = degraded_inputs(gt, name, settings, seed).to(device)
-    blur = torch.tensor([b for b, _ in settings], dtype=torch.float32)
-    noise = torch.tensor([n for _, n in settings], dtype=torch.float32)
+    blur, noise, jpeg = setting_columns(settings)
     height, width = gt.shape[-2:]
     top, left = max(0, (height - crop) // 2), max(0, (width - crop) // 2)
     rows = []
     for model in models:
         panels = []
-        for i, (b, n) in enumerate(settings):
-            if model.applies_to(b, n):
-                out = model.restore(lq_all[i : i + 1], model.z_for(blur[i : i + 1], noise[i : i + 1]))
-                panels.append((setting_name(b, n), out[0, :, top : top + crop, left : left + crop].cpu()))
+        for i, setting in enumerate(settings):
+            if model.applies_to(*setting):
+                z = model.z_for(blur[i : i + 1], noise[i : i + 1], jpeg[i : i + 1])
+                out = model.restore(lq_all[i : i + 1], z)
+                panels.append((setting_name(*setting), out[0, :, top : top + crop, left : left + crop].cpu()))
         if panels:
             rows.append((model.name, panels))
     rows.append(("ground truth", [(name, gt[:, top : top + crop, left : left + crop])]))

@@ -99,7 +99,7 @@ def summary_tables(
 def distance_tables(
     means: Mapping[tuple[str, str, str], tuple[float, int]],
     models: Sequence[EvalModel],
-    settings: Sequence[tuple[float, float]],
+    settings: Sequence[tuple[float, float, float]],
     metrics: Sequence[str],
 ) -> tuple[str, list[dict[str, Any]], list[str]]:
     """The paper's distance tables: each modulated stage-1 model against the ``unet`` baselines by PSNR

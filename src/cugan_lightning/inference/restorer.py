@@ -90,11 +90,13 @@ class Restorer:
         noise: float | None = None,
         z: Sequence[float] | Tensor | None = None,
         levels: Mapping[str, float] | None = None,
+        jpeg: float | None = None,
     ) -> Tensor:
-        """The condition ``(1, cond_dim)`` for physical levels (factors left out are 0) or a raw ``z``."""
+        """The condition ``(1, cond_dim)`` for physical levels (factors left out are 0; ``jpeg`` is a quality,
+        0 for none) or a raw ``z``."""
         if z is not None:
-            if blur is not None or noise is not None or levels:
-                raise ValueError("give either the levels (blur / noise) or a raw z, not both")
+            if blur is not None or noise is not None or jpeg is not None or levels:
+                raise ValueError("give either the levels (blur / noise / jpeg) or a raw z, not both")
             values = torch.as_tensor(z, dtype=torch.float32).detach().cpu().reshape(-1)
             names = ", ".join(self.codec.names)
             if values.numel() != self.codec.cond_dim:
@@ -104,10 +106,14 @@ class Restorer:
                 raise ValueError(f"z value {bad[0]:g} is outside 0..1 (z = level / max level for {names})")
             return values[None]
         mapping: dict[str, float] = dict(levels or {})
-        for name, value in (("blur", blur), ("noise", noise)):
+        for name, value in (("blur", blur), ("noise", noise), ("jpeg", jpeg)):
             if value is not None:
                 if isinstance(value, bool) or not isinstance(value, numbers.Real):
                     raise ValueError(f"{name} level must be a number, got {value!r}")
+                if name not in self.codec.names:
+                    raise ValueError(
+                        f"this model has no {name} slider; its factors are {list(self.codec.names)}"
+                    )
                 mapping[name] = float(value)
         return self.codec.encode(mapping).to(torch.float32)
 
@@ -200,8 +206,10 @@ class Restorer:
         tile: int | None = None,
         tile_overlap: int = DEFAULT_TILE_OVERLAP,
         levels: Mapping[str, float] | None = None,
+        jpeg: float | None = None,
     ) -> ImageT:
-        """Restore ``image`` assuming it was degraded with ``blur`` / ``noise`` (physical units) or raw ``z``.
+        """Restore ``image`` assuming it was degraded with ``blur`` / ``noise`` (physical units) and, for a model
+        with a JPEG factor, compressed at quality ``jpeg`` (0: none); or under a raw ``z``.
 
         ``image``: a PIL image, a numpy array ``(H, W)`` / ``(H, W, 1|2|3|4)`` (uint8, uint16 or float in
         [0, 1]) or a float tensor ``(3, H, W)`` / ``(B, 3, H, W)`` in [0, 1]; the result is of the same kind, shape
@@ -209,7 +217,7 @@ class Restorer:
         blends the DNI pair (0 = GAN, 1 = MSE; None is the MSE model). ``levels`` sets further codec factors by
         name. ``tile`` restores in overlapping tiles of that size.
         """
-        cond = self.z_for(blur, noise, z, levels)
+        cond = self.z_for(blur, noise, z, levels, jpeg)
         if isinstance(image, Image.Image):
             array, mode = pil_to_array(image)
             restored = self.restore_array(array, cond, alpha, tile, tile_overlap)

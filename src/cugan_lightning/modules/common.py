@@ -132,7 +132,9 @@ def figure_from_sample(
     gt = sample["gt"].unsqueeze(0)
     was_training = net_g.training
     net_g.eval()
-    rows = modulation_rows(lambda x, z: net_g(x, z), lq, gt, codec, sample["blur"], sample["noise"])
+    rows = modulation_rows(
+        lambda x, z: net_g(x, z), lq, gt, codec, sample["blur"], sample["noise"], sample.get("jpeg", 0.0)
+    )
     net_g.train(was_training)
     return render_rows(rows)
 
@@ -146,6 +148,7 @@ def capture_sample(batch: Mapping[str, Any], setting: str, image_index: int = 0)
                 "gt": batch["gt"][i].detach().cpu(),
                 "blur": float(batch["blur_sigma"][i]),
                 "noise": float(batch["noise_sigma"][i]),
+                "jpeg": float(batch["jpeg_quality"][i]) if "jpeg_quality" in batch else 0.0,
             }
     return None
 

@@ -1,21 +1,32 @@
-"""Degradation speed: the separable per-sample blur against a 21x21 grouped 2-D convolution, and the whole
-training-batch degradation (levels, blur, noise, quantisation) against the generator's training step.
+"""Degradation speed: the blur through kornia against the hand-written separable blur it replaced and a 21x21
+grouped 2-D convolution, the whole training-batch degradation (levels, blur, noise, quantisation, and JPEG with a
+three-factor codec) against the generator's training step.
 
-Prints ratios measured in one run on one machine. Usage:
-    python benchmarks/bench_degradations.py [--device cpu|cuda] [--batch 16] [--patch 64] [--repeat 20]
+Rounds are interleaved (every candidate once per round) and the medians compared, all in one run on one
+machine. Usage:
+    python benchmarks/bench_degradations.py [--device cpu|cuda] [--batch 16] [--patch 64] [--rounds 9]
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 from cugan_lightning.data import RestorationDataModule
-from cugan_lightning.degradations import gaussian_blur, gaussian_kernel2d
+from cugan_lightning.degradations import (
+    LevelCodec,
+    LevelSampler,
+    gaussian_blur,
+    gaussian_kernel1d,
+    gaussian_kernel2d,
+)
+from cugan_lightning.degradations.blur import per_sample
 from cugan_lightning.networks import CUnet
 
 
@@ -28,24 +39,45 @@ def blur_2d_reference(x: torch.Tensor, sigma: torch.Tensor, size: int = 21) -> t
     return F.conv2d(padded, weight, groups=b * c).reshape(b, c, h, w)
 
 
-def timed(fn, repeat: int, device: torch.device, rounds: int = 5) -> float:
-    """Median over ``rounds`` of the mean time of ``repeat`` calls (after a warm-up), in seconds."""
+def blur_separable_previous(x: torch.Tensor, sigma: torch.Tensor, size: int = 21) -> torch.Tensor:
+    """The project's blur before it went through kornia, step for step: the per-sample sigmas, a float64 kernel,
+    two grouped 1-D convolutions padded per axis, and sigma-0 samples given back."""
+    b, c, h, w = x.shape
+    sigma64 = per_sample(sigma, b, "blur sigma", x.device)
+    kernel = gaussian_kernel1d(sigma64, size).to(x.dtype).repeat_interleave(c, dim=0)  # (B*C, size)
+    pad = size // 2
+    flat = x.reshape(1, b * c, h, w)
+    out = F.conv2d(F.pad(flat, (pad, pad, 0, 0), mode="replicate"), kernel[:, None, None, :], groups=b * c)
+    out = F.conv2d(F.pad(out, (0, 0, pad, pad), mode="replicate"), kernel[:, None, :, None], groups=b * c)
+    return torch.where((sigma64 == 0).view(b, 1, 1, 1), x, out.reshape(b, c, h, w))
+
+
+def interleaved(
+    candidates: dict[str, Callable[[], object]], calls: int, rounds: int, device: torch.device
+) -> dict[str, float]:
+    """Median seconds per call of each candidate; every round times each candidate once, in a shuffled order
+    (the first of a round pays for what the last one left in the caches)."""
 
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    for _ in range(3):
+    for fn in candidates.values():
         fn()
     sync()
-    results = []
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    order = random.Random(0)
     for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(repeat):
-            fn()
-        sync()
-        results.append((time.perf_counter() - start) / repeat)
-    return statistics.median(results)
+        names = list(candidates)
+        order.shuffle(names)
+        for name in names:
+            fn = candidates[name]
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            sync()
+            times[name].append((time.perf_counter() - start) / calls)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main() -> None:
@@ -53,7 +85,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--patch", type=int, default=64)
-    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
     device = torch.device(args.device)
     gen = torch.Generator().manual_seed(0)
@@ -61,11 +93,25 @@ def main() -> None:
     sigma = (torch.rand(args.batch, generator=gen) * 4).to(device)
 
     torch.testing.assert_close(gaussian_blur(x, sigma), blur_2d_reference(x, sigma), atol=1e-5, rtol=0)
-    t_sep = timed(lambda: gaussian_blur(x, sigma), args.repeat, device)
-    t_2d = timed(lambda: blur_2d_reference(x, sigma), args.repeat, device)
-
-    dm = RestorationDataModule(patch_size=args.patch, batch_size=args.batch, num_workers=0)
-    t_degrade = timed(lambda: dm.degrade_train_batch(x, 0), args.repeat, device)
+    torch.testing.assert_close(gaussian_blur(x, sigma), blur_separable_previous(x, sigma), atol=1e-5, rtol=0)
+    blurs = interleaved(
+        {
+            "blur through kornia (ours)": lambda: gaussian_blur(x, sigma),
+            "blur, previous separable convolutions": lambda: blur_separable_previous(x, sigma),
+            "blur, 21x21 grouped 2-D convolution": lambda: blur_2d_reference(x, sigma),
+        },
+        calls=20,
+        rounds=args.rounds,
+        device=device,
+    )
+    two = RestorationDataModule(patch_size=args.patch, batch_size=args.batch, num_workers=0)
+    three = RestorationDataModule(
+        patch_size=args.patch,
+        batch_size=args.batch,
+        num_workers=0,
+        sampler=LevelSampler(factors=("blur", "noise", "jpeg")),
+        codec=LevelCodec(names=("blur", "noise", "jpeg"), max_levels=(4.0, 50.0, 92.0)),
+    )
     net = CUnet().to(device)
     z = torch.rand(args.batch, 2, device=device)
     opt = torch.optim.Adam(net.parameters())
@@ -76,15 +122,27 @@ def main() -> None:
         loss.backward()
         opt.step()
 
-    t_step = timed(step, max(2, args.repeat // 10), device, rounds=3)
+    degradations = interleaved(
+        {
+            "batch degradation, blur and noise": lambda: two.degrade_train_batch(x, 0),
+            "batch degradation, blur, noise and JPEG": lambda: three.degrade_train_batch(x, 0),
+        },
+        calls=10,
+        rounds=args.rounds,
+        device=device,
+    )
+    t_step = interleaved({"step": step}, calls=2, rounds=3, device=device)["step"]
 
-    print(f"device {device}, batch {args.batch} x 3 x {args.patch} x {args.patch}, {args.repeat} repeats")
-    print(f"{'what':<44}{'ms':>10}{'ratio':>10}")
-    print(f"{'blur, separable (ours)':<44}{t_sep * 1e3:>10.2f}{1.0:>10.2f}")
-    print(f"{'blur, 21x21 grouped 2-D convolution':<44}{t_2d * 1e3:>10.2f}{t_2d / t_sep:>10.2f}")
-    print(f"{'whole training-batch degradation':<44}{t_degrade * 1e3:>10.2f}{t_degrade / t_sep:>10.2f}")
-    print(f"{'CUnet (full size) training step':<44}{t_step * 1e3:>10.2f}{t_step / t_sep:>10.2f}")
-    print(f"degradation / training step: {t_degrade / t_step:.3f}")
+    base = blurs["blur, previous separable convolutions"]
+    print(
+        f"device {device}, batch {args.batch} x 3 x {args.patch} x {args.patch}, medians of {args.rounds} rounds"
+    )
+    print(f"{'what':<46}{'ms':>10}{'/ previous blur':>17}")
+    for name, seconds in {**blurs, **degradations}.items():
+        print(f"{name:<46}{seconds * 1e3:>10.2f}{seconds / base:>17.2f}")
+    print(f"{'CUnet (full size) training step':<46}{t_step * 1e3:>10.2f}{t_step / base:>17.2f}")
+    for name, seconds in degradations.items():
+        print(f"{name} / training step: {seconds / t_step:.4f}")
 
 
 if __name__ == "__main__":

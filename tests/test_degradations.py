@@ -451,3 +451,20 @@ def test_codec_coerce_accepts_a_codec_its_dict_or_nothing():
     assert LevelCodec.coerce(None) == LevelCodec()
     with pytest.raises(ValueError, match="names and max_levels"):
         LevelCodec.coerce({"names": ["blur"]})
+
+
+def test_blur_goes_through_kornia_in_one_call_per_batch(monkeypatch) -> None:
+    import kornia.filters
+
+    calls = []
+    real = kornia.filters.filter2d_separable
+
+    def counting(x, *args, **kwargs):
+        calls.append(tuple(x.shape))
+        return real(x, *args, **kwargs)
+
+    monkeypatch.setattr(kornia.filters, "filter2d_separable", counting)
+    x = torch.rand(4, 3, 16, 16)
+    out = gaussian_blur(x, torch.tensor([0.0, 0.5, 2.0, 4.0]))
+    assert calls == [(4, 3, 16, 16)]  # every sample's own kernel, in one call
+    assert torch.equal(out[0], x[0])

@@ -29,6 +29,7 @@ LAYERS = {
     "degradations": 0,
     "losses": 0,
     "data.io": 0,
+    "data.layouts": 0,
     "data.embedded": 0,
     "data.datasets": 0,
     "checkpoint": 1,

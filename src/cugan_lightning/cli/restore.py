@@ -26,9 +26,9 @@ from ..data.io import (
     check_writable_as,
     list_images,
     read_image_raw,
-    split_channels,
     write_image,
 )
+from ..data.layouts import split_channels
 from ..dni import ALPHA_HELP, check_alpha
 from ..figures import render_rows, save_png, slider_rows
 from ..inference import DEFAULT_TILE_OVERLAP, MIN_TILE, Restorer, check_tile, load_restorer, resolve_device

@@ -1,15 +1,16 @@
-"""Image files in and out, and the array layouts between them: the one place that knows bit depths and alpha.
+"""Image files in and out: the readers and writers that know bit depths and alpha.
 
 - reading: any PNG / JPEG / BMP / TIFF as stored (uint8 or uint16; gray, gray + alpha, RGB, RGBA), or as float
   RGB in [0, 1] for training (:func:`read_image_raw`, :func:`read_image_array`, :func:`read_image`);
 - writing: :func:`write_image`, atomically, 16-bit PNG and TIFF kept at 16 bits (PNG through imagecodecs'
   libpng, TIFF through tifffile), alpha kept where the format can store it;
-- layouts: an image of any layout to float RGB plus its alpha channel and back (:func:`split_channels`,
-  :func:`merge_channels`), PIL images to arrays and back (:func:`pil_to_array`, :func:`array_to_pil`).
+- array layouts (float RGB and back, PIL images) are in :mod:`.layouts`.
 """
 
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +26,10 @@ class ImageReadError(ValueError):
 
 
 def list_images(folder: str | Path, *, config_key: str | None = None) -> list[Path]:
-    """The image files directly inside ``folder`` (not its subfolders), sorted for a reproducible order.
+    """The entries with an image extension directly inside ``folder`` (not inside its subfolders), sorted for a
+    reproducible order. Broken links are listed too, so that whoever reads the folder names them.
 
-    Subfolders are ignored on purpose: benchmark folders often keep noisy or downscaled copies in them.
+    Subfolders are not searched on purpose: benchmark folders often keep noisy or downscaled copies in them.
 
     ``config_key`` names the setting that gave the folder, so that the error says what to change.
     """
@@ -37,7 +39,9 @@ def list_images(folder: str | Path, *, config_key: str | None = None) -> list[Pa
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"image folder '{root}' does not exist{where}")
-    files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    files = sorted(
+        p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and (p.is_file() or p.is_symlink())
+    )
     if not files:
         raise FileNotFoundError(
             f"image folder '{root}' holds no images ({', '.join(IMAGE_EXTENSIONS)}){where}"
@@ -82,6 +86,12 @@ def to_float(array: np.ndarray) -> np.ndarray:
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+def _png_size(path: Path) -> tuple[int, int]:
+    with open(path, "rb") as handle:
+        head = handle.read(24)
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
 def _png_bit_depth(path: Path) -> int | None:
     with open(path, "rb") as handle:
         head = handle.read(26)
@@ -99,7 +109,9 @@ def _read_png16(path: Path) -> np.ndarray:
         data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
         image = decode_png(data, mode=ImageReadMode.UNCHANGED)
     except RuntimeError as err:
-        raise ImageReadError(f"cannot read image '{path}': {' '.join(str(err).split())}") from None
+        raise ImageReadError(
+            f"cannot read image '{path}': {' '.join(str(err).split())} (truncated or corrupt)"
+        ) from None
     array = image.permute(1, 2, 0).numpy()
     return np.ascontiguousarray(array[:, :, 0] if array.shape[2] == 1 else array)
 
@@ -108,6 +120,15 @@ def _read_tiff(path: Path) -> np.ndarray | None:
     """A TIFF as stored (8 / 16 bit, gray / RGB / with alpha) or None when tifffile cannot decode it."""
     import tifffile
 
+    try:
+        with tifffile.TiffFile(path) as tiff:
+            shape = tiff.pages[0].shape
+    except Exception:  # not a TIFF tifffile can parse: let PIL try (and name the problem)
+        return None
+    height, width = (
+        (shape[1], shape[2]) if len(shape) == 3 and shape[0] in (1, 2, 3, 4) and shape[2] > 4 else shape[:2]
+    )
+    _check_pixels(path, int(width), int(height))  # before anything is allocated
     try:
         array = tifffile.imread(path, key=0)
     except Exception:  # compressions tifffile needs extra codecs for: let PIL try
@@ -142,26 +163,85 @@ def _read_with_pil(path: Path) -> np.ndarray:
         return np.asarray(img.convert("RGB"))  # P, CMYK, YCbCr, LAB, HSV
 
 
+def max_image_pixels() -> int:
+    """The most pixels an image may claim: Pillow's decompression-bomb limit (twice its warning threshold,
+    about 179 million; an 8K photograph has 33 million)."""
+    return 2 * int(Image.MAX_IMAGE_PIXELS or 89478485)
+
+
+def _problem(path: Path) -> str | None:
+    """Why ``path`` cannot be an image before it is even opened (None when it might be one)."""
+    if path.is_symlink() and not path.exists():
+        return f"broken symbolic link (to {os.readlink(path)})"
+    if path.is_dir():
+        return "a folder, not an image file"
+    if not path.exists():
+        return "no such file"
+    if path.stat().st_size == 0:
+        return "empty file (0 bytes)"
+    return None
+
+
+def _check_pixels(path: Path, width: int, height: int) -> None:
+    if width * height > max_image_pixels():
+        raise ImageReadError(
+            f"cannot read image '{path}': it claims {width}x{height} pixels, more than the {max_image_pixels()} "
+            "this reader accepts (a decompression bomb, or a file to shrink first)"
+        )
+
+
+def image_header(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` from the file's header, without decoding pixels; Pillow's ``verify`` also checks
+    the file's structure (PNG: every chunk's checksum). Raises :class:`ImageReadError` naming the reason."""
+    path = Path(path)
+    if (problem := _problem(path)) is not None:
+        raise ImageReadError(f"cannot read image '{path}': {problem}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                size = img.size
+                img.verify()
+    except Exception as err:  # noqa: BLE001 - Pillow raises many types for broken files
+        raise ImageReadError(f"cannot read image '{path}': {_reason(err)}") from None
+    _check_pixels(path, *size)
+    return size
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, PermissionError):
+        return "permission denied"
+    if isinstance(err, UnidentifiedImageError):
+        return "not an image (no known image format)"
+    return " ".join(str(err).split()) or type(err).__name__
+
+
 def read_image_raw(path: str | Path) -> np.ndarray:
     """Read an image file as stored: uint8 or uint16, ``(H, W)`` gray, ``(H, W, 2)`` gray + alpha,
     ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA. 16-bit colour PNG and TIFF keep all 16 bits.
 
-    Raises :class:`ImageReadError` naming the file and the reason.
+    Raises :class:`ImageReadError` naming the file and the reason (empty, truncated, not an image, a broken
+    link, unreadable, or claiming more pixels than :func:`max_image_pixels`).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"cannot read image '{path}': no such file")
-    suffix = path.suffix.lower()
-    if suffix in (".tif", ".tiff"):
-        array = _read_tiff(path)
-        if array is not None:
-            return array
-    if suffix == ".png" and _png_bit_depth(path) == 16:
-        return _read_png16(path)
+    if (problem := _problem(path)) is not None:
+        raise ImageReadError(f"cannot read image '{path}': {problem}")
     try:
-        return np.ascontiguousarray(_read_with_pil(path))
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise ImageReadError(f"cannot read image '{path}': {err}") from None
+        suffix = path.suffix.lower()
+        if suffix in (".tif", ".tiff"):
+            array = _read_tiff(path)
+            if array is not None:
+                return array
+        if suffix == ".png" and _png_bit_depth(path) == 16:
+            _check_pixels(path, *_png_size(path))
+            return _read_png16(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return np.ascontiguousarray(_read_with_pil(path))
+    except ImageReadError:
+        raise
+    except Exception as err:  # noqa: BLE001 - Pillow raises many types for broken files
+        raise ImageReadError(f"cannot read image '{path}': {_reason(err)}") from None
 
 
 def read_image_array(path: str | Path, *, keep_alpha: bool = False) -> np.ndarray:
@@ -246,80 +326,3 @@ def write_image(array: np.ndarray, path: str | Path) -> Path:
         return atomic_write(path, lambda tmp: _write_png16(array, tmp))
     options = {"quality": 95} if fmt == "JPEG" else {}
     return atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format=fmt, **options))
-
-
-# ------------------------------------------------------------------------------------------------------ layouts
-
-
-def split_channels(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:
-    """``(H, W)`` or ``(H, W, 1|2|3|4)`` (uint8, uint16 or float in [0, 1]) -> float32 RGB ``(H, W, 3)`` in
-    [0, 1], the alpha channel (None without one) and whether the image is gray (its value repeated)."""
-    if array.dtype == bool or not (
-        array.dtype in (np.uint8, np.uint16) or np.issubdtype(array.dtype, np.floating)
-    ):
-        raise ValueError(f"image arrays must be uint8, uint16 or float in [0, 1], got dtype {array.dtype}")
-    if array.ndim == 2:
-        color, alpha = array[:, :, None], None
-    elif array.ndim == 3 and array.shape[2] in (1, 2, 3, 4):
-        channels = array.shape[2]
-        color = array[:, :, : 1 if channels <= 2 else 3]
-        alpha = array[:, :, channels - 1] if channels in (2, 4) else None
-    else:
-        raise ValueError(
-            f"unsupported image shape {array.shape}; expected (H, W) or (H, W, C) with C in 1, 2, 3, 4"
-        )
-    if min(array.shape[:2]) < 1:
-        raise ValueError(f"image is empty: shape {array.shape}")
-    gray = color.shape[2] == 1
-    rgb = to_float(np.repeat(color, 3, axis=2) if gray else color)
-    return np.ascontiguousarray(rgb, dtype=np.float32), alpha, gray
-
-
-def from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Float values in [0, 1] (clipped) to ``dtype``: rounded to 8 or 16 bits, or kept as floats."""
-    values = np.clip(values, 0.0, 1.0)
-    if dtype == np.uint8:
-        return np.round(values * 255.0).astype(np.uint8)
-    if dtype == np.uint16:
-        return np.round(values * 65535.0).astype(np.uint16)
-    return values.astype(dtype)
-
-
-def merge_channels(rgb: np.ndarray, alpha: np.ndarray | None, gray: bool, template: np.ndarray) -> np.ndarray:
-    """Float RGB ``(H, W, 3)`` back to ``template``'s layout and dtype, with ``alpha`` put back untouched."""
-    # Gray: the three outputs differ only by what the network does to a neutral input; their mean is the
-    # least-squares gray value.
-    color = from_float(rgb.mean(axis=2, keepdims=True) if gray else rgb, template.dtype)
-    if template.ndim == 2:
-        return color[:, :, 0]
-    if alpha is not None:
-        return np.concatenate([color, alpha[:, :, None].astype(template.dtype)], axis=2)
-    return color
-
-
-_PIL_DIRECT = ("RGB", "RGBA", "L", "LA")
-
-
-def pil_to_array(image: Image.Image) -> tuple[np.ndarray, str]:
-    """A PIL image as an array plus the mode to give the result (the input's, where PIL can store it)."""
-    mode = image.mode
-    if mode in _PIL_DIRECT:
-        return np.asarray(image), mode
-    if mode.startswith("I;16"):
-        return np.asarray(image).astype(np.uint16), "I;16"
-    if mode == "I":
-        return np.clip(np.asarray(image), 0, 65535).astype(np.uint16), "I"
-    if mode == "F":
-        return np.asarray(image, dtype=np.float32), "F"
-    if mode == "1":
-        return np.asarray(image.convert("L")), "L"
-    if mode in ("PA", "La") or "transparency" in image.info:
-        return np.asarray(image.convert("RGBA")), "RGBA"
-    return np.asarray(image.convert("RGB")), "RGB"
-
-
-def array_to_pil(array: np.ndarray, mode: str) -> Image.Image:
-    """Inverse of :func:`pil_to_array` for a result of the same layout."""
-    if mode == "I":
-        return Image.fromarray(array.astype(np.int32))
-    return Image.fromarray(array)

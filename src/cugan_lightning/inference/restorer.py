@@ -26,7 +26,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from ..checkpoint import CheckpointError, read_generator_file
-from ..data.io import array_to_pil, merge_channels, pil_to_array, split_channels
+from ..data.layouts import array_to_pil, merge_channels, pil_to_array, split_channels
 from ..degradations import LevelCodec
 from ..dni import DNIBlender, check_alpha
 from .tiling import DEFAULT_TILE_OVERLAP, check_tile, tiled_forward

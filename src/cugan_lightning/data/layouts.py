@@ -1,0 +1,86 @@
+"""Image arrays in every layout the readers return, to float RGB and back: gray, gray + alpha, RGB, RGBA at 8
+or 16 bits, and PIL images of any mode. The restoration runs on float RGB; the alpha channel is carried around it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from .io import to_float
+
+__all__ = ["array_to_pil", "from_float", "merge_channels", "pil_to_array", "split_channels"]
+
+
+def split_channels(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """``(H, W)`` or ``(H, W, 1|2|3|4)`` (uint8, uint16 or float in [0, 1]) -> float32 RGB ``(H, W, 3)`` in
+    [0, 1], the alpha channel (None without one) and whether the image is gray (its value repeated)."""
+    if array.dtype == bool or not (
+        array.dtype in (np.uint8, np.uint16) or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise ValueError(f"image arrays must be uint8, uint16 or float in [0, 1], got dtype {array.dtype}")
+    if array.ndim == 2:
+        color, alpha = array[:, :, None], None
+    elif array.ndim == 3 and array.shape[2] in (1, 2, 3, 4):
+        channels = array.shape[2]
+        color = array[:, :, : 1 if channels <= 2 else 3]
+        alpha = array[:, :, channels - 1] if channels in (2, 4) else None
+    else:
+        raise ValueError(
+            f"unsupported image shape {array.shape}; expected (H, W) or (H, W, C) with C in 1, 2, 3, 4"
+        )
+    if min(array.shape[:2]) < 1:
+        raise ValueError(f"image is empty: shape {array.shape}")
+    gray = color.shape[2] == 1
+    rgb = to_float(np.repeat(color, 3, axis=2) if gray else color)
+    return np.ascontiguousarray(rgb, dtype=np.float32), alpha, gray
+
+
+def from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Float values in [0, 1] (clipped) to ``dtype``: rounded to 8 or 16 bits, or kept as floats."""
+    values = np.clip(values, 0.0, 1.0)
+    if dtype == np.uint8:
+        return np.round(values * 255.0).astype(np.uint8)
+    if dtype == np.uint16:
+        return np.round(values * 65535.0).astype(np.uint16)
+    return values.astype(dtype)
+
+
+def merge_channels(rgb: np.ndarray, alpha: np.ndarray | None, gray: bool, template: np.ndarray) -> np.ndarray:
+    """Float RGB ``(H, W, 3)`` back to ``template``'s layout and dtype, with ``alpha`` put back untouched."""
+    # Gray: the three outputs differ only by what the network does to a neutral input; their mean is the
+    # least-squares gray value.
+    color = from_float(rgb.mean(axis=2, keepdims=True) if gray else rgb, template.dtype)
+    if template.ndim == 2:
+        return color[:, :, 0]
+    if alpha is not None:
+        return np.concatenate([color, alpha[:, :, None].astype(template.dtype)], axis=2)
+    return color
+
+
+_PIL_DIRECT = ("RGB", "RGBA", "L", "LA")
+
+
+def pil_to_array(image: Image.Image) -> tuple[np.ndarray, str]:
+    """A PIL image as an array plus the mode to give the result (the input's, where PIL can store it)."""
+    mode = image.mode
+    if mode in _PIL_DIRECT:
+        return np.asarray(image), mode
+    if mode.startswith("I;16"):
+        return np.asarray(image).astype(np.uint16), "I;16"
+    if mode == "I":
+        return np.clip(np.asarray(image), 0, 65535).astype(np.uint16), "I"
+    if mode == "F":
+        return np.asarray(image, dtype=np.float32), "F"
+    if mode == "1":
+        return np.asarray(image.convert("L")), "L"
+    if mode in ("PA", "La") or "transparency" in image.info:
+        return np.asarray(image.convert("RGBA")), "RGBA"
+    return np.asarray(image.convert("RGB")), "RGB"
+
+
+def array_to_pil(array: np.ndarray, mode: str) -> Image.Image:
+    """Inverse of :func:`pil_to_array` for a result of the same layout."""
+    if mode == "I":
+        return Image.fromarray(array.astype(np.int32))
+    return Image.fromarray(array)

@@ -12,6 +12,7 @@ from cugan_lightning.data import (
     IterationBatchSampler,
     RestorationDataModule,
     TrainPatchDataset,
+    datasets,
     list_images,
     read_image,
 )
@@ -201,16 +202,20 @@ def test_datamodule_rejects_a_sampler_beyond_the_codec():
 
 def test_folder_images_are_decoded_once_and_shared(image_folder, monkeypatch):
     folder, _, _ = image_folder
-    source = ImageSource(folder)
-    source.preload(threads=2)
+    source, uncached = ImageSource(folder), ImageSource(folder, cache=False)
     calls = []
-    monkeypatch.setattr("cugan_lightning.data.datasets.read_image_array", lambda path: calls.append(path))
+    real = datasets.read_image_array
+    monkeypatch.setattr(datasets, "read_image_array", lambda path: calls.append(path) or real(path))
+    source.preload(threads=2)
+    assert sorted(calls) == sorted(source.paths)  # the start-up check decodes each file once...
     for index in range(len(source)):
         assert source.get(index).shape[2] == 3
-    assert calls == []  # everything came from the cache
-    uncached = ImageSource(folder, cache=False)
+    assert len(calls) == len(source)  # ...and training reuses those decodes
     uncached.preload()
-    assert uncached._cache == {}
+    assert uncached._cache == {} and uncached.sizes == source.sizes  # checked, sizes known, nothing kept
+    calls.clear()
+    uncached.get(0)
+    assert len(calls) == 1  # without the cache every patch reads its file again
 
 
 def test_sixteen_bit_colour_files_keep_all_sixteen_bits_for_training(tmp_path):

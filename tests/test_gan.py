@@ -186,7 +186,13 @@ def test_paper_recipe_fails_fast_without_imagenet_vgg(tmp_path, stage1_ckpt, mon
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.setenv("CUGAN_OFFLINE", "1")
     cfg = compose_config(
-        ["experiment=cugan_gan", f"model.init_from={stage1_ckpt}", *TINY[:3], "trainer.accelerator=cpu"],
+        [
+            "experiment=cugan_gan",
+            f"model.init_from={stage1_ckpt}",
+            *TINY[:3],
+            "trainer.accelerator=cpu",
+            "data.train_dir=null",
+        ],
         tmp_path,
     )
     assert cfg.model.loss_weights.gan == 0.005 and cfg.model.loss_weights.pix == 0.01

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "write_bytes_atomic"]
+__all__ = ["atomic_write", "probe_writable", "write_bytes_atomic"]
 
 
 def _temporary_sibling(path: Path) -> Path:
@@ -57,3 +57,25 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically."""
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def probe_writable(folder: str | Path, size: int = 1 << 20) -> None:
+    """Write (and delete) a ``size``-byte file in ``folder``, created if needed, before any long work starts:
+    an unwritable or full disk then surfaces as an ``OSError`` naming the folder, not hours later."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = _temporary_sibling(folder / "write-probe")
+        try:
+            with open(probe, "wb") as handle:
+                handle.write(b"\0" * size)
+                handle.flush()
+                os.fsync(handle.fileno())
+        finally:
+            probe.unlink(missing_ok=True)
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise OSError(
+            f"cannot write to the run folder '{folder}' ({reason}); free some space or choose another folder "
+            "(paths.root_dir=... or hydra.run.dir=...)"
+        ) from None

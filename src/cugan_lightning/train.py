@@ -24,8 +24,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from .atomic import write_bytes_atomic
-from .checkpoint.find import find_start
+from .atomic import probe_writable, write_bytes_atomic
+from .checkpoint import read_generator_file
+from .checkpoint.find import find_start, latest_checkpoint
 from .degradations import LevelCodec
 from .evaluation.models import find_runs
 from .hydra_app import (
@@ -137,9 +138,42 @@ def resolve_init_from(cfg: DictConfig) -> None:
         model_cfg.init_from = str(found)
 
 
+def report_interrupted_writes(folder: Path) -> None:
+    """Name the temporary files a killed checkpoint write left beside the checkpoint being resumed. They are
+    not deleted: on a shared file system another job may still be writing one of them."""
+    left = sorted(p for p in folder.glob(".*.tmp") if p.is_file())
+    if left:
+        size = sum(p.stat().st_size for p in left) / 2**20
+        log.warning(
+            "%d temporary file(s) in %s (%.1f MiB: %s) were left by an interrupted checkpoint write; the checkpoints "
+            "beside them are complete. Delete them once no run writes to that folder.",
+            len(left), folder, size, ", ".join(p.name for p in left),
+        )  # fmt: skip
+
+
+def resolve_ckpt_path(cfg: DictConfig) -> None:
+    """``ckpt_path=last`` (or ``auto``): the newest ``last.ckpt`` of this task. A resumed run also continues the
+    W&B run its checkpoint was logged to (its id is in the checkpoint) instead of starting a new one."""
+    with open_dict(cfg):
+        if cfg.get("ckpt_path") in ("last", "auto"):
+            cfg.ckpt_path = str(latest_checkpoint(cfg.paths.log_dir, cfg.task_name))
+            log.info("ckpt_path=last: resuming from %s", cfg.ckpt_path)
+        if cfg.get("ckpt_path"):
+            report_interrupted_writes(Path(cfg.ckpt_path).parent)
+        if not cfg.get("ckpt_path") or "wandb" not in (cfg.get("logger") or {}):
+            return
+        run_id = read_generator_file(cfg.ckpt_path, "resumed", kinds=None, tensors=False).metadata.get(
+            "wandb_run_id"
+        )
+        if run_id and not cfg.logger.wandb.get("id"):
+            cfg.logger.wandb.id = run_id
+            cfg.logger.wandb.resume = "allow"
+
+
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """Instantiate the data module, the model and the trainer of a composed config (seeded first)."""
     check_app(cfg, "train")
+    probe_writable(cfg.paths.output_dir)  # a full or read-only disk stops here, not at the first checkpoint
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
     if cfg.trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
@@ -147,8 +181,12 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
             f"trainer.accelerator={cfg.trainer.accelerator} but torch sees no CUDA device here; use trainer=cpu "
             "(or check the driver and CUDA_VISIBLE_DEVICES)"
         )
+    resolve_ckpt_path(cfg)
     resolve_init_from(cfg)
     datamodule = instantiate(cfg.data)
+    if cfg.get("train", True):
+        # the data are checked (bad files, patch size, grid) before anything else is built
+        datamodule.setup("fit")
     model = instantiate(cfg.model)
     model.train_config = plain_config(cfg)
     callbacks = instantiate_group(cfg.get("callbacks"))

@@ -15,7 +15,7 @@ from typing import Any
 from .metadata import CheckpointError, baseline_level, generator_differences
 from .read import read_generator_file
 
-__all__ = ["StartNotFoundError", "find_start", "task_of"]
+__all__ = ["StartNotFoundError", "find_start", "latest_checkpoint", "task_of"]
 
 
 class StartNotFoundError(CheckpointError):
@@ -77,3 +77,16 @@ def find_start(
             "or model.init_search=FOLDER to look in one run or multirun only"
         )
     return fits[0]
+
+
+def latest_checkpoint(log_dir: str | Path, task: str) -> Path:
+    """The newest ``last.ckpt`` of ``task`` (``ckpt_path=last``): under ``<log_dir>/<task>/``, plain runs and
+    multirun jobs alike, by modification time. None there is an error that says so."""
+    root = Path(log_dir) / task
+    found = [p for p in root.rglob("last.ckpt") if p.is_file()] if root.is_dir() else []
+    if not found:
+        raise StartNotFoundError(
+            f"ckpt_path=last: no last.ckpt of task '{task}' under {root.resolve()}; start without ckpt_path, or "
+            "give the checkpoint's path"
+        )
+    return max(found, key=lambda p: p.stat().st_mtime)

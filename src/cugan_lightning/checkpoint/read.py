@@ -112,6 +112,10 @@ def _open_torch_file(path: Path, map_location: str | torch.device, mmap: bool = 
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{path}' does not exist")
     if not _is_torch_file(path):
+        with open(path, "rb") as handle:
+            zip_start = handle.read(4) == b"PK\x03\x04"
+        if zip_start:  # a zip archive whose end (its table of contents) is missing
+            raise CheckpointError(f"'{path}' is a truncated or damaged checkpoint: its archive is incomplete")
         raise CheckpointError(
             f"'{path}' is not a checkpoint file (a .ckpt written by torch.save or an exported .safetensors)"
         )

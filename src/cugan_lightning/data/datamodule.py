@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,11 +14,17 @@ from ..degradations import PAPER_SETTINGS, LevelCodec, LevelSampler, degrade, ma
 from .datasets import EvalGridDataset, ImageSource, IterationBatchSampler, TrainPatchDataset
 from .embedded import load_embedded
 
+log = logging.getLogger(__name__)
 
-def _image_source(folder: str | None, split: str, config_key: str, cache: bool) -> ImageSource:
+
+def _image_source(
+    folder: str | None, split: str, config_key: str, cache: bool, on_bad_file: str
+) -> ImageSource:
     if folder in (None, ""):
         return ImageSource(arrays=load_embedded(split))
-    return ImageSource(folder, cache=cache, config_key=config_key)
+    source = ImageSource(folder, cache=cache, config_key=config_key, on_bad_file=on_bad_file)
+    source.check()
+    return source
 
 
 class RestorationDataModule(L.LightningDataModule):
@@ -49,6 +56,7 @@ class RestorationDataModule(L.LightningDataModule):
         num_workers: int = 4,
         pin_memory: bool = True,
         cache_images: bool = True,
+        on_bad_file: str = "skip",
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -69,8 +77,22 @@ class RestorationDataModule(L.LightningDataModule):
         self.quantize = quantize
         self.eval_settings = [tuple(map(float, s)) for s in eval_settings]
         self.test_settings = [tuple(map(float, s)) for s in (test_settings or eval_settings)]
+        for key, value, low in (
+            ("patch_size", patch_size, 4),
+            ("batch_size", batch_size, 1),
+            ("batches_per_epoch", batches_per_epoch, 1),
+            ("val_batch_size", val_batch_size, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"data.{key} must be a whole number >= {low}, got {value!r}")
         if patch_size % 4:
-            raise ValueError(f"data.patch_size must be a multiple of 4, got {patch_size}")
+            raise ValueError(
+                f"data.patch_size must be a multiple of 4 (the network halves it twice), got {patch_size}"
+            )
+        if val_crop is not None and (
+            isinstance(val_crop, bool) or not isinstance(val_crop, int) or val_crop < 4
+        ):
+            raise ValueError(f"data.val_crop must be null or a whole number >= 4, got {val_crop!r}")
         self.patch_size = patch_size
         self.batch_size = batch_size
         self.batches_per_epoch = batches_per_epoch
@@ -79,6 +101,9 @@ class RestorationDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.cache_images = cache_images
+        if on_bad_file not in ("skip", "error"):
+            raise ValueError(f"data.on_bad_file must be 'skip' or 'error', got {on_bad_file!r}")
+        self.on_bad_file = on_bad_file
         self.seed = seed
         self.train_batches_seen = 0  # global batch counter, saved in checkpoints
         self.train_set: TrainPatchDataset | None = None
@@ -88,21 +113,45 @@ class RestorationDataModule(L.LightningDataModule):
     # ----------------------------------------------------------------------------------------------- setup
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and self.train_set is None:
-            source = _image_source(self.train_dir, "train", "data.train_dir", self.cache_images)
-            source.preload()
+            source = _image_source(
+                self.train_dir, "train", "data.train_dir", self.cache_images, self.on_bad_file
+            )
+            self._check_patch_size(source)
             self.train_set = TrainPatchDataset(source, self.patch_size, seed=self.seed)
         if stage in (None, "fit", "validate") and self.val_set is None:
-            source = _image_source(self.val_dir, "val", "data.val_dir", True)
+            source = _image_source(
+                self.val_dir, "val", "data.val_dir", True, "error"
+            )  # scores cover every image
             self.val_set = EvalGridDataset(
                 source, self.eval_settings, self.codec, self.seed, self.val_crop, self.quantize
             )
         if stage in (None, "test") and self.test_set is None:
             folder = self.test_dir or self.val_dir
             key = "data.test_dir" if self.test_dir else "data.val_dir"
-            source = _image_source(folder, "val", key, True)
+            source = _image_source(folder, "val", key, True, "error")
             self.test_set = EvalGridDataset(
                 source, self.test_settings, self.codec, self.seed, self.val_crop, self.quantize
             )
+
+    def _check_patch_size(self, source: ImageSource) -> None:
+        """Images smaller than the patch are used whole (mirrored up to it, so batches keep their shape) and
+        named in the log; a patch larger than every image is an error naming the key."""
+        small = [
+            (name, size)
+            for name, size in zip(source.names, source.sizes, strict=True)
+            if min(size) < self.patch_size
+        ]
+        if small and len(small) == len(source):
+            largest = max(source.sizes, key=lambda s: min(s))
+            raise ValueError(
+                f"data.patch_size {self.patch_size} is larger than every training image (the largest is "
+                f"{largest[1]}x{largest[0]}); use data.patch_size of at most {min(largest) // 4 * 4}"
+            )
+        for name, (height, width) in small:
+            log.warning(
+                "%s is %dx%d, smaller than the %d-pixel patch: used whole, mirrored up to the patch",
+                name, width, height, self.patch_size,
+            )  # fmt: skip
 
     def _rank_world(self) -> tuple[int, int]:
         trainer = self.trainer

@@ -7,6 +7,7 @@ exactly the patches an uninterrupted single run would; no worker or global rando
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,11 +17,20 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from ..degradations import LevelCodec, degrade_fixed, make_generator, setting_levels, setting_name
-from .io import list_images, read_image_array, to_float
+from .io import ImageReadError, list_images, read_image_array, to_float
+
+log = logging.getLogger(__name__)
 
 
 class ImageSource:
-    """Images by index, from a folder (read on demand, optionally cached) or from arrays in memory."""
+    """Images by index, from a folder (read on demand, optionally cached) or from arrays in memory.
+
+    ``check()`` decodes every file of the folder once, in parallel: with ``cache`` it keeps the pixels (so the
+    check and training decode each file once); without, training decodes files again for every patch anyway.
+    (A header alone does not show a truncated JPEG.) ``on_bad_file="skip"`` leaves out the
+    files that cannot be training images, naming each once in the log with its reason; ``"error"`` (evaluation
+    folders, or ``data.on_bad_file=error``) makes any such file fatal.
+    """
 
     def __init__(
         self,
@@ -29,15 +39,23 @@ class ImageSource:
         *,
         cache: bool = True,
         config_key: str | None = None,
+        on_bad_file: str = "error",
     ) -> None:
         if (folder is None) == (arrays is None):
             raise ValueError("give exactly one of `folder` or `arrays`")
+        if on_bad_file not in ("skip", "error"):
+            raise ValueError(f"data.on_bad_file must be 'skip' or 'error', got {on_bad_file!r}")
         self._cache: dict[int, np.ndarray] = {}
         self.cache = cache
+        self.on_bad_file = on_bad_file
+        self.folder, self.config_key = folder, config_key
+        self.skipped: list[tuple[Path, str]] = []
+        self.sizes: list[tuple[int, int]] = []  # (height, width), known after check()
         if arrays is not None:
             self.paths: list[Path] | None = None
             self.names = [name for name, _ in arrays]
             self._cache = {i: array for i, (_, array) in enumerate(arrays)}
+            self.sizes = [array.shape[:2] for _, array in arrays]
             self.cache = True
         else:
             self.paths = list_images(folder, config_key=config_key)
@@ -46,18 +64,47 @@ class ImageSource:
     def __len__(self) -> int:
         return len(self.names)
 
-    def preload(self, threads: int = 8) -> None:
-        """Decode every image now, in a thread pool (image decoding releases the GIL).
+    def _look(self, index: int) -> tuple[np.ndarray | None, tuple[int, int] | None, str | None]:
+        assert self.paths is not None
+        try:
+            array = self._read(index)
+            return (array if self.cache else None), tuple(array.shape[:2]), None
+        except ImageReadError as err:
+            return None, None, str(err).removeprefix(f"cannot read image '{self.paths[index]}': ")
 
-        Called in the main process before the dataloader starts its workers: forked workers then share the
-        decoded pages instead of each decoding (or caching) its own copy.
-        """
-        missing = [i for i in range(len(self)) if i not in self._cache]
-        if not missing or not self.cache:
+    def check(self, threads: int = 8) -> None:
+        """Open every file once (see the class docstring); keep the usable ones."""
+        if self.paths is None or self.sizes:
             return
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            for index, array in zip(missing, pool.map(self._read, missing), strict=True):
-                self._cache[index] = array
+            results = list(pool.map(self._look, range(len(self.paths))))
+        bad = [(self.paths[i], reason) for i, (_, _, reason) in enumerate(results) if reason is not None]
+        where = f" (set `{self.config_key}`)" if self.config_key else ""
+        if bad and self.on_bad_file == "error":
+            listing = "; ".join(f"{path.name}: {reason}" for path, reason in bad[:5])
+            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+            raise ImageReadError(
+                f"{len(bad)} unusable image file(s) in '{self.folder}': {listing}{more}{where}"
+            )
+        for path, reason in bad:
+            log.warning("skipping %s: %s", path, reason)
+        keep = [i for i, (_, _, reason) in enumerate(results) if reason is None]
+        if not keep:
+            raise ImageReadError(
+                f"image folder '{self.folder}' holds no usable image: all {len(bad)} image files are unusable "
+                f"(the log names each){where}"
+            )
+        self.skipped = bad
+        self.paths = [self.paths[i] for i in keep]
+        self.names = [p.stem for p in self.paths]
+        self.sizes = [results[i][1] for i in keep]
+        if self.cache:
+            self._cache = {new: results[old][0] for new, old in enumerate(keep)}
+
+    def preload(self, threads: int = 8) -> None:
+        """Decode (and check) every image now, before the dataloader starts its workers: forked workers then
+        share the decoded pages instead of each decoding its own copy. See :meth:`check`."""
+        self.check(threads)
 
     def _read(self, index: int) -> np.ndarray:
         assert self.paths is not None

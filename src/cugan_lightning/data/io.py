@@ -186,7 +186,7 @@ def _check_pixels(path: Path, width: int, height: int) -> None:
     if width * height > max_image_pixels():
         raise ImageReadError(
             f"cannot read image '{path}': it claims {width}x{height} pixels, more than the {max_image_pixels()} "
-            "this reader accepts (a decompression bomb, or a file to shrink first)"
+            "this reader accepts (a decompression bomb?)"
         )
 
 
@@ -209,6 +209,10 @@ def image_header(path: str | Path) -> tuple[int, int]:
 
 
 def _reason(err: BaseException) -> str:
+    if isinstance(err, Image.DecompressionBombError):
+        return (
+            f"it claims more pixels than the {max_image_pixels()} this reader accepts (a decompression bomb?)"
+        )
     if isinstance(err, PermissionError):
         return "permission denied"
     if isinstance(err, UnidentifiedImageError):

@@ -69,7 +69,8 @@ def load_test_images(test_dir: str | Path | None, crop: int | None = None) -> li
     if test_dir is None:
         images = load_embedded("val")
     else:
-        source = ImageSource(test_dir, config_key="data.test_dir")
+        source = ImageSource(test_dir, config_key="data.test_dir", on_bad_file="error")
+        source.check()  # every file read once, in parallel; a bad one is an error naming it
         images = [(name, source.get(i)) for i, name in enumerate(source.names)]
     if crop is not None:
         if int(crop) < 4:

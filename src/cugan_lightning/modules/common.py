@@ -153,8 +153,14 @@ def capture_sample(batch: Mapping[str, Any], setting: str, image_index: int = 0)
     return None
 
 
-def generator_metadata(kind: str, net_g: nn.Module, codec: LevelCodec, **extra: Any) -> dict[str, Any]:
-    """Plain data stored beside the weights: enough to rebuild the generator and label its sliders."""
+def generator_metadata(
+    kind: str, net_g: nn.Module, codec: LevelCodec, trainer: L.Trainer | None = None, **extra: Any
+) -> dict[str, Any]:
+    """Plain data stored beside the weights: enough to rebuild the generator and label its sliders, and the W&B
+    run it was logged to (so that a resumed run continues that run)."""
+    for logger in trainer.loggers if trainer is not None else []:
+        if isinstance(logger, WandbLogger) and logger.version:
+            extra["wandb_run_id"] = str(logger.version)
     return describe_generator(kind, net_g, codec, **extra)
 
 
@@ -231,3 +237,19 @@ def current_iteration(module: L.LightningModule) -> int:
     """The index of the batch being trained, across epochs and resumes (0 outside training)."""
     trainer = module._trainer
     return max(trainer.fit_loop.epoch_loop.total_batch_idx, 0) if trainer is not None else 0
+
+
+def align_log_step(trainer: L.Trainer | None) -> None:
+    """Keep the logged step equal to the number of batches trained after a resume.
+
+    Resuming from a checkpoint written at the end of an epoch (last.ckpt's usual moment), Lightning finishes the
+    already finished epoch once more and counts one batch too many for the loggers, so every later point of the
+    W&B/CSV curves would sit one step to the right of an uninterrupted run's. Called at the start of each training
+    epoch; a no-op unless the counter is ahead of the batches actually trained (tests/test_robustness.py pins it).
+    """
+    if trainer is None or trainer.accumulate_grad_batches != 1:
+        return
+    loop = trainer.fit_loop.epoch_loop
+    trained = loop.batch_progress.total.completed
+    if loop._batches_that_stepped > trained:  # (a checkpoint rewritten during that replay carries one more)
+        loop._batches_that_stepped = trained

@@ -28,6 +28,7 @@ from ..degradations import LevelCodec
 from ..evaluation.metrics import build_validation_scorer
 from ..losses import GANLoss, PerceptualLoss, PixelLoss
 from .common import (
+    align_log_step,
     assert_finite,
     assert_finite_parameters,
     attach_metadata,
@@ -239,6 +240,9 @@ class CUGANModule(L.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         eval_step(self, "val", batch)
 
+    def on_train_epoch_start(self) -> None:
+        align_log_step(self._trainer)
+
     def on_validation_epoch_end(self) -> None:
         eval_epoch_end(self, "val")
 
@@ -257,6 +261,7 @@ class CUGANModule(L.LightningModule):
                 self.stage,
                 self.net_g,
                 self.codec,
+                self._trainer,
                 discriminator={
                     "class": type(self.net_d).__name__,
                     "config": dict(getattr(self.net_d, "config", {})),

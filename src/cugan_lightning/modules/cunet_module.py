@@ -12,6 +12,7 @@ from torch import nn
 from ..degradations import LevelCodec
 from ..losses import PixelLoss
 from .common import (
+    align_log_step,
     assert_finite,
     assert_finite_parameters,
     attach_metadata,
@@ -95,6 +96,9 @@ class CUnetModule(L.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         eval_step(self, "val", batch)
 
+    def on_train_epoch_start(self) -> None:
+        align_log_step(self._trainer)
+
     def on_validation_epoch_end(self) -> None:
         eval_epoch_end(self, "val")
 
@@ -110,6 +114,10 @@ class CUnetModule(L.LightningModule):
         attach_metadata(
             checkpoint,
             generator_metadata(
-                self.stage, self.net_g, self.codec, train_config=getattr(self, "train_config", None)
+                self.stage,
+                self.net_g,
+                self.codec,
+                self._trainer,
+                train_config=getattr(self, "train_config", None),
             ),
         )

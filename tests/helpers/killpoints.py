@@ -1,0 +1,47 @@
+"""A callback that kills its own training process with SIGKILL at a chosen moment, for the kill tests of
+tests/test_robustness.py (run as `+callbacks.kill._target_=killpoints.KillAt` with tests/helpers on PYTHONPATH)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from lightning.pytorch.callbacks import Callback
+
+
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillAt(Callback):
+    """``moment``: ``iteration`` (after training batch ``iteration``), ``validation`` (inside the first validation
+    after it) or ``checkpoint`` (while writing the first last.ckpt after it: the temporary file is complete, the
+    rename not done yet)."""
+
+    def __init__(self, moment: str, iteration: int) -> None:
+        self.moment, self.iteration = moment, iteration
+
+    def _reached(self, trainer) -> bool:  # noqa: ANN001
+        return trainer.fit_loop.epoch_loop.total_batch_idx >= self.iteration
+
+    def setup(self, trainer, pl_module, stage) -> None:  # noqa: ANN001
+        if self.moment != "checkpoint":
+            return
+        import cugan_lightning.atomic as atomic
+
+        real = atomic._fsync
+
+        def fsync_or_die(path) -> None:  # noqa: ANN001
+            if path.name.startswith(".last.ckpt") and self._reached(trainer):
+                die()
+            real(path)
+
+        atomic._fsync = fsync_or_die
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+        if self.moment == "iteration" and trainer.fit_loop.epoch_loop.total_batch_idx == self.iteration:
+            die()
+
+    def on_validation_batch_end(self, trainer, *args) -> None:  # noqa: ANN001
+        if self.moment == "validation" and not trainer.sanity_checking and self._reached(trainer):
+            die()

@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip "setuptools>=77"
 	$(PIP) install -q $(TORCH_PIN)
-	$(PIP) install -q -e '.[dev,export,notebook,cluster,classical]'
+	$(PIP) install -q -e '.[dev,export,notebook,cluster,classical,app]'
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the project with every extra (quick when already done)

@@ -2,7 +2,8 @@
 
 Layer 0, pure torch / numpy / PIL: networks, degradations, losses, the atomic writer, image files and datasets.
 Layer 1, generator files and what works on them: checkpoint, dni, figures.
-Layer 2, libraries for inference (inference, interactive) and for training (the data module, modules, utils).
+Layer 2, libraries for inference (inference, interactive, the web app's app/) and for training (the data module,
+modules, utils).
 Layer 3, the apps and tools: train (python -m cugan_lightning), cli/ and their compatibility entry points.
 A module imports only from its own layer or those below; layers 0 to 2 never import the command-line tools.
 """
@@ -37,6 +38,7 @@ LAYERS = {
     "figures": 1,
     "inference": 2,
     "interactive": 2,
+    "app": 2,  # the web page: the workbench (no Gradio) and the Gradio page, no argparse
     "evaluation": 2,  # scoring, tables and plots of the evaluation app (torchmetrics, no Lightning or Hydra)
     "data": 2,  # the package itself exposes the Lightning data module (lazily)
     "modules": 2,
@@ -50,6 +52,7 @@ LAYERS = {
     "export": 3,
     "demo": 3,
     "dni.__main__": 3,
+    "app.__main__": 3,
     "data.prepare": 2,  # downloads and lays out data sets (no Lightning)
     "data.prepare.__main__": 3,
     "conf": 3,
@@ -57,7 +60,7 @@ LAYERS = {
 }
 FRAMEWORKS = {"lightning", "pytorch_lightning", "hydra", "omegaconf"}
 FRAMEWORK_FREE_BELOW = 2  # layers 0 and 1 never import a training framework
-FRAMEWORK_FREE = ("inference", "interactive", "evaluation")  # nor do these libraries of layer 2
+FRAMEWORK_FREE = ("inference", "interactive", "evaluation", "app")  # nor do these libraries of layer 2
 
 
 def modules() -> dict[str, Path]:

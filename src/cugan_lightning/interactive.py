@@ -5,7 +5,8 @@ recomputes only what a slider move needs: a blur / noise move evaluates the cond
 (cached per ``(alpha, z)``), an alpha move re-blends the DNI pair in place (C_G is blended too, so the condition
 weights of the new alpha are computed, or taken from the cache), and every new setting runs the base network once.
 ``stats`` counts each of the three, and :meth:`ModulationSession.widgets` wires ipywidgets sliders to
-:meth:`ModulationSession.set`.
+:meth:`ModulationSession.set`. For a large image :meth:`ModulationSession.preview` restores it shrunk first (the
+widgets show that, then the full-resolution result).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .checkpoint import CheckpointError, checkpoint_kind
 from .data.io import read_image_raw
 from .degradations import degrade_fixed
 from .dni import ALPHA_HELP
-from .inference import Restorer, load_restorer
+from .inference import PREVIEW_SIDE, Restorer, load_restorer
 
 __all__ = ["DEFAULT_DEGRADATION", "ModulationSession", "default_image", "find_checkpoints"]
 
@@ -76,6 +77,8 @@ class ModulationSession:
             :data:`DEFAULT_DEGRADATION` (the sliders then start at the true levels).
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         alpha: starting DNI weight with a GAN checkpoint (0 = GAN, 1 = MSE).
+        preview_side: the widgets show a preview of at most this many pixels on the long side before the
+            full-resolution result, for images larger than that (None: never).
     """
 
     def __init__(
@@ -87,8 +90,10 @@ class ModulationSession:
         *,
         alpha: float = 0.5,
         crop: int | None = 256,
+        preview_side: int | None = PREVIEW_SIDE,
     ) -> None:
         self.restorer: Restorer = load_restorer(ckpt, gan_ckpt, device)
+        self.preview_side = preview_side
         self.codec = self.restorer.codec
         self.clean: np.ndarray | None = None
         levels = dict.fromkeys(self.codec.names, 0.0)
@@ -117,18 +122,10 @@ class ModulationSession:
     def has_gan(self) -> bool:
         return self.restorer.blender is not None
 
-    def set(
-        self,
-        blur: float | None = None,
-        noise: float | None = None,
-        alpha: float | None = None,
-        **levels: float,
-    ) -> np.ndarray:
-        """Move any sliders (physical units; None leaves one where it is) and return the restored image.
-
-        Returns the same layout and dtype as the input image. Only what changed is recomputed; an unchanged
-        setting returns the previous result without running the network.
-        """
+    def _resolve(
+        self, blur: float | None, noise: float | None, alpha: float | None, levels: dict[str, float]
+    ) -> tuple[dict[str, float], float | None, torch.Tensor]:
+        """The slider positions after a move (None leaves one where it is), validated, and their ``z``."""
         new_levels = dict(self.levels)
         for name, value in {"blur": blur, "noise": noise, **levels}.items():
             if value is None:
@@ -143,7 +140,23 @@ class ModulationSession:
             if not self.has_gan:
                 raise ValueError("the alpha slider needs a GAN checkpoint (gan_ckpt)")
             new_alpha = float(alpha)
-        z = self.restorer.z_for(levels=new_levels)  # validates the levels before anything changes
+        return new_levels, new_alpha, self.restorer.z_for(levels=new_levels)
+
+    def set(
+        self,
+        blur: float | None = None,
+        noise: float | None = None,
+        alpha: float | None = None,
+        **levels: float,
+    ) -> np.ndarray:
+        """Move any sliders (physical units; None leaves one where it is) and return the restored image.
+
+        Returns the same layout and dtype as the input image. Only what changed is recomputed; an unchanged
+        setting returns the previous result without running the network.
+        """
+        new_levels, new_alpha, z = self._resolve(
+            blur, noise, alpha, levels
+        )  # validated before anything changes
         key = (new_alpha, tuple(float(v) for v in z.reshape(-1)))
         if self._last is not None and self._last[0] == key:
             self.levels, self.alpha = new_levels, new_alpha
@@ -153,6 +166,26 @@ class ModulationSession:
         self._last = (key, output)
         return output
 
+    def preview(
+        self,
+        blur: float | None = None,
+        noise: float | None = None,
+        alpha: float | None = None,
+        max_side: int | None = None,
+        **levels: float,
+    ) -> np.ndarray:
+        """A quick look at what :meth:`set` with the same arguments returns: the image shrunk so that its long
+        side is at most ``max_side`` pixels (default ``preview_side``), restored (blur and noise levels scaled
+        with it, see :meth:`Restorer.preview_tensor`). The sliders do not move; :meth:`set` gives the full result.
+        """
+        _, new_alpha, z = self._resolve(blur, noise, alpha, levels)
+        max_side = max_side or self.preview_side or PREVIEW_SIDE
+        return self.restorer.preview_array(self.image, z, new_alpha, max_side)
+
+    def needs_preview(self) -> bool:
+        """Whether the image is larger than ``preview_side`` (the widgets then show a preview first)."""
+        return self.preview_side is not None and max(self.image.shape[:2]) > self.preview_side
+
     def output(self) -> np.ndarray:
         """The restoration at the current slider positions."""
         return self.set()
@@ -161,6 +194,7 @@ class ModulationSession:
         """ipywidgets controls: one slider per codec factor (physical units), alpha, and input / output images.
 
         Sliders update on release (``continuous_update=False``): on a CPU one restoration can take a second.
+        On an image larger than ``preview_side`` a move shows a preview first, then the full result.
         The widgets are also kept in ``self.controls`` by name (``blur``, ``noise``, ``alpha``, ``output``, ...).
         """
         import ipywidgets as widgets
@@ -207,6 +241,8 @@ class ModulationSession:
         def on_change(_: Any = None) -> None:
             values = {name: slider.value for name, slider in sliders.items()}
             alpha = alpha_slider.value if self.has_gan else None
+            if self.needs_preview():
+                output_view.value = _png_bytes(self.preview(alpha=alpha, **values))
             output_view.value = _png_bytes(self.set(alpha=alpha, **values))
             show_stats()
 

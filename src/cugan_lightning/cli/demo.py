@@ -147,6 +147,10 @@ def _run(args: argparse.Namespace) -> None:
         f"  python -m cugan_lightning.restore photo.png -o restored/ --ckpt {init} "
         f"--gan-ckpt {stage2['last_checkpoint']} --alpha 0.5 --blur 1 --noise 15"
     )
+    print(
+        "\nOr open the web app on them:\n"
+        f"  python -m cugan_lightning.app --ckpt {init} --gan-ckpt {stage2['last_checkpoint']}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,34 +6,64 @@ Python::
     restorer = load_restorer("mse.ckpt", gan_ckpt="gan.ckpt")        # gan_ckpt optional (DNI)
     out = restorer.restore(image, blur=2.0, noise=30, alpha=0.5)       # PIL, numpy or tensor in, same kind out
 
+    small = restorer.preview(image, blur=2.0, noise=30, max_side=512)  # a quick look at a large image
+
 Levels are in physical units (blur sigma in pixels, noise sigma on the 0-255 scale) and go through the codec
 stored in the generator file; ``z`` gives the raw condition vector instead. Gray images are restored as RGB (the
 gray value repeated) and converted back by averaging the three output channels; an alpha channel is passed
 through untouched; 16-bit images are processed in float and come back at 16 bits.
+
+A preview restores the image shrunk so that its long side is at most ``max_side`` pixels: on a large image it
+costs about ``(max_side / long side)^2`` of the full restoration, so a slider can show something at once and the
+full-resolution result after.
 """
 
 from __future__ import annotations
 
 import numbers
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
 from ..checkpoint import CheckpointError, read_generator_file
-from ..data.layouts import array_to_pil, merge_channels, pil_to_array, split_channels
+from ..data.io import to_float
+from ..data.layouts import array_to_pil, from_float, merge_channels, pil_to_array, split_channels
 from ..degradations import LevelCodec
 from ..dni import DNIBlender, check_alpha
-from .tiling import DEFAULT_TILE_OVERLAP, check_tile, tiled_forward
+from .tiling import DEFAULT_TILE_OVERLAP, MIN_TILE, check_tile, tiled_forward
 
-__all__ = ["Restorer", "load_restorer", "resolve_device"]
+__all__ = ["PREVIEW_SIDE", "Restorer", "load_restorer", "preview_size", "resolve_device"]
 
 ImageT = TypeVar("ImageT")
+
+PREVIEW_SIDE = 512
+"""Default longest side of a preview, in pixels."""
+
+SCALED_FACTORS = ("blur", "noise")
+"""Factors whose level shrinks with the image: a blur sigma in pixels, and the noise, which averaging lowers."""
+
+
+def preview_size(height: int, width: int, max_side: int = PREVIEW_SIDE) -> tuple[int, int]:
+    """``(height, width)`` shrunk, aspect kept, so that the longer side is at most ``max_side`` (unchanged when it
+    already fits)."""
+    if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < MIN_TILE:
+        raise ValueError(f"preview max_side must be an integer >= {MIN_TILE} pixels, got {max_side!r}")
+    scale = max(height, width) / max_side
+    if scale <= 1:
+        return height, width
+    return max(1, round(height / scale)), max(1, round(width / scale))
+
+
+def _shrink(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """``(B, C, H, W)`` float to ``size`` by area averaging (each output pixel the mean of the pixels it covers)."""
+    return x if tuple(x.shape[-2:]) == size else F.interpolate(x, size=size, mode="area")
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -196,6 +226,55 @@ class Restorer:
         restored = self.restore_tensor(x, z, alpha, tile, tile_overlap)[0].permute(1, 2, 0).cpu().numpy()
         return merge_channels(restored, alpha_channel, gray, np.asarray(array))
 
+    @torch.no_grad()
+    def preview_tensor(
+        self,
+        x: Tensor,
+        z: Tensor,
+        alpha: float | None = None,
+        max_side: int = PREVIEW_SIDE,
+        scale_levels: bool = True,
+    ) -> Tensor:
+        """Restore ``x`` ``(B, 3, H, W)`` shrunk (area average) so that its long side is at most ``max_side``.
+
+        Returns ``(B, 3, h, w)``, the size :func:`preview_size` gives (``x``'s own when it fits: then this is
+        :meth:`restore_tensor`). Shrinking by a factor ``s`` divides a blur sigma (in pixels) and the noise sigma
+        (averaging ``s x s`` pixels) by ``s``, so with ``scale_levels`` the blur and noise entries of ``z`` are
+        divided by ``s`` too and the preview looks like the full result shrunk; other factors (JPEG) are kept.
+        """
+        height, width = x.shape[-2:]
+        size = preview_size(height, width, max_side)
+        if size == (height, width):
+            return self.restore_tensor(x, z, alpha)
+        x = _shrink(x.to(device=self.device, dtype=torch.float32), size)
+        if scale_levels:
+            scale = max(height, width) / max_side
+            z = z.clone()
+            for index, name in enumerate(self.codec.names):
+                if name in SCALED_FACTORS:
+                    z[:, index] /= scale
+        return self.restore_tensor(x, z, alpha)
+
+    def preview_array(
+        self,
+        array: np.ndarray,
+        z: Tensor,
+        alpha: float | None = None,
+        max_side: int = PREVIEW_SIDE,
+        scale_levels: bool = True,
+    ) -> np.ndarray:
+        """:meth:`preview_tensor` for a numpy image (layouts as :meth:`restore_array`): the same dtype and
+        channels at the preview size; an alpha channel is shrunk like the colours, not restored."""
+        array = np.asarray(array)
+        rgb, alpha_channel, gray = split_channels(array)
+        x = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+        restored = self.preview_tensor(x, z, alpha, max_side, scale_levels)[0].permute(1, 2, 0).cpu().numpy()
+        if alpha_channel is not None and restored.shape[:2] != alpha_channel.shape:
+            plane = torch.from_numpy(np.ascontiguousarray(to_float(alpha_channel), dtype=np.float32))
+            small = _shrink(plane[None, None], restored.shape[:2])[0, 0].numpy()
+            alpha_channel = from_float(small, alpha_channel.dtype)
+        return merge_channels(restored, alpha_channel, gray, array)
+
     def restore(
         self,
         image: ImageT,
@@ -218,25 +297,59 @@ class Restorer:
         name. ``tile`` restores in overlapping tiles of that size.
         """
         cond = self.z_for(blur, noise, z, levels, jpeg)
-        if isinstance(image, Image.Image):
-            array, mode = pil_to_array(image)
-            restored = self.restore_array(array, cond, alpha, tile, tile_overlap)
-            return array_to_pil(restored, mode)  # type: ignore[return-value]
-        if isinstance(image, Tensor):
-            if not image.is_floating_point() or image.dim() not in (3, 4) or image.shape[-3] != 3:
-                raise ValueError(
-                    f"tensor images must be float (3, H, W) or (B, 3, H, W) in [0, 1], got {image.dtype} "
-                    f"{tuple(image.shape)}"
-                )
-            batch = image if image.dim() == 4 else image[None]
-            out = self.restore_tensor(batch, cond, alpha, tile, tile_overlap)
-            out = out if image.dim() == 4 else out[0]
-            return out.to(device=image.device, dtype=image.dtype)  # type: ignore[return-value]
-        if isinstance(image, np.ndarray):
-            return self.restore_array(image, cond, alpha, tile, tile_overlap)  # type: ignore[return-value]
-        raise TypeError(
-            f"image must be a PIL image, a numpy array or a torch tensor, got {type(image).__name__}"
+        return _apply(
+            image,
+            lambda array: self.restore_array(array, cond, alpha, tile, tile_overlap),
+            lambda batch: self.restore_tensor(batch, cond, alpha, tile, tile_overlap),
         )
+
+    def preview(
+        self,
+        image: ImageT,
+        blur: float | None = None,
+        noise: float | None = None,
+        alpha: float | None = None,
+        z: Sequence[float] | Tensor | None = None,
+        levels: Mapping[str, float] | None = None,
+        jpeg: float | None = None,
+        *,
+        max_side: int = PREVIEW_SIDE,
+        scale_levels: bool = True,
+    ) -> ImageT:
+        """A quick look at :meth:`restore` with the same arguments, for a large image: ``image`` shrunk so that
+        its long side is at most ``max_side`` pixels, restored, and returned at that size (the same kind as the
+        input; an image that already fits is restored at full size). Blur and noise levels are divided by the
+        shrink factor, as shrinking divides them (see :meth:`preview_tensor`); ``scale_levels=False`` keeps them.
+        """
+        preview_size(1, 1, max_side)  # checks max_side before any work
+        cond = self.z_for(blur, noise, z, levels, jpeg)
+        return _apply(
+            image,
+            lambda array: self.preview_array(array, cond, alpha, max_side, scale_levels),
+            lambda batch: self.preview_tensor(batch, cond, alpha, max_side, scale_levels),
+        )
+
+
+def _apply(
+    image: ImageT, on_array: Callable[[np.ndarray], np.ndarray], on_tensor: Callable[[Tensor], Tensor]
+) -> ImageT:
+    """Run an array or a batch-tensor restoration on ``image`` of any kind and give back the same kind."""
+    if isinstance(image, Image.Image):
+        array, mode = pil_to_array(image)
+        return array_to_pil(on_array(array), mode)  # type: ignore[return-value]
+    if isinstance(image, Tensor):
+        if not image.is_floating_point() or image.dim() not in (3, 4) or image.shape[-3] != 3:
+            raise ValueError(
+                f"tensor images must be float (3, H, W) or (B, 3, H, W) in [0, 1], got {image.dtype} "
+                f"{tuple(image.shape)}"
+            )
+        batch = image if image.dim() == 4 else image[None]
+        out = on_tensor(batch)
+        out = out if image.dim() == 4 else out[0]
+        return out.to(device=image.device, dtype=image.dtype)  # type: ignore[return-value]
+    if isinstance(image, np.ndarray):
+        return on_array(image)  # type: ignore[return-value]
+    raise TypeError(f"image must be a PIL image, a numpy array or a torch tensor, got {type(image).__name__}")
 
 
 def load_restorer(

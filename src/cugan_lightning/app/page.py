@@ -1,0 +1,315 @@
+"""The web page (Gradio): a photo, a slider per degradation factor (and alpha), the restored image beside the
+input, a download of the full-resolution result and the restore command that reproduces it.
+
+Events, and why they are wired so:
+
+- A slider fires on release. Two listeners hear it: a quick one outside the queue tells the
+  :class:`~cugan_lightning.app.workbench.Workbench` what the page now wants (a restoration of older settings
+  still running then stops) and shows the command; the restoration itself runs in the queue, one at a time,
+  with ``trigger_mode="always_last"``: while one runs, further releases of the page collapse into the latest.
+- Uploading a photo, picking a demo photograph or loading another model restores right after.
+- A problem (not an image, too many pixels, a missing checkpoint) shows in the message line and the page keeps
+  what it had; the next successful action clears it. The server goes on either way.
+
+Nothing is fetched from the internet: analytics are off, the theme uses the system's fonts, there are no share
+links, and Gradio's scripts and styles are served by the app itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before Gradio is imported: no telemetry, no version check
+
+import gradio as gr  # noqa: E402
+
+from .workbench import DEMO_PHOTOS, SLIDER_FACTORS, Frame, Photo, Settings, Workbench  # noqa: E402
+
+__all__ = ["LAUNCH_OPTIONS", "build_page", "launch"]
+
+log = logging.getLogger(__name__)
+
+TITLE = "CUGAN: interactive restoration"
+SLIDER_NAMES = (*SLIDER_FACTORS, "alpha")
+IMAGE_HEIGHT = 420
+DEFAULT_VALUES = {"blur": DEMO_PHOTOS[0].blur, "noise": DEMO_PHOTOS[0].noise, "jpeg": 0.0, "alpha": 0.5}
+SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"]
+SYSTEM_MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
+CSS = "#message { color: #b91c1c; } #input img, #output img { object-fit: contain !important; }"
+
+LAUNCH_OPTIONS: dict[str, Any] = {
+    "share": False,
+    "inbrowser": False,
+    "footer_links": [],
+    "enable_monitoring": False,
+    "ssr_mode": False,
+    "mcp_server": False,
+    "pwa": False,
+    "run_history": False,
+}
+"""What keeps the page local: no share link, no monitoring endpoint, nothing rendered by an outside server."""
+
+USER_ERRORS = (ValueError, OSError)
+"""Problems the person at the page can fix (a file, a limit, a checkpoint); anything else is a bug."""
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, USER_ERRORS):
+        return f"**Error:** {text}"
+    log.error("error on the page", exc_info=err)
+    return f"**Internal error:** {type(err).__name__}: {text} (the traceback is in the app's console)"
+
+
+def build_page(workbench: Workbench) -> gr.Blocks:
+    """The Gradio ``Blocks`` of the page, serving ``workbench``'s model."""
+
+    def slider_updates(values: dict[str, float] | None = None) -> list[Any]:
+        """One update per slider: range, labels and visibility for the current model (and a value)."""
+        specs = {spec.name: spec for spec in workbench.sliders()}
+        updates = []
+        for name in SLIDER_NAMES:
+            spec = specs.get(name)
+            if spec is None:
+                updates.append(gr.Slider(visible=False))
+                continue
+            value = {"value": values[name]} if values and name in values else {}
+            updates.append(
+                gr.Slider(
+                    minimum=spec.minimum,
+                    maximum=spec.maximum,
+                    step=spec.step,
+                    label=spec.label,
+                    info=spec.info,
+                    visible=True,
+                    **value,
+                )
+            )
+        return updates
+
+    def settings_of(blur: float, noise: float, jpeg: float, alpha: float) -> Settings:
+        return workbench.settings({"blur": blur, "noise": noise, "jpeg": jpeg}, alpha)
+
+    def command_of(photo: Photo | None, settings: Settings) -> str:
+        return workbench.command(photo, settings) if photo is not None else ""
+
+    def session_of(request: gr.Request) -> str:
+        return request.session_hash or "local"
+
+    # ------------------------------------------------------------------------------------------- handlers
+    def note(photo: Photo | None, blur: float, noise: float, jpeg: float, alpha: float, request: gr.Request):
+        settings = settings_of(blur, noise, jpeg, alpha)
+        workbench.request(session_of(request), photo, settings)
+        return command_of(photo, settings), ""
+
+    def show(photo: Photo, settings: Settings, request: gr.Request) -> tuple[Any, ...]:
+        workbench.request(session_of(request), photo, settings)
+        return photo, str(photo.display), photo.describe(), command_of(photo, settings), ""
+
+    def on_upload(
+        path: str | None, blur: float, noise: float, jpeg: float, alpha: float, request: gr.Request
+    ):
+        if path is None:  # the file was removed from the box
+            return (gr.skip(),) * 6
+        photo = workbench.open_upload(path)
+        return (*show(photo, settings_of(blur, noise, jpeg, alpha), request), None)  # no demo photo chosen
+
+    def on_demo(label: str, jpeg: float, alpha: float, request: gr.Request):
+        photo = workbench.open_demo(label)
+        settings = settings_of(photo.levels["blur"], photo.levels["noise"], jpeg, alpha)
+        levels = dict(settings.levels)
+        return (*show(photo, settings, request), levels.get("blur", 0.0), levels.get("noise", 0.0))
+
+    def on_model(ckpt: str, gan_ckpt: str, photo: Photo | None, *values: float):
+        workbench.load_model(ckpt.strip(), gan_ckpt.strip() or None)
+        settings = settings_of(*values)
+        current = dict(zip(SLIDER_NAMES, values, strict=True))
+        return (*slider_updates(current), workbench.describe_model(), command_of(photo, settings), "")
+
+    def on_load(request: gr.Request):
+        photo = workbench.open_demo(DEMO_PHOTOS[0].label)
+        values = {**DEFAULT_VALUES, **photo.levels}
+        settings = settings_of(values["blur"], values["noise"], values["jpeg"], values["alpha"])
+        return (
+            *show(photo, settings, request),
+            *slider_updates(values),
+            workbench.describe_model(),
+            str(workbench.ckpt),
+            str(workbench.gan_ckpt or ""),
+        )
+
+    def frame_outputs(frame: Frame) -> tuple[Any, Any, str]:
+        height, width = frame.size
+        if frame.kind == "preview":
+            return (
+                str(frame.display),
+                gr.DownloadButton(label="Download (restoring the full resolution…)", interactive=False),
+                f"Preview {width}x{height} in {frame.seconds:.1f} s; restoring the full resolution…",
+            )
+        return (
+            str(frame.display),
+            gr.DownloadButton(
+                label=f"Download the result ({width}x{height} PNG)",
+                value=str(frame.download),
+                interactive=True,
+            ),
+            f"Restored {width}x{height} in {frame.seconds:.1f} s.",
+        )
+
+    def restore(
+        photo: Photo | None, blur: float, noise: float, jpeg: float, alpha: float, request: gr.Request
+    ) -> Iterator[tuple[Any, ...]]:
+        if photo is None:
+            yield gr.skip(), gr.skip(), "Upload a photo or pick a demo photograph.", gr.skip()
+            return
+        try:
+            for frame in workbench.render(session_of(request), photo, settings_of(blur, noise, jpeg, alpha)):
+                yield (*frame_outputs(frame), gr.skip())
+        except Exception as err:  # noqa: BLE001 - the page stays up and says what went wrong
+            yield gr.skip(), gr.skip(), "Not restored.", _one_line(err)
+
+    # ---------------------------------------------------------------------------------------------- layout
+    specs = {spec.name: spec for spec in workbench.sliders()}
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as page:
+        gr.Markdown(
+            f"## {TITLE}\nDrop a photo (or pick a demo photograph), then move the sliders to the degradation it "
+            "shows; the restored image follows. Levels are in the physical units of the checkpoint's codec."
+        )
+        photo = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=1, min_width=320):
+                upload = gr.File(label="Photo (drop an image here)", type="filepath", elem_id="upload")
+                demo = gr.Dropdown(
+                    choices=[d.label for d in DEMO_PHOTOS],
+                    value=DEMO_PHOTOS[0].label,
+                    label="…or a demo photograph (degraded at the levels named)",
+                    elem_id="demo",
+                )
+                sliders = {}
+                for name in SLIDER_NAMES:
+                    spec = specs.get(name)
+                    sliders[name] = gr.Slider(
+                        minimum=spec.minimum if spec else 0.0,
+                        maximum=spec.maximum if spec else 100.0,
+                        step=spec.step if spec else None,
+                        value=DEFAULT_VALUES[name],
+                        label=spec.label if spec else name,
+                        info=spec.info if spec else None,
+                        visible=spec is not None,
+                        elem_id=f"slider-{name}",
+                    )
+                status = gr.Markdown("Loading…", elem_id="status")
+                message = gr.Markdown(elem_id="message")
+                info = gr.Markdown(elem_id="photo-info")
+            with gr.Column(scale=2):
+                with gr.Row():
+                    input_view = gr.Image(
+                        label="input",
+                        type="filepath",
+                        interactive=False,
+                        buttons=["fullscreen"],
+                        height=IMAGE_HEIGHT,
+                        elem_id="input",
+                    )
+                    output_view = gr.Image(
+                        label="restored",
+                        type="filepath",
+                        interactive=False,
+                        buttons=["fullscreen"],
+                        height=IMAGE_HEIGHT,
+                        elem_id="output",
+                    )
+                download = gr.DownloadButton(
+                    label="Download the result", interactive=False, elem_id="download"
+                )
+                command = gr.Textbox(
+                    label="The same restoration from the command line",
+                    lines=2,
+                    interactive=False,
+                    buttons=["copy"],
+                    elem_id="command",
+                )
+        with gr.Accordion("Model", open=False):
+            model_info = gr.Markdown(elem_id="model-info")
+            with gr.Row():
+                ckpt_box = gr.Textbox(label="checkpoint (the MSE end)", elem_id="ckpt")
+                gan_box = gr.Textbox(label="GAN checkpoint (optional: adds alpha)", elem_id="gan-ckpt")
+            load_model = gr.Button("Load model", elem_id="load-model")
+
+        # ------------------------------------------------------------------------------------------ events
+        levels = [sliders[name] for name in SLIDER_NAMES]
+        restoration: dict[str, Any] = {
+            "fn": restore,
+            "inputs": [photo, *levels],
+            "outputs": [output_view, download, status, message],
+            "concurrency_limit": 1,
+            "concurrency_id": "restore",
+            "trigger_mode": "always_last",
+            "show_progress": "minimal",
+        }
+        shown = [photo, input_view, info, command, message]
+
+        def guarded(fn: Callable[..., Any], outputs: Sequence[Any]) -> Callable[..., Any]:
+            """``fn`` whose errors go to the message line, every other output unchanged."""
+            where = next(i for i, out in enumerate(outputs) if out is message)
+
+            @functools.wraps(fn)  # Gradio reads the signature (the gr.Request parameter)
+            def run(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return fn(*args, **kwargs)
+                except Exception as err:  # noqa: BLE001 - the page stays up and says what went wrong
+                    return tuple(_one_line(err) if i == where else gr.skip() for i in range(len(outputs)))
+
+            return run
+
+        def wire(trigger: Any, fn: Callable[..., Any], inputs: list[Any], outputs: list[Any]) -> Any:
+            return trigger(guarded(fn, outputs), inputs, outputs).then(**restoration)
+
+        releases = [slider.release for slider in levels]
+        gr.on(
+            releases,
+            guarded(note, [command, message]),
+            [photo, *levels],
+            [command, message],
+            queue=False,
+            trigger_mode="multiple",
+            show_progress="hidden",
+        )
+        gr.on(releases, **restoration)
+        wire(page.load, on_load, [], [*shown, *levels, model_info, ckpt_box, gan_box])
+        wire(upload.upload, on_upload, [upload, *levels], [*shown, demo])
+        wire(
+            demo.input,
+            on_demo,
+            [demo, sliders["jpeg"], sliders["alpha"]],
+            [*shown, sliders["blur"], sliders["noise"]],
+        )
+        wire(
+            load_model.click,
+            on_model,
+            [ckpt_box, gan_box, photo, *levels],
+            [*levels, model_info, command, message],
+        )
+    page.queue(default_concurrency_limit=1)
+    return page
+
+
+def launch(page: gr.Blocks, workbench: Workbench, host: str, port: int) -> str:
+    """Start serving ``page`` on ``host:port`` in the background (files from the workbench's folder only) and
+    return the page's address; ``page.block_thread()`` then waits until Ctrl+C, ``page.close()`` stops it."""
+    page.launch(
+        server_name=host,
+        server_port=port,
+        quiet=True,
+        allowed_paths=[str(Path(workbench.workdir).resolve())],
+        prevent_thread_lock=True,
+        theme=gr.themes.Default(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO),
+        css=CSS,
+        **LAUNCH_OPTIONS,
+    )
+    return page.local_url

@@ -1,0 +1,439 @@
+"""The web app: the workbench behind the page (photos, limits, previews, stale work, the command), its command
+line, and the real page driven in headless Chromium (upload, slider, download, errors) against the Python API."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import assert_one_line_error, make_generator
+from cugan_lightning.app import DEMO_PHOTOS, Workbench
+from cugan_lightning.checkpoint import save_generator_checkpoint
+from cugan_lightning.cli.app import main as app_main
+from cugan_lightning.data.io import read_image_raw
+from cugan_lightning.degradations import LevelCodec
+from cugan_lightning.inference import load_restorer
+
+
+@pytest.fixture(scope="module")
+def ckpts(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("ckpts")
+    return {
+        "mse": save_generator_checkpoint(folder / "mse.ckpt", make_generator(0), LevelCodec(), kind="cunet"),
+        "gan": save_generator_checkpoint(folder / "gan.ckpt", make_generator(1), LevelCodec(), kind="cugan"),
+        "jpeg": save_generator_checkpoint(
+            folder / "jpeg.ckpt",
+            make_generator(2, cond_dim=3),
+            LevelCodec(("blur", "noise", "jpeg"), (4.0, 50.0, 92.0)),
+            kind="cunet",
+        ),
+    }
+
+
+@pytest.fixture
+def bench(ckpts, tmp_path) -> Workbench:
+    return Workbench(ckpts["mse"], ckpts["gan"], preview_side=32, workdir=tmp_path / "work")
+
+
+def smooth_image(height: int, width: int, seed: int = 0, channels: int = 3, dtype=np.uint8) -> np.ndarray:
+    """A photo-like test image: smooth gradients plus a little texture."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width] / max(height, width)
+    planes = [np.sin(3 * xx + c) * np.cos(2 * yy - c) for c in range(channels)]
+    image = (np.stack(planes, axis=-1) + 1) / 2 * 0.8 + rng.random((height, width, channels)) * 0.2
+    scale = 65535 if dtype == np.uint16 else 255
+    return np.round(image * scale).astype(dtype)
+
+
+def save_png(array: np.ndarray, path: Path) -> Path:
+    Image.fromarray(array).save(path)
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ workbench
+def test_sliders_follow_the_checkpoint_codec(ckpts, tmp_path):
+    pair = Workbench(ckpts["mse"], ckpts["gan"], workdir=tmp_path)
+    assert [s.name for s in pair.sliders()] == ["blur", "noise", "alpha"]
+    blur = pair.sliders()[0]
+    assert (blur.minimum, blur.maximum, blur.step) == (0.0, 4.0, 0.1) and "pixels" in blur.info
+    single = Workbench(ckpts["jpeg"], workdir=tmp_path)
+    assert [s.name for s in single.sliders()] == ["blur", "noise", "jpeg"]  # no GAN: no alpha
+    assert "JPEG quality" in single.sliders()[2].info
+
+
+def test_settings_snap_to_the_slider_steps(bench, ckpts, tmp_path):
+    settings = bench.settings({"blur": 1.2300001, "noise": 29.6}, alpha=0.52)
+    assert settings.levels == (("blur", 1.2), ("noise", 30.0)) and settings.alpha == 0.5
+    assert bench.settings({"blur": 9.0, "noise": -3}).levels == (("blur", 4.0), ("noise", 0.0))
+    jpeg = Workbench(ckpts["jpeg"], workdir=tmp_path).settings({"jpeg": 4})
+    assert jpeg.level("jpeg") == 10.0 and jpeg.alpha is None  # qualities below the lowest snap up to it
+
+
+def test_the_command_reproduces_the_page_result(bench, tmp_path):
+    image = smooth_image(40, 56)
+    source = save_png(image, tmp_path / "my photo.png")
+    photo = bench.open_upload(source, "my photo.png")
+    settings = bench.settings({"blur": 0.5, "noise": 20}, alpha=0.3)
+    *_, full = bench.render("s", photo, settings)
+    command = bench.command(photo, settings)
+    assert "'my photo.png'" in command and "--alpha 0.3 --blur 0.5 --noise 20" in command
+    run = subprocess.run(
+        [sys.executable, *shlex.split(command)[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    written = read_image_raw(tmp_path / "my photo_restored.png")
+    np.testing.assert_array_equal(written, read_image_raw(full.download))
+
+
+def test_uploads_keep_16_bits_and_alpha(bench, tmp_path):
+    import imagecodecs
+
+    image = smooth_image(24, 20, channels=4, dtype=np.uint16)
+    path = tmp_path / "deep.png"
+    path.write_bytes(imagecodecs.png_encode(image))
+    photo = bench.open_upload(path)
+    assert photo.describe() == "deep.png: 20x24, 16-bit RGBA"
+    *_, full = bench.render("s", photo, bench.settings({"noise": 10}))
+    result = read_image_raw(full.download)
+    assert result.dtype == np.uint16 and result.shape == image.shape
+    np.testing.assert_array_equal(result[..., 3], image[..., 3])
+    expected = bench.restorer.restore(image, blur=0.0, noise=10.0, alpha=0.5)
+    np.testing.assert_array_equal(result, expected)
+
+
+def test_bad_uploads_are_named_in_one_line(bench, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not pixels")
+    with pytest.raises(ValueError, match="'notes.png': not an image") as err:
+        bench.open_upload(text)
+    assert str(tmp_path) not in str(err.value)  # the upload's name, not the server's temporary path
+    small = Workbench(bench.ckpt, max_pixels=1000, workdir=tmp_path / "w")
+    big = save_png(smooth_image(40, 30), tmp_path / "big.png")
+    with pytest.raises(
+        ValueError, match=r"'big.png' is 30x40 = 1,200 pixels, more than .* --max-pixels 1200"
+    ):
+        small.open_upload(big)
+
+
+def test_a_missing_checkpoint_keeps_the_current_model(bench, tmp_path):
+    before = bench.restorer
+    with pytest.raises(FileNotFoundError, match="'nowhere.ckpt' does not exist.*make demo"):
+        bench.load_model("nowhere.ckpt")
+    assert bench.restorer is before and bench.has_gan
+
+
+def test_demo_photos_start_the_sliders_at_their_levels(bench):
+    photo = bench.open_demo(DEMO_PHOTOS[1].label)
+    assert photo.levels == {"blur": DEMO_PHOTOS[1].blur, "noise": DEMO_PHOTOS[1].noise}
+    assert photo.source is not None and np.array_equal(read_image_raw(photo.source), photo.array)
+    assert photo.array.dtype == np.uint8 and photo.array.shape[2] == 3
+    with pytest.raises(ValueError, match="unknown demo photograph"):
+        bench.open_demo("lena")
+
+
+def test_a_large_photo_shows_a_preview_first_then_the_full_result(bench, tmp_path):
+    image = smooth_image(48, 80)
+    photo = bench.open_upload(save_png(image, tmp_path / "wide.png"))
+    settings = bench.settings({"blur": 1.0, "noise": 30}, alpha=0.5)
+    frames = bench.render("s", photo, settings)
+    preview = next(frames)
+    assert (preview.kind, preview.size, preview.download) == ("preview", (19, 32), None)
+    expected_preview = bench.restorer.preview(image, blur=1.0, noise=30.0, alpha=0.5, max_side=32)
+    np.testing.assert_array_equal(read_image_raw(preview.display), expected_preview)
+    (full,) = frames
+    assert full.kind == "full" and full.size == (48, 80)
+    assert (
+        not preview.display.exists()
+    )  # the page keeps its own copy; the workbench keeps the latest files only
+    np.testing.assert_array_equal(
+        read_image_raw(full.download), bench.restorer.restore(image, 1.0, 30.0, 0.5)
+    )
+
+    calls = dict(bench.restorer.stats)
+    (again,) = bench.render("s", photo, settings)  # the same settings: the same result, nothing computed
+    assert again.cached and again.download == full.download and bench.restorer.stats == calls
+
+
+def test_a_newer_request_stops_a_running_restoration(bench, tmp_path):
+    photo = bench.open_upload(save_png(smooth_image(48, 80), tmp_path / "wide.png"))
+    old, new = bench.settings({"noise": 10}), bench.settings({"noise": 40})
+    bench.request("s", photo, old)
+    frames = bench.render("s", photo, old)
+    assert next(frames).kind == "preview"
+
+    # the person releases the slider again while the full-resolution pass runs: it stops at the next layer
+    middle = bench.restorer.net_g.get_submodule("downs.1")  # a layer half-way through the base network
+    release = middle.register_forward_pre_hook(lambda *_: bench.request("s", photo, new))
+    forwards = bench.restorer.stats["forward_calls"]
+    try:
+        assert list(frames) == []
+    finally:
+        release.remove()
+    assert bench.restorer.stats["forward_calls"] == forwards + 1  # it had started, and did not finish
+
+    # another page's request does not stop this one; the newest settings restore in full
+    bench.request("other", photo, old)
+    assert [f.kind for f in bench.render("s", photo, new)] == ["preview", "full"]
+
+
+# ---------------------------------------------------------------------------------------------- command line
+def test_cli_missing_checkpoint_is_one_line(capsys, tmp_path):
+    assert app_main(["--ckpt", str(tmp_path / "gone.ckpt")]) == 2
+    assert_one_line_error(capsys.readouterr().err, f"--ckpt '{tmp_path / 'gone.ckpt'}' does not exist")
+
+
+def test_cli_without_checkpoints_says_to_run_the_demo(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert app_main([]) == 2
+    assert_one_line_error(capsys.readouterr().err, "run `make demo` first")
+    assert app_main(["--gan-ckpt", str(tmp_path)]) == 2
+    assert "error: --gan-ckpt" in capsys.readouterr().err
+
+
+# -------------------------------------------------------------------------------------------- the real page
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def _browser_missing() -> str | None:
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[dev]')"
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        return "gradio is not installed (pip install -e '.[app]')"
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        return "no chromium / chromedriver on PATH (apt-get install chromium chromium-driver)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(ckpts, tmp_path_factory):
+    """The app in its own process, as a person starts it, on a free port of 127.0.0.1."""
+    reason = _browser_missing()
+    if reason:
+        print(f"skipping the browser test: {reason}")
+        pytest.skip(reason)
+    port = free_port()
+    command = [sys.executable, "-m", "cugan_lightning.app", "--ckpt", str(ckpts["mse"])]
+    command += ["--gan-ckpt", str(ckpts["gan"]), "--port", str(port), "--device", "cpu"]
+    command += ["--preview-side", "48", "--max-pixels", "20000"]
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the app exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"the app did not answer on {url}:\n{log.read_text()[-3000:]}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser(server, tmp_path_factory):
+    from selenium import webdriver
+
+    downloads = tmp_path_factory.mktemp("downloads")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1100"):
+        options.add_argument(argument)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads)})
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(service=webdriver.ChromeService(CHROMEDRIVER), options=options)
+    driver.downloads = downloads
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver, condition, timeout: float = 120, what: str = "the page"):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition, message=f"waiting for {what}")
+
+
+def text_of(driver, elem_id: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, elem_id).text
+
+
+def output_src(driver) -> str | None:
+    from selenium.webdriver.common.by import By
+
+    images = driver.find_elements(By.CSS_SELECTOR, "#output img")
+    return images[0].get_attribute("src") if images else None
+
+
+def wait_for_result(driver, previous_src: str | None, what: str) -> str:
+    """Wait until the output shows a new full-resolution result; returns its address."""
+    wait_for(
+        driver,
+        lambda d: output_src(d) not in (None, previous_src) and text_of(d, "status").startswith("Restored"),
+        what=what,
+    )
+    return output_src(driver)
+
+
+def fetch_image(url: str) -> np.ndarray:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return np.asarray(Image.open(io.BytesIO(response.read())))
+
+
+def slider_value(driver, name: str) -> float:
+    from selenium.webdriver.common.by import By
+
+    return float(
+        driver.find_element(By.CSS_SELECTOR, f"#slider-{name} input[type=number]").get_attribute("value")
+    )
+
+
+def click_slider(driver, name: str, fraction: float) -> float:
+    """Click the slider's track at ``fraction`` of its width, as a person would (press and release)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    track = driver.find_element(By.CSS_SELECTOR, f"#slider-{name} input[type=range]")
+    offset = int((fraction - 0.5) * track.size["width"])
+    ActionChains(driver).move_to_element_with_offset(track, offset, 0).click().perform()
+    return slider_value(driver, name)
+
+
+def upload(driver, path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    for clear in driver.find_elements(By.CSS_SELECTOR, "#upload button[aria-label=Clear]"):
+        clear.click()  # the previous file leaves the box first, as a person would remove it
+    field = wait_for(
+        driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#upload input[type=file]"), 30, "upload"
+    )
+    field[0].send_keys(str(path))
+
+
+def restored_by_api(ckpts, image, noise, blur, alpha) -> np.ndarray:
+    restorer = load_restorer(ckpts["mse"], ckpts["gan"], device="cpu")
+    return restorer.restore(image, blur=blur, noise=noise, alpha=alpha)
+
+
+@pytest.mark.slow
+def test_the_page_in_a_real_browser(server, browser, ckpts, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server)
+    first = wait_for_result(browser, None, "the demo photograph's restoration")
+    assert "chelsea" in text_of(browser, "photo-info")
+
+    # upload a photo: it is larger than the preview side (48), so a preview shows first
+    image = smooth_image(72, 96, seed=3)
+    photo_path = save_png(image, tmp_path / "photo.png")
+    upload(browser, photo_path)
+    wait_for(browser, lambda d: "photo.png: 96x72" in text_of(d, "photo-info"), what="the upload")
+    before_src = wait_for_result(browser, first, "the upload's restoration")
+    before = fetch_image(before_src)
+    blur, alpha = slider_value(browser, "blur"), slider_value(browser, "alpha")
+    np.testing.assert_array_equal(
+        before, restored_by_api(ckpts, image, slider_value(browser, "noise"), blur, alpha)
+    )
+
+    # move the noise slider: the output changes and equals the Python API's result, pixel for pixel (8-bit PNG)
+    noise = click_slider(browser, "noise", 0.15)
+    assert noise != 30.0
+    after_src = wait_for_result(browser, before_src, "the restoration after the slider move")
+    after = fetch_image(after_src)
+    assert after.shape == image.shape and not np.array_equal(after, before)
+    expected = restored_by_api(ckpts, image, noise, blur, alpha)
+    np.testing.assert_array_equal(after, expected)  # tolerance: none
+    command = browser.find_element(By.CSS_SELECTOR, "#command textarea").get_attribute("value")
+    assert f"--noise {noise:g}" in command and command.startswith(
+        "python -m cugan_lightning.restore photo.png"
+    )
+    browser.save_screenshot(str(tmp_path / "page.png"))
+
+    # the download is the full-resolution result
+    browser.find_element(By.ID, "download").click()
+    target = browser.downloads / "photo_restored.png"
+    wait_for(browser, lambda d: target.is_file() and target.stat().st_size > 0, 30, "the download")
+    np.testing.assert_array_equal(read_image_raw(target), expected)
+
+    # two quick moves: the page ends on the last position
+    click_slider(browser, "noise", 0.9)
+    last = click_slider(browser, "noise", 0.6)
+    final_src = wait_for_result(browser, after_src, "the last slider position")
+    wait_for(browser, lambda d: "Restored" in text_of(d, "status"), what="the final result")
+    time.sleep(0.5)  # a stale result, if any, would land now
+    final_src = output_src(browser)
+    np.testing.assert_array_equal(fetch_image(final_src), restored_by_api(ckpts, image, last, blur, alpha))
+
+    # bad input: a message on the page, and the page keeps working
+    fake = tmp_path / "fake.png"
+    fake.write_text("hello")
+    upload(browser, fake)
+    wait_for(
+        browser, lambda d: "'fake.png': not an image" in text_of(d, "message"), what="the non-image message"
+    )
+    upload(browser, save_png(smooth_image(150, 150), tmp_path / "huge.png"))
+    wait_for(
+        browser, lambda d: "'huge.png' is 150x150 = 22,500 pixels" in text_of(d, "message"), what="the limit"
+    )
+    (accordion,) = [
+        b for b in browser.find_elements(By.CSS_SELECTOR, "button.label-wrap") if b.text.startswith("Model")
+    ]
+    accordion.click()
+    box = wait_for(
+        browser, lambda d: d.find_element(By.CSS_SELECTOR, "#ckpt textarea, #ckpt input"), what="the box"
+    )
+    box.clear()
+    box.send_keys(str(tmp_path / "missing.ckpt"))
+    browser.find_element(By.ID, "load-model").click()
+    wait_for(
+        browser,
+        lambda d: "missing.ckpt' does not exist" in text_of(d, "message"),
+        what="the checkpoint message",
+    )
+    noise = click_slider(browser, "noise", 0.3)
+    wait_for(browser, lambda d: text_of(d, "message") == "", what="the message to clear")
+    src = wait_for_result(browser, final_src, "a restoration after the errors")
+    np.testing.assert_array_equal(fetch_image(src), restored_by_api(ckpts, image, noise, blur, alpha))
+
+    # nothing was fetched from anywhere but the app itself
+    hosts = set()
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            address = message["params"]["request"]["url"]
+            if address.startswith(("http:", "https:", "ws:", "wss:")):
+                hosts.add(address.split("/")[2])
+    assert hosts == {server.split("/")[2]}
+    browser.save_screenshot(str(tmp_path / "after_errors.png"))
+    assert os.path.getsize(tmp_path / "page.png") > 10_000

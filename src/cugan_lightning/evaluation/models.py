@@ -1,8 +1,10 @@
 """The rows of an evaluation: the degraded input itself, generator files and DNI blends, loaded once.
 
-A model is given by name as a generator file (``models.cunet=PATH``) or as a blend of an MSE and a GAN file
-(``models.blend={mse: PATH, gan: PATH, alpha: 0.3}``). Every file goes through :mod:`cugan_lightning.checkpoint`;
-a per-level baseline (kind ``unet`` / ``ugan``) knows the level it was trained on and is scored there only.
+A model is given by name as a generator file (``models.cunet=PATH``), as a blend of an MSE and a GAN file
+(``models.blend={mse: PATH, gan: PATH, alpha: 0.3}``) or as a classical method (``models.bm3d=classical:bm3d``,
+see :mod:`.classical`). Every file goes through :mod:`cugan_lightning.checkpoint`; a per-level baseline (kind
+``unet`` / ``ugan``) knows the level it was trained on and is scored there only, a classical method on the
+settings within its reach (the others are ``n/a``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..checkpoint import (
 )
 from ..degradations import LevelCodec, setting_name
 from ..dni import DNIBlender, check_alpha
+from .classical import ClassicalMethod, classical_method, is_classical
 
 __all__ = ["INPUT", "EvalModel", "alpha_sweep", "find_baselines", "find_runs", "load_models", "parse_models"]
 
@@ -40,6 +43,7 @@ class ModelSpec:
     mse: str | None = None
     gan: str | None = None
     alpha: float | None = None
+    classical: str | None = None
 
 
 @dataclass
@@ -54,6 +58,7 @@ class EvalModel:
     blender: DNIBlender | None = None
     alpha: float | None = None
     level: tuple[float, float, float] | None = None
+    classical: ClassicalMethod | None = None
     source: dict[str, Any] = field(default_factory=dict)
     held: dict[str, float | None] = field(default_factory=dict)
     """The blend weight ``net`` holds now, shared by the models of an alpha sweep (one network, re-blended)."""
@@ -67,12 +72,23 @@ class EvalModel:
         """``mse`` (stage-1 kinds), ``gan`` (stage-2 kinds) or None (the input, blends, released files)."""
         return "mse" if self.kind in MSE_KINDS else "gan" if self.kind in GAN_KINDS else None
 
+    @property
+    def restores(self) -> bool:
+        """False for the input row only."""
+        return self.net is not None or self.classical is not None
+
     def applies_to(self, blur: float, noise: float, jpeg: float = 0.0) -> bool:
-        """Whether this model is scored on a setting: a baseline on its own level only."""
+        """Whether this model is scored on a setting: a baseline on its own level only, a classical method on
+        the settings it can handle."""
+        if self.classical is not None:
+            return self.classical.handles(float(blur), float(noise), float(jpeg))
         return self.level is None or self.level == (float(blur), float(noise), float(jpeg))
 
     def z_for(self, blur: Tensor, noise: Tensor, jpeg: Tensor | None = None) -> Tensor | None:
-        """The condition of each sample under this model's codec (None for the input and baselines)."""
+        """The condition of each sample under this model's codec (None for the input and baselines); for a
+        classical method the true levels ``(B, 2)`` (blur sigma, noise sigma) it is told."""
+        if self.classical is not None:
+            return torch.stack([blur, noise], dim=1).to(torch.float64)
         if self.codec is None or not self.conditional:
             return None
         # a model without a jpeg factor is told blur and noise only, also on JPEG-compressed inputs
@@ -80,6 +96,9 @@ class EvalModel:
 
     @torch.no_grad()
     def restore(self, lq: Tensor, z: Tensor | None) -> Tensor:
+        if self.classical is not None:
+            assert z is not None, "a classical method is told the levels (z_for)"
+            return self.classical.restore(lq, z[:, 0], z[:, 1])
         if self.net is None:
             return lq
         if self.blender is not None and self.held.get("alpha") != self.alpha:
@@ -93,6 +112,9 @@ def _spec(name: str, value: Any) -> ModelSpec:
         raise ValueError(
             f"'{INPUT}' names the degraded input, which is always a row; give the model another name"
         )
+    if is_classical(value):
+        classical_method(value, f"models.{name}")  # an unknown name (or a missing package) is named here
+        return ModelSpec(name, classical=str(value))
     if isinstance(value, (str, Path)):
         return ModelSpec(name, path=str(value))
     if isinstance(value, Mapping):
@@ -106,10 +128,11 @@ def _spec(name: str, value: Any) -> ModelSpec:
                 raise ValueError(f"models.{name}.alpha: {err}") from None
             return ModelSpec(name, mse=str(value["mse"]), gan=str(value["gan"]), alpha=alpha)
         raise ValueError(
-            f"models.{name} must be a generator file or {{mse: PATH, gan: PATH, alpha: A}}, got keys {sorted(keys)}"
+            f"models.{name} must be a generator file, {{mse: PATH, gan: PATH, alpha: A}} or classical:NAME, got keys "
+            f"{sorted(keys)}"
         )
     raise ValueError(
-        f"models.{name} must be a generator file or {{mse: PATH, gan: PATH, alpha: A}}, got {value!r}"
+        f"models.{name} must be a generator file, {{mse: PATH, gan: PATH, alpha: A}} or classical:NAME, got {value!r}"
     )
 
 
@@ -134,6 +157,10 @@ def load_models(specs: Sequence[ModelSpec], device: torch.device) -> list[EvalMo
     """Read every file once (as data) and build the networks on ``device``; the input row comes first."""
     out = [EvalModel(INPUT, INPUT)]
     for spec in specs:
+        if spec.classical is not None:
+            method = classical_method(spec.classical, f"models.{spec.name}")
+            out.append(EvalModel(spec.name, "classical", classical=method, source={"method": spec.classical}))
+            continue
         if spec.path is not None:
             file = read_generator_file(spec.path, f"models.{spec.name}")
             model = EvalModel(

@@ -155,7 +155,7 @@ def evaluate(
                 index = chosen[first : first + batch_size]
                 lq = lq_all[index]
                 z = model.z_for(blur_all[index], noise_all[index], jpeg_all[index])
-                if model.net is not None:
+                if model.restores:
                     _synchronize(device)
                     tic = time.perf_counter()
                     out = model.restore(lq, z)

@@ -77,9 +77,11 @@ def summary_tables(
                 continue
             mean = math.fsum(values.values()) / len(values)
             per_model[model] = {**values, "mean": mean}
-            body.append(
-                [model, *(format_value(values.get(s), metric) for s in settings), format_value(mean, metric)]
+            # a row with n/a cells (a baseline, a classical method) averages its own settings only: say over how many
+            shown = format_value(mean, metric) + (
+                "" if len(values) == len(settings) else f" ({len(values)} of {len(settings)})"
             )
+            body.append([model, *(format_value(values.get(s), metric) for s in settings), shown])
             for s, value in values.items():
                 rows.append(
                     {

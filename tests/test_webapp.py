@@ -278,15 +278,26 @@ def browser(server, tmp_path_factory):
 
 
 def wait_for(driver, condition, timeout: float = 120, what: str = "the page"):
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition, message=f"waiting for {what}")
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition)
+    except TimeoutException:
+        page = {name: text_of(driver, name) for name in ("status", "message", "photo-info", "model-info")}
+        raise AssertionError(f"timed out waiting for {what}; the page says {page}") from None
 
 
 def text_of(driver, elem_id: str) -> str:
     from selenium.webdriver.common.by import By
 
     return driver.find_element(By.ID, elem_id).text
+
+
+def shown(driver, elem_id: str) -> bool:
+    from selenium.webdriver.common.by import By
+
+    return any(element.is_displayed() for element in driver.find_elements(By.ID, elem_id))
 
 
 def output_src(driver) -> str | None:
@@ -349,6 +360,7 @@ def restored_by_api(ckpts, image, noise, blur, alpha) -> np.ndarray:
 @pytest.mark.slow
 def test_the_page_in_a_real_browser(server, browser, ckpts, tmp_path):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     browser.get(server)
     first = wait_for_result(browser, None, "the demo photograph's restoration")
@@ -410,9 +422,7 @@ def test_the_page_in_a_real_browser(server, browser, ckpts, tmp_path):
         b for b in browser.find_elements(By.CSS_SELECTOR, "button.label-wrap") if b.text.startswith("Model")
     ]
     accordion.click()
-    box = wait_for(
-        browser, lambda d: d.find_element(By.CSS_SELECTOR, "#ckpt textarea, #ckpt input"), what="the box"
-    )
+    box = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#ckpt textarea, #ckpt input"))
     box.clear()
     box.send_keys(str(tmp_path / "missing.ckpt"))
     browser.find_element(By.ID, "load-model").click()
@@ -425,6 +435,23 @@ def test_the_page_in_a_real_browser(server, browser, ckpts, tmp_path):
     wait_for(browser, lambda d: text_of(d, "message") == "", what="the message to clear")
     src = wait_for_result(browser, final_src, "a restoration after the errors")
     np.testing.assert_array_equal(fetch_image(src), restored_by_api(ckpts, image, noise, blur, alpha))
+
+    # another model from the Model panel: a JPEG factor and no GAN, so a JPEG slider shows and alpha goes
+    box.clear()
+    box.send_keys(str(ckpts["jpeg"]))
+    gan_box = browser.find_element(By.CSS_SELECTOR, "#gan-ckpt textarea, #gan-ckpt input")
+    gan_box.send_keys(Keys.CONTROL, "a")
+    gan_box.send_keys(Keys.DELETE)  # typed away, so the page hears it (clear() fires no input event)
+    browser.find_element(By.ID, "load-model").click()
+    wait_for(browser, lambda d: "jpeg.ckpt" in text_of(d, "model-info"), what="the new model")
+    wait_for(browser, lambda d: shown(d, "slider-jpeg") and not shown(d, "slider-alpha"), what="the sliders")
+    src = wait_for_result(browser, src, "the new model's restoration")
+    jpeg_model = load_restorer(ckpts["jpeg"], device="cpu")
+    expected = jpeg_model.restore(image, blur=blur, noise=noise, jpeg=slider_value(browser, "jpeg"))
+    np.testing.assert_array_equal(fetch_image(src), expected)
+    assert "--gan-ckpt" not in browser.find_element(By.CSS_SELECTOR, "#command textarea").get_attribute(
+        "value"
+    )
 
     # nothing was fetched from anywhere but the app itself
     hosts = set()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import shlex
+import shutil
 import tempfile
 import threading
 import time
@@ -211,6 +212,7 @@ class Workbench:
         self.max_pixels = max_pixels
         self.preview_side = preview_side
         self.tile = tile
+        self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="cugan-app-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()  # one restoration at a time: the network's weights are shared
@@ -222,6 +224,11 @@ class Workbench:
         self.gan_ckpt: Path | None
         self.restorer: Restorer
         self.load_model(ckpt, gan_ckpt)
+
+    def close(self) -> None:
+        """Remove the working folder when the workbench made it (a temporary one)."""
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     # ------------------------------------------------------------------------------------------------ model
     def load_model(self, ckpt: str | Path, gan_ckpt: str | Path | None = None) -> None:

@@ -95,16 +95,21 @@ def _run(args: argparse.Namespace) -> None:
     )
     from ..app.page import build_page, launch
 
-    page = build_page(workbench)
     try:
-        url = launch(page, workbench, args.host, args.port)
-    except OSError as err:
-        raise CliError(f"cannot listen on {args.host}:{args.port} ({err}); choose another --port") from None
-    print(f"{workbench.describe_model()}\nthe page: {url}  (Ctrl+C stops it)", flush=True)
-    try:
-        page.block_thread()
+        page = build_page(workbench)
+        try:
+            url = launch(page, workbench, args.host, args.port)
+        except OSError as err:
+            raise CliError(
+                f"cannot listen on {args.host}:{args.port} ({err}); choose another --port"
+            ) from None
+        print(f"{workbench.describe_model()}\nthe page: {url}  (Ctrl+C stops it)", flush=True)
+        try:
+            page.block_thread()
+        finally:
+            page.close()
     finally:
-        page.close()
+        workbench.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -212,9 +212,6 @@ class Workbench:
         self.max_pixels = max_pixels
         self.preview_side = preview_side
         self.tile = tile
-        self._own_workdir = workdir is None
-        self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="cugan-app-"))
-        self.workdir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()  # one restoration at a time: the network's weights are shared
         self._requests: dict[str, tuple[tuple, float]] = {}
         self._results: dict[str, tuple[tuple, Frame]] = {}
@@ -224,6 +221,9 @@ class Workbench:
         self.gan_ckpt: Path | None
         self.restorer: Restorer
         self.load_model(ckpt, gan_ckpt)
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="cugan-app-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
 
     def close(self) -> None:
         """Remove the working folder when the workbench made it (a temporary one)."""

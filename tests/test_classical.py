@@ -44,7 +44,7 @@ def test_each_method_restores_a_tiny_image_it_can_handle(name, blur, noise):
     assert method.handles(blur, noise)
     out = method.restore(lq[None], torch.tensor([float(blur)]), torch.tensor([float(noise)]))
     assert out.shape == (1, 3, SIZE, SIZE) and out.dtype == lq.dtype
-    assert 0 <= float(out.min()) and float(out.max()) <= 1
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
     assert psnr(out[0], gt) > psnr(lq, gt) + 0.5, (psnr(out[0], gt), psnr(lq, gt))
 
 

@@ -8,7 +8,7 @@ TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: help install test test-fast demo lint format clean
+.PHONY: help install test test-fast demo bench lint format clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ test-fast: $(STAMP)  ## the everyday loop: every test but the `slow` and `gpu` o
 
 demo: $(STAMP)  ## train stage 1 then stage 2 on the embedded photos (CPU) and write the modulation figures
 	$(PY) -m cugan_lightning.demo $(ARGS)
+
+bench: $(STAMP)  ## every speed comparison on this machine, one table of ratios (about 10 minutes on 2 CPU cores)
+	$(PY) benchmarks/bench_all.py $(ARGS)
 
 lint: $(STAMP)  ## ruff lint and format check
 	$(VENV)/bin/ruff check src tests benchmarks setup.py

@@ -10,13 +10,10 @@ machine. Usage:
 from __future__ import annotations
 
 import argparse
-import random
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from timing import interleaved
 
 from cugan_lightning.data import RestorationDataModule
 from cugan_lightning.degradations import (
@@ -50,34 +47,6 @@ def blur_separable_previous(x: torch.Tensor, sigma: torch.Tensor, size: int = 21
     out = F.conv2d(F.pad(flat, (pad, pad, 0, 0), mode="replicate"), kernel[:, None, None, :], groups=b * c)
     out = F.conv2d(F.pad(out, (0, 0, pad, pad), mode="replicate"), kernel[:, None, :, None], groups=b * c)
     return torch.where((sigma64 == 0).view(b, 1, 1, 1), x, out.reshape(b, c, h, w))
-
-
-def interleaved(
-    candidates: dict[str, Callable[[], object]], calls: int, rounds: int, device: torch.device
-) -> dict[str, float]:
-    """Median seconds per call of each candidate; every round times each candidate once, in a shuffled order
-    (the first of a round pays for what the last one left in the caches)."""
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    for fn in candidates.values():
-        fn()
-    sync()
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    order = random.Random(0)
-    for _ in range(rounds):
-        names = list(candidates)
-        order.shuffle(names)
-        for name in names:
-            fn = candidates[name]
-            start = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            sync()
-            times[name].append((time.perf_counter() - start) / calls)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main() -> None:

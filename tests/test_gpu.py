@@ -29,3 +29,106 @@ def test_tiled_restoration_on_cuda_equals_the_cpu_one(tmp_path):
     cpu = load_restorer(path, device="cpu").restore(image, blur=1.0, noise=20, tile=64)
     cuda = load_restorer(path, device="cuda").restore(image, blur=1.0, noise=20, tile=64)
     assert np.abs(cpu.astype(int) - cuda.astype(int)).max() <= 1  # 8-bit rounding of fp32 differences
+
+
+def test_the_training_degradation_on_cuda_equals_the_cpu_one():
+    """Blur, 8-bit quantisation and the device JPEG codec (the deterministic parts) agree within one 8-bit level
+    (float32 blur sums in another order can cross a rounding boundary); the noise has the same statistics."""
+    from cugan_lightning.degradations import degrade
+
+    gt = torch.rand(6, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    blur = torch.tensor([0.0, 0.5, 1.0, 2.0, 3.0, 4.0])
+    quality = torch.tensor([0.0, 10.0, 30.0, 50.0, 75.0, 95.0])
+    cpu = degrade(gt, blur, 0.0, jpeg_quality=quality, jpeg_codec="device")
+    cuda = degrade(gt.cuda(), blur.cuda(), 0.0, jpeg_quality=quality.cuda(), jpeg_codec="device").cpu()
+    assert (cuda - cpu).abs().max() <= 1 / 255 + 1e-6
+    assert (cuda != cpu).float().mean() < 0.01  # all but a few pixels identical
+    noisy = degrade(torch.full((4, 3, 128, 128), 0.5, device="cuda"), 0.0, 30.0, quantize=False,
+                    generator=torch.Generator(device="cuda").manual_seed(0))  # fmt: skip
+    assert abs(float((noisy - 0.5).std()) * 255 - 30) < 0.5
+
+
+@pytest.mark.parametrize(
+    "options", [["trainer.precision=bf16-mixed"], ["model.channels_last=true", "model.compile=true"]]
+)
+def test_both_stages_run_on_cuda(tmp_path, options):
+    from conftest import TINY, compose_config
+    from cugan_lightning.train import train
+
+    overrides = [*TINY, "trainer=gpu", "debug=fast_dev_run", *options]
+    stage1 = train(compose_config(overrides, tmp_path / "s1"))
+    assert np.isfinite(stage1["metrics"]["train/l_g_pix"])
+    start = save_generator_checkpoint(
+        tmp_path / "s1.ckpt", make_generator(0, channels=(4, 8, 16), blocks=(1, 1, 1)), LevelCodec()
+    )
+    stage2 = train(compose_config([
+        *overrides, "model=cugan", "model.net_d.base_channels=4", "model.perceptual.weights=null",
+        "model.val_metrics=[]", f"model.init_from={start}", "data.patch_size=32", "model.log_figures=false",
+    ], tmp_path / "s2"))  # fmt: skip
+    assert np.isfinite(stage2["metrics"]["train/l_d_real"])
+
+
+def test_the_discriminator_uses_synchronised_batchnorm_under_ddp(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    start = save_generator_checkpoint(
+        tmp_path / "s1.ckpt", make_generator(0, channels=(4, 8, 16), blocks=(1, 1, 1)), LevelCodec()
+    )
+    helpers = Path(__file__).parent / "helpers"
+    marker = tmp_path / "norms.txt"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(helpers), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "cugan_lightning", "model/generator=cunet_small", "model.net_g.channels=[4,8,16]",
+         "model.net_g.blocks=[1,1,1]", "data.batch_size=2", "data.num_workers=0", "data.val_crop=32",
+         "data.eval_settings=[[0,30]]", "model=cugan", "model.net_d.base_channels=4", "model.perceptual.weights=null",
+         "model.val_metrics=[]", f"model.init_from={start}", "data.patch_size=32", "model.log_figures=false",
+         "trainer=ddp", "trainer.devices=1", "debug=fast_dev_run", "+callbacks.norms._target_=killpoints.NormTypes",
+         f"+callbacks.norms.path={marker}", f"hydra.run.dir={tmp_path / 'run'}"],
+        capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = set(marker.read_text().split())
+    assert "SyncBatchNorm" in names and "BatchNorm2d" not in names
+
+
+def test_restore_command_on_cuda_with_tiles(tmp_path):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    path = save_generator_checkpoint(tmp_path / "g.ckpt", make_generator(0), LevelCodec())
+    image = np.random.default_rng(0).integers(0, 256, (150, 130, 3), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "in.png")
+    for device in ("cpu", "cuda"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "cugan_lightning.restore", str(tmp_path / "in.png"), "-o",
+             str(tmp_path / f"{device}.png"), "--ckpt", str(path), "--noise", "20", "--tile", "64",
+             "--device", device],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    cpu = np.asarray(Image.open(tmp_path / "cpu.png")).astype(int)
+    cuda = np.asarray(Image.open(tmp_path / "cuda.png")).astype(int)
+    assert np.abs(cpu - cuda).max() <= 1
+
+
+def test_onnx_runtime_cuda_provider_matches_pytorch(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        pytest.skip(f"onnxruntime has no CUDA provider here (providers: {ort.get_available_providers()})")
+    from cugan_lightning.checkpoint import export_onnx
+    from cugan_lightning.checkpoint.onnx import OnnxRestorer
+
+    net = make_generator(0)
+    path = export_onnx(net, LevelCodec(), tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(path), providers=["CUDAExecutionProvider"])
+    assert session.get_providers()[0] == "CUDAExecutionProvider"
+    x, z = torch.rand(1, 3, 96, 80), torch.tensor([[0.25, 0.6]])
+    with torch.no_grad():
+        expected = OnnxRestorer(net).eval()(x, z).numpy()
+    got = session.run(None, {"image": x.numpy(), "z": z.numpy()})[0]
+    assert np.abs(got - expected).max() < 1e-3

@@ -40,6 +40,7 @@ from .hydra_app import (
     plain_config,
     run_reporting_user_errors,
 )
+from .modules.speed import resolve_precision
 
 __all__ = ["ConfigError", "SweepSummary", "build", "main", "train"]
 
@@ -181,6 +182,11 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
             f"trainer.accelerator={cfg.trainer.accelerator} but torch sees no CUDA device here; use trainer=cpu "
             "(or check the driver and CUDA_VISIBLE_DEVICES)"
         )
+    with open_dict(cfg):
+        precision = cfg.trainer.get("precision", "32-true")
+        cfg.trainer.precision = resolve_precision(precision, cfg.trainer.get("accelerator"))
+        if str(precision) == "auto":
+            log.info("trainer.precision=auto: %s", cfg.trainer.precision)
     resolve_ckpt_path(cfg)
     resolve_init_from(cfg)
     datamodule = instantiate(cfg.data)

@@ -1,5 +1,6 @@
-"""A callback that kills its own training process with SIGKILL at a chosen moment, for the kill tests of
-tests/test_robustness.py (run as `+callbacks.kill._target_=killpoints.KillAt` with tests/helpers on PYTHONPATH)."""
+"""Callbacks for subprocess tests, given as `+callbacks.NAME._target_=killpoints.CLASS` with tests/helpers on
+PYTHONPATH: KillAt kills its own training process with SIGKILL at a chosen moment (the kill tests of
+tests/test_robustness.py); NormTypes records the discriminator's normalisation layers (tests/test_gpu.py)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,17 @@ class KillAt(Callback):
     def on_validation_batch_end(self, trainer, *args) -> None:  # noqa: ANN001
         if self.moment == "validation" and not trainer.sanity_checking and self._reached(trainer):
             die()
+
+
+class NormTypes(Callback):
+    """Writes the class names of the discriminator's normalisation layers at the start of training (rank 0), for
+    the SyncBatchNorm test of tests/test_gpu.py."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_train_start(self, trainer, pl_module) -> None:  # noqa: ANN001
+        if trainer.global_rank == 0:
+            names = {type(m).__name__ for m in pl_module.net_d.modules() if "Norm" in type(m).__name__}
+            with open(self.path, "w") as handle:
+                handle.write("\n".join(sorted(names)))

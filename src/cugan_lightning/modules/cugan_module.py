@@ -39,6 +39,7 @@ from .common import (
     mean_level,
     setup_eval_metrics,
 )
+from .speed import TrainingSpeed
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class CUGANModule(L.LightningModule):
     norm inside the module, since Lightning refuses trainer-level clipping with manual optimisation.
     ``val_metrics`` (``lpips``, ``dists``) adds those scores per validation setting (``val/lpips/b2_n30``, ...);
     ``val_metrics_if_missing`` follows the perceptual loss's rule when their backbone files are missing.
+    ``channels_last`` and ``compile`` are speed options (:mod:`.speed`).
     """
 
     stage = "cugan"
@@ -90,6 +92,8 @@ class CUGANModule(L.LightningModule):
         d_updates_per_g_update: int = 1,
         d_warmup_iterations: int = 0,
         level_weighted_losses: bool = False,
+        channels_last: bool = False,
+        compile: bool | str = False,  # noqa: A002 (the config key)
     ) -> None:
         super().__init__()
         if update_order not in ("d_first", "g_first"):
@@ -108,6 +112,8 @@ class CUGANModule(L.LightningModule):
         object.__setattr__(self, "val_scorer", build_validation_scorer(val_metrics, val_metrics_if_missing))
         self.net_g = net_g
         self.net_d = net_d
+        self.speed = TrainingSpeed(channels_last, compile)
+        self.speed.format_networks(net_g, net_d)
         self.optimizer_factories = (optimizer_g, optimizer_d)
         self.scheduler_factories = (scheduler_g, scheduler_d)
         self.perceptual = perceptual
@@ -149,8 +155,9 @@ class CUGANModule(L.LightningModule):
         """One D update: real ``(gt, z)`` against restored ``(out.detach(), z)``, same z for both."""
         _, opt_d = self.optimizers()
         self.toggle_optimizer(opt_d)
-        real_logits = self.net_d(batch["gt"], batch["z"])
-        fake_logits = self.net_d(out.detach(), batch["z"])
+        net_d = self.speed.forward("net_d", self.net_d)
+        real_logits = net_d(batch["gt"], batch["z"])
+        fake_logits = net_d(out.detach(), batch["z"])
         l_d_real = self.gan_loss(real_logits, real=True)
         fake_weight = 1.1 * mean_level(batch["z"]) if self.level_weighted_losses else None
         l_d_fake = self.gan_loss(fake_logits, real=False, weight=fake_weight)
@@ -173,7 +180,10 @@ class CUGANModule(L.LightningModule):
         l_g_pix = self.pixel_loss(out, batch["gt"])
         gan_weight = 1.0 - 0.8 * mean_level(batch["z"]) if self.level_weighted_losses else None
         l_g_gan = self.gan_loss(
-            self.net_d(out, batch["z"]), real=True, for_discriminator=False, weight=gan_weight
+            self.speed.forward("net_d", self.net_d)(out, batch["z"]),
+            real=True,
+            for_discriminator=False,
+            weight=gan_weight,
         )
         l_g = w["pix"] * l_g_pix + w["gan"] * l_g_gan
         logs = {"train/l_g_pix": l_g_pix.detach(), "train/l_g_gan": l_g_gan.detach()}
@@ -202,8 +212,12 @@ class CUGANModule(L.LightningModule):
         later = max(0, iterations - self.d_warmup_iterations)
         return iterations + -(-later // self.d_updates_per_g_update)
 
+    def on_fit_start(self) -> None:
+        self.speed.compile_for_fit(self, "net_g", "net_d")
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        out = self.net_g(batch["lq"], batch["z"])
+        batch = self.speed.format_batch(batch)
+        out = self.speed.forward("net_g", self.net_g)(batch["lq"], batch["z"])
         update_g = self.updates_generator(self.iteration)
         logs: dict[str, torch.Tensor] = {}
         if update_g and self.update_order == "g_first":  # against the D of the previous iteration

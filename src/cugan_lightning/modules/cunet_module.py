@@ -22,6 +22,7 @@ from .common import (
     mean_level,
     setup_eval_metrics,
 )
+from .speed import TrainingSpeed
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
@@ -32,7 +33,7 @@ class CUnetModule(L.LightningModule):
 
     ``optimizer`` and ``scheduler`` are factories (Hydra ``_partial_``); the scheduler is stepped every
     iteration. ``level_weighted_losses`` (an option of the authors' released code) weights each sample's pixel
-    loss by ``1.1 - mean(z)``. Validation logs PSNR / SSIM per evaluation setting (``val/psnr/b2_n30``) and their means
+    loss by ``1.1 - mean(z)``. ``channels_last`` and ``compile`` are speed options (:mod:`.speed`). Validation logs PSNR / SSIM per evaluation setting (``val/psnr/b2_n30``) and their means
     (``val/psnr``), and a modulation figure of ``figure_setting``.
     """
 
@@ -50,10 +51,14 @@ class CUnetModule(L.LightningModule):
         log_figures: bool = True,
         nan_check_every: int = 1,
         level_weighted_losses: bool = False,
+        channels_last: bool = False,
+        compile: bool | str = False,  # noqa: A002 (the config key)
     ) -> None:
         super().__init__()
         self.level_weighted_losses = bool(level_weighted_losses)
         self.net_g = net_g
+        self.speed = TrainingSpeed(channels_last, compile)
+        self.speed.format_networks(net_g)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.pixel_loss = PixelLoss(pixel_loss)
@@ -73,8 +78,12 @@ class CUnetModule(L.LightningModule):
         return self.net_g(lq, z)
 
     # ------------------------------------------------------------------------------------------ training
+    def on_fit_start(self) -> None:
+        self.speed.compile_for_fit(self, "net_g")
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        out = self.net_g(batch["lq"], batch["z"])
+        batch = self.speed.format_batch(batch)
+        out = self.speed.forward("net_g", self.net_g)(batch["lq"], batch["z"])
         # the released code's option: each sample's loss times 1.1 - mean(z)
         weight = 1.1 - mean_level(batch["z"]) if self.level_weighted_losses else None
         loss = self.pixel_loss(out, batch["gt"], weight=weight)

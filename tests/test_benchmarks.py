@@ -1,0 +1,58 @@
+"""The benchmark scripts keep running: the GPU script's logic on the CPU (tiny sizes), and the quick sections of
+`make bench`. They check that each prints its numbers, not what the numbers are."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.mark.slow
+def test_the_gpu_script_runs_its_logic_on_the_cpu(tmp_path):
+    out = tmp_path / "gpu.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "gpu.py"), "--smoke-cpu", "--out", str(out)],
+        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    for stage in ("stage 1", "stage 2"):
+        assert results[stage]["float32"]["it_per_s"] > 0, results[stage]
+        assert results[stage]["fastest"] in results[stage]
+    assert 0 < results["degradation"]["share_of_stage1_iteration"] < 1
+    assert set(results["slider_128"]) == {"same setting", "noise slider", "alpha slider"}
+
+
+def test_the_gpu_script_without_cuda_says_so(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "gpu.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: benchmarks/gpu.py needs a CUDA device; torch sees none here"
+
+
+@pytest.mark.slow
+def test_make_bench_prints_its_table(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_all.py"), "--quick", "--size", "64", "--skip", "lightning", "variants"],
+        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert table[0] == "| section | what | ratio or share | measured |"
+    sections = {line.split("|")[1].strip() for line in table[1:]}
+    assert {"degradation", "sliders"} <= sections

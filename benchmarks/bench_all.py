@@ -41,6 +41,7 @@ from cugan_lightning.checkpoint import describe_generator
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.dni import DNIBlender
 from cugan_lightning.inference import Restorer
+from cugan_lightning.modules.speed import native_bf16
 from cugan_lightning.networks import CUnet
 
 WIDTHS = {"small": (16, 32, 64), "full": (64, 128, 256)}
@@ -50,17 +51,6 @@ ROWS: list[tuple[str, str, str, str]] = []  # (section, what, value, note)
 def row(section: str, what: str, value: str, note: str = "") -> None:
     ROWS.append((section, what, value, note))
     print(f"  {what}: {value}{f'  ({note})' if note else ''}", flush=True)
-
-
-def native_bf16(device: torch.device) -> tuple[bool, str]:
-    """Whether bfloat16 runs natively here, and why not when it does not."""
-    if device.type == "cuda":
-        ok = torch.cuda.is_bf16_supported(including_emulation=False)
-        return ok, "" if ok else "this GPU has no native bfloat16"
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    if "avx512_bf16" in flags or "amx_bf16" in flags:
-        return True, ""
-    return False, "the CPU has no avx512_bf16 / amx_bf16: emulated bfloat16 is many times slower than float32"
 
 
 def machine(device: torch.device) -> str:

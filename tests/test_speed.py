@@ -11,7 +11,8 @@ import torch
 from conftest import TINY, compose_config, fit_recording, make_generator
 from cugan_lightning.checkpoint import save_generator_checkpoint
 from cugan_lightning.degradations import LevelCodec
-from cugan_lightning.modules.speed import TrainingSpeed, check_compile, resolve_precision
+from cugan_lightning.modules import speed
+from cugan_lightning.modules.speed import TrainingSpeed, check_compile, native_bf16, resolve_precision
 from cugan_lightning.train import build
 
 SHORT = [*TINY, "iterations=24", "data.batches_per_epoch=12", "logger=csv", "model.log_figures=false"]
@@ -127,14 +128,20 @@ def test_bad_speed_values_are_named(tmp_path):
         build(compose_config([*TINY, "model.compile=turbo"], tmp_path))
 
 
-def test_precision_auto_is_float32_without_a_bf16_gpu(tmp_path, monkeypatch):
+def test_precision_auto_is_bf16_only_where_it_is_native(tmp_path, monkeypatch):
     assert resolve_precision("16-mixed", "gpu") == "16-mixed"  # an explicit value is kept
+    monkeypatch.setattr(speed, "_cpu_flags", lambda: {"avx2", "fma"})
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_precision("auto", "gpu") == "32-true"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert resolve_precision("auto", "gpu") == "bf16-mixed"
+    monkeypatch.setattr(speed, "_cpu_flags", lambda: {"avx2", "fma"})
     assert resolve_precision("auto", "cpu") == "32-true"
+    assert "emulated" in native_bf16("cpu")[1]
+    monkeypatch.setattr(speed, "_cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    assert resolve_precision("auto", "cpu") == "bf16-mixed"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(speed, "_cpu_flags", lambda: {"avx2"})
     _, _, trainer = build(compose_config([*TINY, "trainer.precision=auto"], tmp_path))
     assert trainer.precision == "32-true"

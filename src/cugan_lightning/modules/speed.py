@@ -7,20 +7,21 @@ modules (the parameters are shared, the state-dict keys unchanged). The compiled
 training shape, when fitting starts, without changing any buffer or gradient; where it cannot compile (no C++
 compiler, an unsupported backend, ...) the log says why in one line and training continues eagerly.
 
-Mixed precision is the trainer's: ``trainer.precision`` (``auto`` in the GPU presets: ``bf16-mixed`` where the
-GPU supports it, else ``32-true``; see :func:`resolve_precision`).
+Mixed precision is the trainer's: ``trainer.precision`` (``auto`` in the GPU presets and ``experiment=cpu_hour``:
+``bf16-mixed`` where bfloat16 is native, else ``32-true``; see :func:`resolve_precision`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["COMPILE_MODES", "TrainingSpeed", "check_compile", "resolve_precision"]
+__all__ = ["COMPILE_MODES", "TrainingSpeed", "check_compile", "native_bf16", "resolve_precision"]
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +41,34 @@ def check_compile(value: Any) -> str | None:
     )
 
 
+def native_bf16(device: str | torch.device = "cpu") -> tuple[bool, str]:
+    """Whether bfloat16 runs natively on ``device`` (a CUDA GPU with bf16 units; a CPU with ``avx512_bf16`` or
+    ``amx_bf16``), and why not when it does not."""
+    if torch.device(device).type == "cuda":
+        ok = torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+        return ok, "" if ok else "this GPU has no native bfloat16"
+    if _cpu_flags() & {"avx512_bf16", "amx_bf16"}:
+        return True, ""
+    return False, "the CPU has no avx512_bf16 / amx_bf16: emulated bfloat16 is many times slower than float32"
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no native-bf16 claim
+        return set()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return set(line.split(":", 1)[-1].split())
+
+
 def resolve_precision(precision: Any, accelerator: str | None) -> str:
-    """``trainer.precision=auto``: ``bf16-mixed`` on a CUDA device that supports bfloat16, else ``32-true``
-    (CPUs keep float32: see benchmarks/README.md for the measurement); any other value is kept as given."""
+    """``trainer.precision=auto``: ``bf16-mixed`` where bfloat16 is native (a CUDA GPU with bf16 units, or a CPU
+    with ``avx512_bf16`` / ``amx_bf16``: 1.3x faster training steps there, 1.8x with ``model.channels_last``; see
+    benchmarks/README.md), else ``32-true`` (emulated bfloat16 is many times slower); other values are kept."""
     if str(precision) != "auto":
         return str(precision)
     on_gpu = accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
-    return "bf16-mixed" if on_gpu and torch.cuda.is_bf16_supported() else "32-true"
+    return "bf16-mixed" if native_bf16("cuda" if on_gpu else "cpu")[0] else "32-true"
 
 
 class TrainingSpeed:

@@ -11,10 +11,10 @@ import numpy as np
 from ..atomic import atomic_write
 from .modulation import ModulationMap
 
-__all__ = ["plot_curve", "plot_modulation_map"]
+__all__ = ["plot_curve", "plot_modulation_map", "save_figure"]
 
 
-def _save(figure, path: str | Path) -> Path:  # noqa: ANN001 - a matplotlib Figure
+def save_figure(figure, path: str | Path) -> Path:  # noqa: ANN001 - a matplotlib Figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(figure)
@@ -51,7 +51,7 @@ def plot_modulation_map(result: ModulationMap, path: str | Path) -> Path:
         fontsize=9,
     )
     figure.colorbar(image, ax=axes, label=result.metric)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_curve(
@@ -74,4 +74,4 @@ def plot_curve(
     axes.set_title("MSE to GAN: one point per alpha (a=0 GAN, a=1 MSE)", fontsize=10)
     axes.legend(fontsize=7, ncols=2)
     axes.grid(alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)

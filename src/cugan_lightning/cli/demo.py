@@ -127,6 +127,10 @@ def _run(args: argparse.Namespace) -> None:
         evaluate_checkpoints(
             {"cunet": stage1["best_checkpoint"] or stage1["last_checkpoint"]}, root / "evaluation"
         )
+        print(
+            "\nOpen the web app on it:\n"
+            f"  python -m cugan_lightning.app --ckpt {stage1['best_checkpoint'] or stage1['last_checkpoint']}"
+        )
         return
 
     print("\nstage 2: CUGAN (GFM discriminator) from the stage-1 weights (CPU)", flush=True)

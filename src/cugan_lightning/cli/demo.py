@@ -1,8 +1,8 @@
 """``make demo``: both training stages on the embedded photographs, on the CPU, with modulation figures.
 
-1. stage 1, ``experiment=quickstart_cpu``: a narrow CUnet learns to remove blur and noise (about 5 minutes on a
+1. stage 1, ``experiment=quickstart_cpu``: a narrow CUnet learns to remove blur and noise (about 2 minutes on a
    2-core CPU), then the PSNR gain over the degraded input on each validation setting is printed;
-2. stage 2, ``experiment=quickstart_cpu_gan``: the GAN stage starts from it (a few minutes);
+2. stage 2, ``experiment=quickstart_cpu_gan``: the GAN stage starts from it (under a minute);
 3. the evaluation app scores both checkpoints on the whole validation photographs (PSNR, SSIM, and LPIPS / DISTS
    where their ImageNet files are present) and prints its tables.
 

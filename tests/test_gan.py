@@ -286,6 +286,7 @@ def test_ddp_validation_scores_each_item_once_and_equals_one_process(tmp_path):
                 "trainer.devices=2",
                 "trainer.sync_batchnorm=false",
                 "trainer.benchmark=false",
+                "trainer.precision=32-true",  # the preset's auto is bf16 on a CPU with native bfloat16
             ],
         ),
     ):

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from timing import interleaved, synchronize
+from timing import degradation_modules, interleaved, synchronize
 
 from cugan_lightning.checkpoint import describe_generator
 from cugan_lightning.degradations import LevelCodec
@@ -226,20 +226,11 @@ def per_image_cpu_pipeline(
 
 
 def degradation(args: argparse.Namespace, device: torch.device, step_seconds: float) -> None:
-    from cugan_lightning.data import RestorationDataModule
-    from cugan_lightning.degradations import LevelSampler
 
     print("\n2. the training-batch degradation", flush=True)
     gen = torch.Generator().manual_seed(0)
     gt = torch.rand(args.batch, 3, args.patch, args.patch, generator=gen)
-    two = RestorationDataModule(patch_size=args.patch, batch_size=args.batch, num_workers=0)
-    three = RestorationDataModule(
-        patch_size=args.patch,
-        batch_size=args.batch,
-        num_workers=0,
-        sampler=LevelSampler(factors=("blur", "noise", "jpeg")),
-        codec=LevelCodec(names=("blur", "noise", "jpeg"), max_levels=(4.0, 50.0, 92.0)),
-    )
+    two, three = degradation_modules(args.batch, args.patch)
     blur = (torch.rand(args.batch, generator=gen) * 4).numpy()
     noise = (torch.rand(args.batch, generator=gen) * 50).numpy()
     quality = (10 + torch.rand(args.batch, generator=gen) * 90).round().numpy()

@@ -13,12 +13,9 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from timing import interleaved
+from timing import degradation_modules, interleaved
 
-from cugan_lightning.data import RestorationDataModule
 from cugan_lightning.degradations import (
-    LevelCodec,
-    LevelSampler,
     gaussian_blur,
     gaussian_kernel1d,
     gaussian_kernel2d,
@@ -73,14 +70,7 @@ def main() -> None:
         rounds=args.rounds,
         device=device,
     )
-    two = RestorationDataModule(patch_size=args.patch, batch_size=args.batch, num_workers=0)
-    three = RestorationDataModule(
-        patch_size=args.patch,
-        batch_size=args.batch,
-        num_workers=0,
-        sampler=LevelSampler(factors=("blur", "noise", "jpeg")),
-        codec=LevelCodec(names=("blur", "noise", "jpeg"), max_levels=(4.0, 50.0, 92.0)),
-    )
+    two, three = degradation_modules(args.batch, args.patch)
     net = CUnet().to(device)
     z = torch.rand(args.batch, 2, device=device)
     opt = torch.optim.Adam(net.parameters())

@@ -1,4 +1,5 @@
-"""Timing helpers shared by the benchmark scripts: interleaved rounds and medians, all in one run."""
+"""Helpers shared by the benchmark scripts: interleaved rounds and medians (all in one run), and the data modules
+whose device degradation they time."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -37,3 +39,19 @@ def interleaved(
             synchronize(device)
             times[name].append((time.perf_counter() - start) / calls)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def degradation_modules(batch: int, patch: int) -> tuple[Any, Any]:
+    """The training data module's device degradation with blur and noise, and with blur, noise and JPEG."""
+    from cugan_lightning.data import RestorationDataModule
+    from cugan_lightning.degradations import LevelCodec, LevelSampler
+
+    two = RestorationDataModule(patch_size=patch, batch_size=batch, num_workers=0)
+    three = RestorationDataModule(
+        patch_size=patch,
+        batch_size=batch,
+        num_workers=0,
+        sampler=LevelSampler(factors=("blur", "noise", "jpeg")),
+        codec=LevelCodec(names=("blur", "noise", "jpeg"), max_levels=(4.0, 50.0, 92.0)),
+    )
+    return two, three

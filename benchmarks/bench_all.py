@@ -14,7 +14,7 @@ Rows (medians of interleaved rounds; each ratio compares two things measured in 
 
 Usage: python benchmarks/bench_all.py [--device cpu|cuda] [--width small|full] [--rounds 5] [--quick]
 (``--width small`` is the CPU demo's CUnet (16/32/64 channels), ``full`` the paper's (64/128/256); the default is
-small on the CPU and full on a GPU). About 5 to 10 minutes on 2 CPU cores.
+small on the CPU and full on a GPU). About 2 minutes on 2 idle CPU cores (97 s on ours), longer on a busy machine.
 """
 
 from __future__ import annotations

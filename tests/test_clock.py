@@ -55,4 +55,4 @@ def test_the_cpu_hour_recipe_composes_with_its_clock(tmp_path):
     assert clock._duration == 3600
     assert trainer.max_steps == 21000
     assert model.speed.channels_last and trainer.precision == resolve_precision("auto", "cpu")
-    assert model.hparams is not None and sum(p.numel() for p in model.net_g.parameters()) > 1_000_000
+    assert sum(p.numel() for p in model.net_g.parameters()) > 1_000_000  # the 32/64/128 width, not 16/32/64

@@ -16,10 +16,8 @@ __all__ = ["TrainingClock"]
 
 
 class TrainingClock(Timer):
-    """Lightning's ``Timer`` that also logs ``time/train_minutes`` at the end of each validation."""
-
-    def __init__(self, duration: str | None = None, **kwargs: Any) -> None:
-        super().__init__(duration=duration, **kwargs)
+    """Lightning's ``Timer`` (same arguments: ``duration``, ``interval``, ``verbose``) that also logs
+    ``time/train_minutes`` at the end of each validation."""
 
     def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         if trainer.sanity_checking:

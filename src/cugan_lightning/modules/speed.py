@@ -91,10 +91,11 @@ class TrainingSpeed:
                 if net is not None:
                     net.to(memory_format=torch.channels_last)
 
-    def format_batch(self, batch: Mapping[str, Any]) -> dict[str, Any]:
-        """The training batch with its images in the module's memory format (a no-op without channels_last)."""
+    def format_batch(self, batch: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The training batch with its images in the module's memory format (the batch itself, not a copy,
+        without channels_last)."""
         if not self.channels_last:
-            return dict(batch)
+            return batch
         return {
             key: value.contiguous(memory_format=torch.channels_last)
             if isinstance(value, Tensor) and value.dim() == 4

@@ -29,7 +29,7 @@ test-fast: $(STAMP)  ## the everyday loop: every test but the `slow` and `gpu` o
 	$(PY) -m pytest -m "not slow and not gpu" $(ARGS)
 
 demo: $(STAMP)  ## train stage 1 then stage 2 on the embedded photos (CPU) and write the modulation figures
-	$(PY) -m cugan_lightning.demo $(ARGS)
+	$(VENV)/bin/cugan-demo $(ARGS)
 
 bench: $(STAMP)  ## every speed comparison on this machine, one table of ratios (about 2 minutes on 2 CPU cores)
 	$(PY) benchmarks/bench_all.py $(ARGS)

@@ -72,8 +72,6 @@ def compose(overrides: list[str], out: Path) -> Any:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
-    import cugan_lightning.hydra_app  # noqa: F401 - the config resolvers
-
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="cugan_lightning.conf", version_base="1.3"):
         cfg = hydra_compose(config_name="train", overrides=overrides, return_hydra_config=True)
@@ -88,7 +86,7 @@ def lightning_iteration_times(cfg: Any, iterations: int) -> tuple[list[float], A
     """Seconds between consecutive training-batch ends of a real ``trainer.fit`` (validation never runs)."""
     from lightning.pytorch.callbacks import Callback
 
-    from cugan_lightning.train import build
+    from cugan_lightning.apps.train import build
 
     class Clock(Callback):
         def __init__(self) -> None:

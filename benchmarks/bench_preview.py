@@ -30,10 +30,10 @@ import torch
 from PIL import Image
 
 from cugan_lightning.checkpoint import save_generator_checkpoint
+from cugan_lightning.checkpoint.find import find_checkpoints
 from cugan_lightning.data import load_embedded_image
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.inference import load_restorer
-from cugan_lightning.interactive import find_checkpoints
 from cugan_lightning.networks import CUnet
 
 DEMO_CHANNELS = (16, 32, 64)  # conf/model/generator/cunet_small.yaml, the quickstart experiments' generator
@@ -106,7 +106,7 @@ def free_port() -> int:
 
 def start_app(ckpt: Path, gan: Path | None, max_side: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    command = [sys.executable, "-m", "cugan_lightning.app", "--ckpt", str(ckpt), "--port", str(port)]
+    command = [sys.executable, "-m", "cugan_lightning.apps.app", "--ckpt", str(ckpt), "--port", str(port)]
     command += ["--device", "cpu", "--preview-side", str(max_side)] + (
         ["--gan-ckpt", str(gan)] if gan else []
     )

@@ -1,6 +1,6 @@
 """Cost of a slider move in interactive modulation, relative to one base-network pass.
 
-Compares what a :class:`~cugan_lightning.restore.Restorer` does for each slider (a blur / noise move evaluates C_G
+Compares what a :class:`~cugan_lightning.inference.Restorer` does for each slider (a blur / noise move evaluates C_G
 and runs the network; an alpha move re-blends in place, evaluates C_G and runs the network) with the naive way of
 moving alpha (interpolate two checkpoint files into a new network, then run it). Prints ratios measured in one run
 on one machine. Usage:

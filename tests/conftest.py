@@ -56,8 +56,6 @@ TINY = [
 
 def compose_config(overrides, output_dir, config_name="train"):
     """Compose the real app config as `python -m cugan_lightning` would, writing into `output_dir`."""
-    import cugan_lightning.hydra_app  # noqa: F401 - registers the config resolvers, as the apps do
-
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
@@ -92,7 +90,7 @@ def fit_recording(cfg, keys, ckpt_path=None):
     """Build and fit ``cfg``; returns the trainer and, per training batch, the values of the logged ``keys``."""
     from lightning.pytorch.callbacks import Callback
 
-    from cugan_lightning.train import build
+    from cugan_lightning.apps.train import build
 
     class Recorder(Callback):
         def __init__(self):

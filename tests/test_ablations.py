@@ -11,9 +11,9 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from conftest import TINY, compose_config
-from cugan_lightning.evaluate import prepare
-from cugan_lightning.hydra_app import ConfigError, sweep_group
-from cugan_lightning.train import build
+from cugan_lightning.apps.evaluate import prepare
+from cugan_lightning.apps.hydra_app import ConfigError, sweep_group
+from cugan_lightning.apps.train import build
 
 LEVELS = "[0,30],[0,50],[2,0],[4,0],[1,15],[1,30],[2,30],[2,50],[4,30],[4,50]"
 # ablation -> (app config, its sweep, one job's overrides, that job's folder name)
@@ -68,7 +68,7 @@ def test_ablation_details_follow_the_paper(tmp_path):
 
 
 def test_an_ablation_of_one_app_is_refused_by_the_other(tmp_path):
-    with pytest.raises(ConfigError, match="python -m cugan_lightning.evaluate ablation="):
+    with pytest.raises(ConfigError, match="cugan-evaluate ablation="):
         build(compose_config([*TINY, "ablation=dni_alpha"], tmp_path))
     # a training ablation does not even compose in the evaluation app: it overrides the training experiment
     with pytest.raises(Exception, match="Could not override 'experiment'"):
@@ -116,4 +116,4 @@ def test_the_local_launcher_runs_a_two_job_sweep(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     for seed in (0, 1):
         assert (tmp_path / "sweep" / f"seed={seed}" / "checkpoints" / "last.ckpt").is_file()
-    assert f"python -m cugan_lightning.evaluate runs={tmp_path}/sweep" in proc.stdout
+    assert f"cugan-evaluate runs={tmp_path}/sweep" in proc.stdout

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from conftest import CONFIG_MODULE, TINY, compose_config, fit_recording
+from cugan_lightning.apps.train import build, train
 from cugan_lightning.checkpoint import load_generator, read_checkpoint
 from cugan_lightning.data import center_crop, load_embedded_image
 from cugan_lightning.data.io import to_float
 from cugan_lightning.degradations import degrade_fixed
-from cugan_lightning.train import build, train
 
 EXPERIMENTS = sorted(
     p.name.removesuffix(".yaml") for p in resources.files(CONFIG_MODULE).joinpath("experiment").iterdir()
@@ -162,7 +162,7 @@ def test_multirun_sweeps_an_ablation(tmp_path):
 
 
 def test_gpu_preset_without_a_gpu_says_what_to_use(tmp_path, monkeypatch):
-    from cugan_lightning.train import ConfigError
+    from cugan_lightning.apps.train import ConfigError
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     cfg = compose_config([*TINY, "trainer=gpu"], tmp_path)

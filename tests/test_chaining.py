@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from conftest import TINY, compose_config
+from cugan_lightning.apps.train import build
 from cugan_lightning.checkpoint import save_generator_checkpoint
 from cugan_lightning.checkpoint.find import StartNotFoundError
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.networks import CUnet
-from cugan_lightning.train import build
 
 GAN = [
     *TINY,

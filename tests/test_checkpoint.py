@@ -14,6 +14,9 @@ from safetensors.torch import save_file
 
 from conftest import make_generator, released_state_dict
 from cugan_lightning import load_generator
+from cugan_lightning.apps.dni import main as dni_main
+from cugan_lightning.apps.export import main as export_main
+from cugan_lightning.apps.restore import main as restore_main
 from cugan_lightning.checkpoint import (
     CheckpointError,
     checkpoint_kind,
@@ -22,9 +25,6 @@ from cugan_lightning.checkpoint import (
     read_generator_file,
     save_generator_checkpoint,
 )
-from cugan_lightning.cli.dni import main as dni_main
-from cugan_lightning.cli.export import main as export_main
-from cugan_lightning.cli.restore import main as restore_main
 from cugan_lightning.data.io import read_image_raw
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.dni import interpolate

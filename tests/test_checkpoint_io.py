@@ -20,8 +20,8 @@ import pytest
 import torch
 
 from conftest import TINY, compose_config
+from cugan_lightning.apps.train import build
 from cugan_lightning.atomic import atomic_write
-from cugan_lightning.train import build
 from cugan_lightning.utils import AtomicCheckpointIO
 
 SCRIPT = textwrap.dedent(

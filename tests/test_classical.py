@@ -10,10 +10,10 @@ import torch
 from scipy.ndimage import convolve
 
 from conftest import compose_config, make_generator
+from cugan_lightning.apps.evaluate import run
 from cugan_lightning.checkpoint import save_generator_checkpoint
 from cugan_lightning.data import load_embedded_image
 from cugan_lightning.degradations import LevelCodec, degrade_fixed
-from cugan_lightning.evaluate import run
 from cugan_lightning.evaluation.classical import CLASSICAL_METHODS, classical_method, psf
 from cugan_lightning.evaluation.models import load_models, parse_models
 

@@ -8,9 +8,9 @@ import csv
 from lightning.pytorch.callbacks import Timer
 
 from conftest import TINY, compose_config, fit_recording
+from cugan_lightning.apps.train import build
 from cugan_lightning.modules.clock import TrainingClock
 from cugan_lightning.modules.speed import resolve_precision
-from cugan_lightning.train import build
 
 CLOCK = "+callbacks.clock._target_=cugan_lightning.modules.clock.TrainingClock"
 COMMON = [*TINY, "data.batches_per_epoch=3", "logger=csv", "model.log_figures=false", CLOCK]

@@ -219,7 +219,7 @@ def test_folder_images_are_decoded_once_and_shared(image_folder, monkeypatch):
 
 
 def test_sixteen_bit_colour_files_keep_all_sixteen_bits_for_training(tmp_path):
-    from cugan_lightning.restore import write_output_image
+    from cugan_lightning.data.io import write_image as write_output_image
 
     rgb16 = np.random.default_rng(3).integers(0, 65536, (9, 11, 3)).astype(np.uint16)
     for name in ("rgb16.png", "rgb16.tif"):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cugan_lightning.cli.demo import StageFailed, cli, gain_table
+from cugan_lightning.apps.demo import StageFailed, gain_table, main
 
 
 def test_gain_table_lists_each_setting_and_the_mean():
@@ -24,7 +24,7 @@ def test_gain_table_lists_each_setting_and_the_mean():
 
 @pytest.mark.slow
 def test_a_failing_stage_ends_the_demo_with_one_line_and_status_2(tmp_path, capfd):
-    code = cli(["--out", str(tmp_path), f"data.train_dir={tmp_path / 'missing'}"])
+    code = main(["--out", str(tmp_path), f"data.train_dir={tmp_path / 'missing'}"])
     err = capfd.readouterr().err
     assert code == 2
     assert "set `data.train_dir`" in err and "error: the stage stopped with exit status 2" in err

@@ -10,13 +10,13 @@ import torch
 
 from conftest import assert_one_line_error
 from conftest import make_generator as make_net
+from cugan_lightning.apps.dni import main
 from cugan_lightning.checkpoint import (
     CheckpointError,
     load_generator,
     read_checkpoint,
     save_generator_checkpoint,
 )
-from cugan_lightning.cli.dni import main
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.dni import (
     DNIBlender,

@@ -15,10 +15,10 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from conftest import assert_one_line_error, compose_config, make_generator
+from cugan_lightning.apps.evaluate import MergeSweep, prepare, run
 from cugan_lightning.checkpoint import save_generator_checkpoint
 from cugan_lightning.data import load_embedded_image
 from cugan_lightning.degradations import LevelCodec, degrade_fixed
-from cugan_lightning.evaluate import MergeSweep, prepare, run
 from cugan_lightning.evaluation.modulation import ModulationMap, best_condition
 from cugan_lightning.networks import CUnet
 
@@ -184,7 +184,7 @@ def test_a_multirun_over_alpha_is_merged_into_one_curve(tmp_path, ckpts):
     blend = f"models.blend={{mse: {ckpts['mse']}, gan: {ckpts['gan']}, alpha: 0.5}}"
     proc = subprocess.run(
         [
-            sys.executable, "-m", "cugan_lightning.evaluate", "-m", *FAST, blend, "models.blend.alpha=0,1",
+            sys.executable, "-m", "cugan_lightning.apps.evaluate", "-m", *FAST, blend, "models.blend.alpha=0,1",
             "settings=[[0,30],[2,0]]", f"hydra.sweep.dir={tmp_path}/sweep",
         ],
         capture_output=True, text=True, timeout=600,
@@ -286,7 +286,7 @@ def test_bad_input_is_named_before_scoring(tmp_path, ckpts, overrides, error, ph
 
 def test_the_command_line_prints_one_line_and_writes_no_table(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "cugan_lightning.evaluate", "models.cunet=/nowhere/m.ckpt", f"hydra.run.dir={tmp_path}"],
+        [sys.executable, "-m", "cugan_lightning.apps.evaluate", "models.cunet=/nowhere/m.ckpt", f"hydra.run.dir={tmp_path}"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 2

@@ -1,4 +1,4 @@
-"""Tests of cugan_lightning.export: safetensors and ONNX files that carry the generator config and the codec."""
+"""Tests of the export tool (cugan-export): safetensors and ONNX files that carry the generator config and the codec."""
 
 from __future__ import annotations
 
@@ -11,16 +11,18 @@ import torch
 
 from conftest import assert_one_line_error
 from conftest import make_generator as make_net
-from cugan_lightning.checkpoint import CheckpointError, load_generator, save_generator_checkpoint
-from cugan_lightning.degradations import LevelCodec
-from cugan_lightning.dni import interpolate
-from cugan_lightning.export import (
+from cugan_lightning.apps.export import main
+from cugan_lightning.checkpoint import (
+    CheckpointError,
     OnnxRestorer,
+    load_generator,
     load_safetensors_generator,
-    main,
     read_onnx_metadata,
     read_safetensors_generator,
+    save_generator_checkpoint,
 )
+from cugan_lightning.degradations import LevelCodec
+from cugan_lightning.dni import interpolate
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,7 @@ def test_default_output_sits_beside_the_checkpoint(tmp_path, ckpts):
 
 
 def test_restore_accepts_exported_safetensors(tmp_path, ckpts):
-    from cugan_lightning.restore import load_restorer
+    from cugan_lightning.inference import load_restorer
 
     out = tmp_path / "mse.safetensors"
     assert main(["--ckpt", str(ckpts["mse"]), "-o", str(out)]) == 0

@@ -9,12 +9,12 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from conftest import TINY, compose_config, fit_recording
+from cugan_lightning.apps.train import build, train
 from cugan_lightning.checkpoint import CheckpointError, read_checkpoint, save_generator_checkpoint
 from cugan_lightning.checkpoint.find import StartNotFoundError
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.losses import GANLoss
 from cugan_lightning.networks import CUnet, PretrainedWeightsMissingError
-from cugan_lightning.train import build, train
 
 GAN_TINY = [
     *TINY,

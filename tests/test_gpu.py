@@ -53,7 +53,7 @@ def test_the_training_degradation_on_cuda_equals_the_cpu_one():
 )
 def test_both_stages_run_on_cuda(tmp_path, options):
     from conftest import TINY, compose_config
-    from cugan_lightning.train import train
+    from cugan_lightning.apps.train import train
 
     overrides = [*TINY, "trainer=gpu", "debug=fast_dev_run", *options]
     stage1 = train(compose_config(overrides, tmp_path / "s1"))
@@ -105,7 +105,7 @@ def test_restore_command_on_cuda_with_tiles(tmp_path):
     Image.fromarray(image).save(tmp_path / "in.png")
     for device in ("cpu", "cuda"):
         proc = subprocess.run(
-            [sys.executable, "-m", "cugan_lightning.restore", str(tmp_path / "in.png"), "-o",
+            [sys.executable, "-m", "cugan_lightning.apps.restore", str(tmp_path / "in.png"), "-o",
              str(tmp_path / f"{device}.png"), "--ckpt", str(path), "--noise", "20", "--tile", "64",
              "--device", device],
             capture_output=True, text=True, timeout=300,

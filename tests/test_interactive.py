@@ -11,14 +11,10 @@ import torch
 
 from conftest import make_generator as make_net
 from cugan_lightning.checkpoint import save_generator_checkpoint
+from cugan_lightning.checkpoint.find import find_checkpoints
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.dni import interpolate
-from cugan_lightning.interactive import (
-    DEFAULT_DEGRADATION,
-    ModulationSession,
-    default_image,
-    find_checkpoints,
-)
+from cugan_lightning.interactive import DEFAULT_DEGRADATION, ModulationSession, default_image
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "interactive_modulation.ipynb"
 

@@ -12,10 +12,11 @@ import torch
 from PIL import Image
 
 from conftest import TINY, compose_config, make_generator
+from cugan_lightning.apps.dni import main as dni_main
+from cugan_lightning.apps.export import main as export_main
+from cugan_lightning.apps.restore import main as restore_main
+from cugan_lightning.apps.train import build, train
 from cugan_lightning.checkpoint import IncompatibleCheckpointsError, save_generator_checkpoint
-from cugan_lightning.cli.dni import main as dni_main
-from cugan_lightning.cli.export import main as export_main
-from cugan_lightning.cli.restore import main as restore_main
 from cugan_lightning.data import center_crop, load_embedded_image
 from cugan_lightning.data.io import read_image_raw, to_float
 from cugan_lightning.degradations import (
@@ -35,7 +36,6 @@ from cugan_lightning.evaluation.models import load_models, parse_models
 from cugan_lightning.evaluation.runner import parse_settings
 from cugan_lightning.inference import load_restorer
 from cugan_lightning.interactive import ModulationSession
-from cugan_lightning.train import build, train
 
 CODEC3 = LevelCodec(names=("blur", "noise", "jpeg"), max_levels=(4.0, 50.0, 92.0))
 

@@ -2,10 +2,11 @@
 
 Layer 0, pure torch / numpy / PIL: networks, degradations, losses, the atomic writer, image files and datasets.
 Layer 1, generator files and what works on them: checkpoint, dni, figures.
-Layer 2, libraries for inference (inference, interactive, the web app's app/) and for training (the data module,
-modules, utils).
-Layer 3, the apps and tools: train (python -m cugan_lightning), cli/ and their compatibility entry points.
-A module imports only from its own layer or those below; layers 0 to 2 never import the command-line tools.
+Layer 2, libraries for inference (inference, interactive, the web page's webapp/) and for training (the data
+module, modules, utils).
+Layer 3, apps/: every tool (the Hydra apps and the command-line tools), and ``python -m cugan_lightning``.
+A module imports only from its own layer or those below, and so does every folder: layers 0 to 2 never import
+the tools.
 """
 
 from __future__ import annotations
@@ -38,29 +39,20 @@ LAYERS = {
     "figures": 1,
     "inference": 2,
     "interactive": 2,
-    "app": 2,  # the web page: the workbench (no Gradio) and the Gradio page, no argparse
+    "webapp": 2,  # the web page: the workbench (no Gradio) and the Gradio page, no argparse
     "evaluation": 2,  # scoring, tables and plots of the evaluation app (torchmetrics, no Lightning or Hydra)
     "data": 2,  # the package itself exposes the Lightning data module (lazily)
+    "data.prepare": 2,  # downloads and lays out data sets (no Lightning)
     "modules": 2,
     "utils": 2,
-    "train": 3,
-    "evaluate": 3,
-    "hydra_app": 3,
+    "apps": 3,  # every tool: the Hydra apps and the command-line tools
     "__main__": 3,
-    "cli": 3,
-    "restore": 3,
-    "export": 3,
-    "demo": 3,
-    "dni.__main__": 3,
-    "app.__main__": 3,
-    "data.prepare": 2,  # downloads and lays out data sets (no Lightning)
-    "data.prepare.__main__": 3,
     "conf": 3,
     "": 3,  # the top-level package: the public API, imported lazily
 }
 FRAMEWORKS = {"lightning", "pytorch_lightning", "hydra", "omegaconf"}
 FRAMEWORK_FREE_BELOW = 2  # layers 0 and 1 never import a training framework
-FRAMEWORK_FREE = ("inference", "interactive", "evaluation", "app")  # nor do these libraries of layer 2
+FRAMEWORK_FREE = ("inference", "interactive", "evaluation", "webapp")  # nor do these libraries of layer 2
 
 
 def modules() -> dict[str, Path]:
@@ -133,6 +125,26 @@ def test_every_module_has_a_layer_and_imports_only_downwards():
         if layer_of(t) > layer_of(m)
     ]
     assert not wrong, "imports against the layer order (see ARCHITECTURE.md):\n" + "\n".join(wrong)
+
+
+def test_no_folder_imports_a_folder_above_its_layer():
+    """Folder by folder (the top-level package of each module): an arrow from a folder to one of a higher layer
+    is refused even where the two modules' own layers would allow it (a ``__main__`` inside a library folder
+    that imports a tool, say)."""
+    edges, _ = graph()
+
+    def folder(module: str) -> str:
+        return module.split(".")[0]
+
+    wrong = sorted(
+        {
+            f"{folder(m)}/ (layer {LAYERS[folder(m)]}) -> {folder(t)}/ (layer {LAYERS[folder(t)]}) in {m}"
+            for m, targets in edges.items()
+            for t in targets
+            if m and t and folder(m) != folder(t) and LAYERS[folder(t)] > LAYERS[folder(m)]
+        }
+    )
+    assert not wrong, "folders importing upwards:\n" + "\n".join(wrong)
 
 
 def test_there_is_no_import_cycle():

@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import TINY, compose_config
-from cugan_lightning.train import train
+from cugan_lightning.apps.train import train
 from cugan_lightning.utils import wandb_key_configured, wandb_logger
 
 

@@ -18,9 +18,9 @@ import torch
 import torchvision
 
 from conftest import TINY, assert_one_line_error, compose_config, make_generator
+from cugan_lightning.apps.evaluate import run
 from cugan_lightning.checkpoint import save_generator_checkpoint
 from cugan_lightning.degradations import LevelCodec
-from cugan_lightning.evaluate import run
 from cugan_lightning.evaluation.metrics import ImageScorer, UnverifiedBackboneError, build_validation_scorer
 from cugan_lightning.networks import PretrainedWeightsMissingError, imagenet_file
 
@@ -61,8 +61,10 @@ def test_a_missing_backbone_stops_the_app_before_any_model_or_image_is_read(
     empty_hub, ckpt, tmp_path, monkeypatch
 ):
     loaded = []
-    monkeypatch.setattr("cugan_lightning.evaluate.load_models", lambda *a, **k: loaded.append("models"))
-    monkeypatch.setattr("cugan_lightning.evaluate.load_test_images", lambda *a, **k: loaded.append("images"))
+    monkeypatch.setattr("cugan_lightning.apps.evaluate.load_models", lambda *a, **k: loaded.append("models"))
+    monkeypatch.setattr(
+        "cugan_lightning.apps.evaluate.load_test_images", lambda *a, **k: loaded.append("images")
+    )
     cfg = compose_config(
         [*FAST, f"models.cunet={ckpt}"], tmp_path / "run", "evaluate"
     )  # default: every metric
@@ -93,7 +95,7 @@ def test_random_backbones_are_refused_or_labelled_unverified(random_backbones, c
     with pytest.raises(UnverifiedBackboneError, match="does not match the published checksum"):
         ImageScorer(["lpips"])
     proc = subprocess.run(
-        [sys.executable, "-m", "cugan_lightning.evaluate", f"models.cunet={ckpt}", *FAST, f"hydra.run.dir={tmp_path}/cli"],
+        [sys.executable, "-m", "cugan_lightning.apps.evaluate", f"models.cunet={ckpt}", *FAST, f"hydra.run.dir={tmp_path}/cli"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 2
@@ -117,7 +119,7 @@ def test_random_backbones_are_refused_or_labelled_unverified(random_backbones, c
 
 @pytest.mark.slow
 def test_gan_validation_logs_lpips_per_setting(random_backbones, tmp_path, monkeypatch):
-    from cugan_lightning.train import train
+    from cugan_lightning.apps.train import train
 
     point_hub_at(random_backbones, monkeypatch)
     stage1 = save_generator_checkpoint(

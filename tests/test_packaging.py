@@ -105,7 +105,7 @@ def test_the_wheel_alone_trains_with_its_own_configs(tmp_path):
         [
             sys.executable,
             "-c",
-            "import cugan_lightning.conf as c, cugan_lightning.train as t; print(c.__file__, t.__file__)",
+            "import cugan_lightning.conf as c, cugan_lightning.apps.train as t; print(c.__file__, t.__file__)",
         ],
         cwd=empty,
         env=env,
@@ -133,3 +133,37 @@ def test_the_wheel_alone_trains_with_its_own_configs(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     (metrics,) = empty.glob("logs/*/runs/*/metrics.json")  # the debug preset names the task "debug"
     assert "val/psnr" in json.loads(metrics.read_text())["metrics"]
+
+
+SHARED_APP_MODULES = {"__init__", "common", "hydra_app"}  # what the tools share, not tools themselves
+
+
+def test_every_tool_has_one_console_script_and_lives_in_apps():
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    tools = {p.stem for p in (PACKAGE / "apps").glob("*.py")} - SHARED_APP_MODULES
+    targets = {}
+    for script, target in scripts.items():
+        module, _, function = target.partition(":")
+        assert script.startswith("cugan-") and function == "main", (script, target)
+        assert module.startswith("cugan_lightning.apps."), f"{script} -> {module}: every tool lives in apps/"
+        targets[module.removeprefix("cugan_lightning.apps.")] = script
+    assert set(targets) == tools, f"tools without a console script: {sorted(tools - set(targets))}"
+    # no second way in: no other module of the package is runnable
+    runnable = sorted(
+        str(p.relative_to(PACKAGE))
+        for p in PACKAGE.rglob("*.py")
+        if p.parent.name != "apps"
+        and (p.name == "__main__.py" or 'if __name__ == "__main__"' in p.read_text())
+    )
+    assert runnable == ["__main__.py"], f"entry points outside apps/: {runnable}"
+
+
+@pytest.mark.parametrize(
+    "script", sorted(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"])
+)
+def test_each_console_script_is_installed_and_answers_help(script):
+    path = Path(sys.executable).with_name(script)
+    assert path.is_file(), f"{script} is not installed beside {sys.executable}: run make install"
+    proc = subprocess.run([str(path), "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip()

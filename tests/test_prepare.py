@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from conftest import assert_one_line_error
-from cugan_lightning.cli.prepare import main
+from cugan_lightning.apps.prepare import main
 from cugan_lightning.data.prepare import DATASETS, Archive, DatasetSpec, subimage_starts
 
 

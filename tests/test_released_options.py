@@ -9,11 +9,11 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 
 from conftest import TINY, compose_config
+from cugan_lightning.apps.train import build
 from cugan_lightning.checkpoint import save_generator_checkpoint
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.losses import GANLoss, PixelLoss
 from cugan_lightning.networks import CUnet
-from cugan_lightning.train import build
 
 GAN = [
     *TINY,

@@ -1,4 +1,4 @@
-"""Tests of cugan_lightning.restore: the Restorer API (kinds in and out, caching, tiling) and the command line."""
+"""Tests of the restore tool (cugan-restore) and the Restorer API (kinds in and out, caching, tiling) and the command line."""
 
 from __future__ import annotations
 
@@ -15,19 +15,13 @@ from PIL import Image
 import cugan_lightning
 from conftest import assert_one_line_error
 from conftest import make_generator as make_net
+from cugan_lightning.apps.restore import main
 from cugan_lightning.checkpoint import save_generator_checkpoint
+from cugan_lightning.data.io import read_image_raw as read_input_image
+from cugan_lightning.data.io import write_image as write_output_image
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.dni import interpolate
-from cugan_lightning.restore import (
-    Restorer,
-    load_restorer,
-    main,
-    read_input_image,
-    resolve_device,
-    tile_spans,
-    tiled_forward,
-    write_output_image,
-)
+from cugan_lightning.inference import Restorer, load_restorer, resolve_device, tile_spans, tiled_forward
 
 H, W = 21, 30  # not multiples of 4: the network pads internally
 
@@ -436,7 +430,7 @@ def test_cli_one_bad_input_means_no_output_at_all(tmp_path, ckpts, images, capsy
 def test_cli_as_a_process_prints_one_line_without_traceback(tmp_path, ckpts, images):
     argv = [str(images["rgb"]), "-o", str(tmp_path / "o.png"), "--ckpt", str(ckpts["mse"]), "--noise", "500"]
     result = subprocess.run(
-        [sys.executable, "-m", "cugan_lightning.restore", *argv],
+        [sys.executable, "-m", "cugan_lightning.apps.restore", *argv],
         capture_output=True,
         text=True,
         timeout=120,

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from conftest import TINY, assert_one_line_error, compose_config, make_generator
+from cugan_lightning.apps.train import build, train
 from cugan_lightning.checkpoint import (
     CheckpointError,
     load_generator,
@@ -28,7 +29,6 @@ from cugan_lightning.checkpoint import (
 from cugan_lightning.data import RestorationDataModule, load_embedded_image
 from cugan_lightning.data.io import ImageReadError
 from cugan_lightning.degradations import LevelCodec
-from cugan_lightning.train import build, train
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPERS = Path(__file__).resolve().parent / "helpers"
@@ -318,7 +318,7 @@ def test_a_checkpoint_that_would_run_a_command_is_refused_and_runs_nothing(tmp_p
                     ["export", "--ckpt", str(evil), "-o", str(tmp_path / "o.safetensors")],
                     ["dni", "--mse", str(evil), "--gan", str(evil), "--alpha", "0.5", "-o", str(tmp_path / "o.ckpt")]):  # fmt: skip
         proc = subprocess.run(
-            [sys.executable, "-m", f"cugan_lightning.{command[0]}", *command[1:]],
+            [sys.executable, "-m", f"cugan_lightning.apps.{command[0]}", *command[1:]],
             capture_output=True,
             text=True,
             timeout=120,
@@ -420,7 +420,7 @@ CLI_BAD_VALUES = [
     ("command", "argv", "phrase"), CLI_BAD_VALUES, ids=[" ".join(c[1]) for c in CLI_BAD_VALUES]
 )
 def test_bad_slider_values_are_one_line_before_any_work(tmp_path, capsys, command, argv, phrase):
-    from cugan_lightning.cli import dni, restore
+    from cugan_lightning.apps import dni, restore
 
     ckpt = save_generator_checkpoint(tmp_path / "g.ckpt", make_generator(0), LevelCodec())
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "x.png")

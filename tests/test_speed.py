@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from conftest import TINY, compose_config, fit_recording, make_generator
+from cugan_lightning.apps.train import build
 from cugan_lightning.checkpoint import save_generator_checkpoint
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.modules import speed
 from cugan_lightning.modules.speed import TrainingSpeed, check_compile, native_bf16, resolve_precision
-from cugan_lightning.train import build
 
 SHORT = [*TINY, "iterations=24", "data.batches_per_epoch=12", "logger=csv", "model.log_figures=false"]
 PSNR_TOLERANCE = {"channels_last": 0.02, "bf16": 0.3, "compile": 0.05}

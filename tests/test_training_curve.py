@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cugan_lightning.evaluation.training_curve import main, plot_training_curve, read_training_curve
+from cugan_lightning.apps.curve import main
+from cugan_lightning.evaluation.training_curve import plot_training_curve, read_training_curve
 
 SETTINGS = ["b0_n30", "b4_n0"]
 

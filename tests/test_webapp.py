@@ -20,12 +20,12 @@ import pytest
 from PIL import Image
 
 from conftest import assert_one_line_error, make_generator
-from cugan_lightning.app import DEMO_PHOTOS, Workbench
+from cugan_lightning.apps.app import main as app_main
 from cugan_lightning.checkpoint import save_generator_checkpoint
-from cugan_lightning.cli.app import main as app_main
 from cugan_lightning.data.io import read_image_raw
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.inference import load_restorer
+from cugan_lightning.webapp import DEMO_PHOTOS, Workbench
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,11 @@ def test_the_command_reproduces_the_page_result(bench, tmp_path):
     command = bench.command(photo, settings)
     assert "'my photo.png'" in command and "--alpha 0.3 --blur 0.5 --noise 20" in command
     run = subprocess.run(
-        [sys.executable, *shlex.split(command)[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=300
+        [str(Path(sys.executable).with_name("cugan-restore")), *shlex.split(command)[1:]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr
     written = read_image_raw(tmp_path / "my photo_restored.png")
@@ -236,7 +240,7 @@ def server(ckpts, tmp_path_factory):
         print(f"skipping the browser test: {reason}")
         pytest.skip(reason)
     port = free_port()
-    command = [sys.executable, "-m", "cugan_lightning.app", "--ckpt", str(ckpts["mse"])]
+    command = [sys.executable, "-m", "cugan_lightning.apps.app", "--ckpt", str(ckpts["mse"])]
     command += ["--gan-ckpt", str(ckpts["gan"]), "--port", str(port), "--device", "cpu"]
     command += ["--preview-side", "48", "--max-pixels", "20000"]
     log = tmp_path_factory.mktemp("server") / "server.log"
@@ -387,9 +391,7 @@ def test_the_page_in_a_real_browser(server, browser, ckpts, tmp_path):
     expected = restored_by_api(ckpts, image, noise, blur, alpha)
     np.testing.assert_array_equal(after, expected)  # tolerance: none
     command = browser.find_element(By.CSS_SELECTOR, "#command textarea").get_attribute("value")
-    assert f"--noise {noise:g}" in command and command.startswith(
-        "python -m cugan_lightning.restore photo.png"
-    )
+    assert f"--noise {noise:g}" in command and command.startswith("cugan-restore photo.png")
     browser.save_screenshot(str(tmp_path / "page.png"))
 
     # the download is the full-resolution result

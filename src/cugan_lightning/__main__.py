@@ -1,6 +1,7 @@
-"""python -m cugan_lightning experiment=<name> [overrides]: the Hydra training app."""
+"""``python -m cugan_lightning experiment=<name> [overrides]``: the training app (:mod:`.apps.train`, also
+``cugan-train``)."""
 
-from .train import main
+from .apps.train import main
 
 if __name__ == "__main__":
     main()

@@ -12,7 +12,6 @@ widgets show that, then the full-resolution result).
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .checkpoint import CheckpointError, checkpoint_kind
 from .data.io import read_image_raw
 from .degradations import degrade_fixed
 from .dni import ALPHA_HELP
 from .inference import PREVIEW_SIDE, Restorer, load_restorer
 
-__all__ = ["DEFAULT_DEGRADATION", "ModulationSession", "default_image", "find_checkpoints"]
+__all__ = ["DEFAULT_DEGRADATION", "ModulationSession", "default_image"]
 
 DEFAULT_IMAGE = "chelsea"
 DEFAULT_DEGRADATION = (2.0, 30.0)
@@ -34,7 +32,6 @@ DEFAULT_DEGRADATION = (2.0, 30.0)
 
 SLIDER_LABELS = {"blur": "blur σ", "noise": "noise σ", "jpeg": "jpeg q"}
 ALPHA_STEP = 0.05
-SEARCH_ROOTS = ("logs", "../logs")
 
 
 def default_image(
@@ -265,49 +262,3 @@ class ModulationSession:
             "status": status,
         }
         return widgets.VBox([*rows, widgets.HBox(views), status])
-
-
-def _newest_of_kind(roots: Sequence[str | Path], kind: str) -> Path | None:
-    """The newest ``.ckpt`` under ``roots`` whose metadata says ``kind`` (tensors are not loaded)."""
-    candidates: list[Path] = []
-    for root in roots:
-        root = Path(root)
-        if root.is_dir():
-            candidates.extend(root.rglob("*.ckpt"))
-    for path in sorted(candidates, key=lambda p: p.stat().st_mtime, reverse=True):
-        try:
-            if checkpoint_kind(path) == kind:
-                return path
-        except CheckpointError:
-            continue
-    return None
-
-
-def find_checkpoints(
-    mse_ckpt: str | Path | None = None,
-    gan_ckpt: str | Path | None = None,
-    roots: Sequence[str | Path] = SEARCH_ROOTS,
-) -> tuple[Path, Path | None]:
-    """The checkpoints to use: the given ones, else the newest stage-1 (``cunet``) and stage-2 (``cugan``)
-    checkpoints under ``roots`` (``make demo`` writes them under ``logs/``). The GAN one may be missing (None).
-    """
-    if mse_ckpt is not None:
-        mse = Path(mse_ckpt)
-        if not mse.is_file():
-            raise FileNotFoundError(f"checkpoint '{mse}' does not exist")
-    else:
-        found = _newest_of_kind(roots, "cunet")
-        if found is None:
-            raise FileNotFoundError(
-                f"no stage-1 (cunet) checkpoint under {' or '.join(f'{r}/' for r in roots)}: run `make demo` "
-                "first (it trains both stages on the embedded photos and writes checkpoints under logs/), or "
-                "set MSE_CKPT to a .ckpt file"
-            )
-        mse = found
-    if gan_ckpt is not None:
-        gan: Path | None = Path(gan_ckpt)
-        if not gan.is_file():
-            raise FileNotFoundError(f"checkpoint '{gan}' does not exist")
-    else:
-        gan = _newest_of_kind(roots, "cugan")
-    return mse, gan

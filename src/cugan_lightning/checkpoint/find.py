@@ -1,4 +1,10 @@
-"""Finding the stage-1 checkpoint a run starts from, by what checkpoints record rather than by their age.
+"""Finding checkpoints: every search for a generator file in a folder lives here.
+
+- :func:`find_start`: the stage-1 checkpoint a run starts from, by what checkpoints record rather than by age;
+- :func:`latest_checkpoint`: the newest ``last.ckpt`` of a task (``ckpt_path=last``);
+- :func:`find_runs` / :func:`find_baselines`: the jobs of a sweep, and per-level baselines, for the evaluation;
+- :func:`find_checkpoints`: the newest stage-1 and stage-2 checkpoints under ``logs/`` (the web app and the
+  notebook open on them when given none).
 
 A stage-2 run (CUGAN) starts from a stage-1 CUnet, a UGAN baseline from the Unet baseline of its level. The
 candidates are the ``last.ckpt`` files under a folder (plain runs and multirun jobs alike); one fits when its
@@ -8,14 +14,30 @@ several that fit equally, is an error that says what to run or lists them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..degradations import setting_name
 from .metadata import CheckpointError, baseline_level, generator_differences
-from .read import read_generator_file
+from .read import checkpoint_kind, read_generator_file
 
-__all__ = ["StartNotFoundError", "find_start", "latest_checkpoint", "task_of"]
+__all__ = [
+    "SEARCH_ROOTS",
+    "StartNotFoundError",
+    "find_baselines",
+    "find_checkpoints",
+    "find_runs",
+    "find_start",
+    "latest_checkpoint",
+    "level_triple",
+    "newest_of_kind",
+    "task_of",
+]
+
+SEARCH_ROOTS = ("logs", "../logs")
+"""Where :func:`find_checkpoints` looks: ``logs/`` of the working folder (``make demo`` writes there), or of
+its parent (a notebook started in ``notebooks/``)."""
 
 
 class StartNotFoundError(CheckpointError):
@@ -90,3 +112,118 @@ def latest_checkpoint(log_dir: str | Path, task: str) -> Path:
             "give the checkpoint's path"
         )
     return max(found, key=lambda p: p.stat().st_mtime)
+
+
+def level_triple(metadata: Mapping[str, Any]) -> tuple[float, float, float] | None:
+    """A per-level baseline's level as ``(blur, noise, jpeg quality)`` (None for a model of the whole range)."""
+    level = baseline_level(metadata)
+    return (
+        None if level is None else (level.get("blur", 0.0), level.get("noise", 0.0), level.get("jpeg", 0.0))
+    )
+
+
+def _run_checkpoint(folder: Path) -> Path | None:
+    """A run's generator: ``checkpoints/best.ckpt`` (stage 1: the best validation PSNR), else ``last.ckpt``."""
+    best, last = folder / "checkpoints" / "best.ckpt", folder / "checkpoints" / "last.ckpt"
+    return best if best.is_file() else last if last.is_file() else None
+
+
+def find_runs(sweep: str | Path) -> dict[str, str]:
+    """The jobs of a training sweep (``logs/<task>/multiruns/<date>/``) as ``{job folder name: checkpoint}``:
+    with the ablation configs the names are their variants (``scales=2``, ``gfm=false``, ...)."""
+    root = Path(sweep)
+    if not root.is_dir():
+        raise FileNotFoundError(f"runs: '{root}' is not a folder (give a multirun's folder)")
+    found = {
+        job.name: str(path)
+        for job in sorted(root.iterdir())
+        if job.is_dir() and (path := _run_checkpoint(job))
+    }
+    if not found:
+        raise FileNotFoundError(f"runs: no job under '{root}' holds checkpoints/best.ckpt or last.ckpt")
+    return found
+
+
+def find_baselines(roots: str | Path | Sequence[str | Path]) -> dict[str, str]:
+    """Per-level baselines (kinds ``unet`` / ``ugan``) under files or folders (a multirun's output), as
+    ``{name: path}`` with names like ``unet_b2_n30``. In a folder of runs, each ``checkpoints/`` folder gives
+    its ``best.ckpt`` (else ``last.ckpt``); two files for one kind and level are an error that lists both."""
+    roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
+    candidates: list[Path] = []
+    for root in map(Path, roots):
+        if root.is_file():
+            candidates.append(root)
+        elif root.is_dir():
+            folders = sorted({p.parent for p in root.rglob("*.ckpt")})
+            for folder in folders:
+                best, last = folder / "best.ckpt", folder / "last.ckpt"
+                chosen = (
+                    [best] if best.is_file() else [last] if last.is_file() else sorted(folder.glob("*.ckpt"))
+                )
+                candidates.extend(chosen)
+        else:
+            raise FileNotFoundError(f"baselines: '{root}' does not exist")
+    if not candidates:
+        raise FileNotFoundError(f"baselines: no checkpoint (.ckpt) under {', '.join(map(str, roots))}")
+    found: dict[str, list[str]] = {}
+    for path in candidates:
+        file = read_generator_file(path, "baseline", kinds=None, tensors=False)
+        level = level_triple(file.metadata)
+        if file.kind not in ("unet", "ugan") or level is None:
+            continue
+        found.setdefault(f"{file.kind}_{setting_name(*level)}", []).append(str(path))
+    repeated = {name: paths for name, paths in found.items() if len(paths) > 1}
+    if repeated:
+        listing = "; ".join(f"{name}: {', '.join(paths)}" for name, paths in sorted(repeated.items()))
+        raise ValueError(f"several baselines for one kind and level ({listing}); give the one to use")
+    if not found:
+        raise ValueError(
+            f"no per-level baseline (kind unet or ugan) among {len(candidates)} checkpoints under {roots}"
+        )
+    return {name: paths[0] for name, paths in sorted(found.items())}
+
+
+def newest_of_kind(roots: Sequence[str | Path], kind: str) -> Path | None:
+    """The newest ``.ckpt`` under ``roots`` whose metadata says ``kind`` (tensors are not loaded)."""
+    candidates: list[Path] = []
+    for root in roots:
+        root = Path(root)
+        if root.is_dir():
+            candidates.extend(root.rglob("*.ckpt"))
+    for path in sorted(candidates, key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            if checkpoint_kind(path) == kind:
+                return path
+        except CheckpointError:
+            continue
+    return None
+
+
+def find_checkpoints(
+    mse_ckpt: str | Path | None = None,
+    gan_ckpt: str | Path | None = None,
+    roots: Sequence[str | Path] = SEARCH_ROOTS,
+) -> tuple[Path, Path | None]:
+    """The checkpoints to use: the given ones, else the newest stage-1 (``cunet``) and stage-2 (``cugan``)
+    checkpoints under ``roots`` (``make demo`` writes them under ``logs/``). The GAN one may be missing (None).
+    """
+    if mse_ckpt is not None:
+        mse = Path(mse_ckpt)
+        if not mse.is_file():
+            raise FileNotFoundError(f"checkpoint '{mse}' does not exist")
+    else:
+        found = newest_of_kind(roots, "cunet")
+        if found is None:
+            raise FileNotFoundError(
+                f"no stage-1 (cunet) checkpoint under {' or '.join(f'{r}/' for r in roots)}: run `make demo` "
+                "first (it trains both stages on the embedded photos and writes checkpoints under logs/), or "
+                "set MSE_CKPT to a .ckpt file"
+            )
+        mse = found
+    if gan_ckpt is not None:
+        gan: Path | None = Path(gan_ckpt)
+        if not gan.is_file():
+            raise FileNotFoundError(f"checkpoint '{gan}' does not exist")
+    else:
+        gan = newest_of_kind(roots, "cugan")
+    return mse, gan

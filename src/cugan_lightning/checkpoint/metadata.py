@@ -178,7 +178,7 @@ def parse_metadata_strings(strings: Mapping[str, str], where: str) -> dict[str, 
     if strings.get("format") != FORMAT_TAG or "generator" not in strings or "codec" not in strings:
         raise CheckpointError(
             f"'{where}' has no cugan-lightning metadata (format {FORMAT_TAG!r}, generator, codec); "
-            "write it with `python -m cugan_lightning.export`"
+            "write it with `cugan-export`"
         )
     out: dict[str, Any] = {"format": FORMAT_VERSION}
     for key, value in strings.items():

@@ -129,7 +129,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint or "state_dict" not in checkpoint:
         raise CheckpointError(
             f"'{path}' is not a cugan-lightning training checkpoint (no '{CHECKPOINT_KEY}' entry); "
-            "use a .ckpt written by `python -m cugan_lightning` (checkpoints/last.ckpt or best.ckpt)"
+            "use a .ckpt written by `cugan-train` (checkpoints/last.ckpt or best.ckpt)"
         )
     return checkpoint
 
@@ -162,7 +162,7 @@ def _from_loaded(obj: Any, where: str, tensors: bool) -> tuple[dict[str, Any], d
         return released_metadata(released, where), released_state(released, where) if tensors else None
     raise CheckpointError(
         f"'{where}' is not a cugan-lightning training checkpoint (no '{CHECKPOINT_KEY}' entry) nor the "
-        "authors' released generator; use a .ckpt written by `python -m cugan_lightning`"
+        "authors' released generator; use a .ckpt written by `cugan-train`"
     )
 
 

@@ -5,8 +5,8 @@ its condition network C_G; integer buffers are copied from the GAN side. ``alpha
 ``alpha = 1`` the MSE model, as in the paper. Both checkpoints must share one architecture and one level codec.
 
 Blending only, pure torch: files are read through :mod:`cugan_lightning.checkpoint`; the command line
-(``python -m cugan_lightning.dni --mse MSE.ckpt --gan GAN.ckpt --alpha 0.3 -o blend.ckpt``) lives in
-:mod:`cugan_lightning.cli.dni`.
+(``cugan-dni --mse MSE.ckpt --gan GAN.ckpt --alpha 0.3 -o blend.ckpt``) lives in
+:mod:`cugan_lightning.apps.dni`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Scoring restoration models the way the paper reports them; the library behind ``python -m
-cugan_lightning.evaluate`` (no Hydra, no Lightning here).
+"""Scoring restoration models the way the paper reports them; the library behind ``cugan-evaluate``
+(no Hydra, no Lightning here).
 
 - ``metrics``: per-image PSNR, PSNR-Y, SSIM, LPIPS and DISTS (torchmetrics) with the project's conventions,
   and the check of the LPIPS / DISTS backbone files;

@@ -17,18 +17,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..checkpoint import (
-    GAN_KINDS,
-    MSE_KINDS,
-    CheckpointError,
-    baseline_level,
-    read_generator_file,
-)
-from ..degradations import LevelCodec, setting_name
+from ..checkpoint import GAN_KINDS, MSE_KINDS, CheckpointError, read_generator_file
+from ..checkpoint.find import level_triple
+from ..degradations import LevelCodec
 from ..dni import DNIBlender, check_alpha
 from .classical import ClassicalMethod, classical_method, is_classical
 
-__all__ = ["INPUT", "EvalModel", "alpha_sweep", "find_baselines", "find_runs", "load_models", "parse_models"]
+__all__ = ["INPUT", "EvalModel", "alpha_sweep", "load_models", "parse_models"]
 
 INPUT = "input"
 """Name of the row that scores the degraded input itself."""
@@ -146,13 +141,6 @@ def parse_models(models: Mapping[str, Any] | None) -> list[ModelSpec]:
     return specs
 
 
-def _level(metadata: Mapping[str, Any]) -> tuple[float, float, float] | None:
-    level = baseline_level(metadata)
-    return (
-        None if level is None else (level.get("blur", 0.0), level.get("noise", 0.0), level.get("jpeg", 0.0))
-    )
-
-
 def load_models(specs: Sequence[ModelSpec], device: torch.device) -> list[EvalModel]:
     """Read every file once (as data) and build the networks on ``device``; the input row comes first."""
     out = [EvalModel(INPUT, INPUT)]
@@ -168,7 +156,7 @@ def load_models(specs: Sequence[ModelSpec], device: torch.device) -> list[EvalMo
                 file.kind,
                 codec=file.codec,
                 net=file.build(device),
-                level=_level(file.metadata),
+                level=level_triple(file.metadata),
                 source={"path": spec.path},
             )
         else:
@@ -191,67 +179,6 @@ def load_models(specs: Sequence[ModelSpec], device: torch.device) -> list[EvalMo
             )
         out.append(model)
     return out
-
-
-def _run_checkpoint(folder: Path) -> Path | None:
-    """A run's generator: ``checkpoints/best.ckpt`` (stage 1: the best validation PSNR), else ``last.ckpt``."""
-    best, last = folder / "checkpoints" / "best.ckpt", folder / "checkpoints" / "last.ckpt"
-    return best if best.is_file() else last if last.is_file() else None
-
-
-def find_runs(sweep: str | Path) -> dict[str, str]:
-    """The jobs of a training sweep (``logs/<task>/multiruns/<date>/``) as ``{job folder name: checkpoint}``:
-    with the ablation configs the names are their variants (``scales=2``, ``gfm=false``, ...)."""
-    root = Path(sweep)
-    if not root.is_dir():
-        raise FileNotFoundError(f"runs: '{root}' is not a folder (give a multirun's folder)")
-    found = {
-        job.name: str(path)
-        for job in sorted(root.iterdir())
-        if job.is_dir() and (path := _run_checkpoint(job))
-    }
-    if not found:
-        raise FileNotFoundError(f"runs: no job under '{root}' holds checkpoints/best.ckpt or last.ckpt")
-    return found
-
-
-def find_baselines(roots: str | Path | Sequence[str | Path]) -> dict[str, str]:
-    """Per-level baselines (kinds ``unet`` / ``ugan``) under files or folders (a multirun's output), as
-    ``{name: path}`` with names like ``unet_b2_n30``. In a folder of runs, each ``checkpoints/`` folder gives
-    its ``best.ckpt`` (else ``last.ckpt``); two files for one kind and level are an error that lists both."""
-    roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
-    candidates: list[Path] = []
-    for root in map(Path, roots):
-        if root.is_file():
-            candidates.append(root)
-        elif root.is_dir():
-            folders = sorted({p.parent for p in root.rglob("*.ckpt")})
-            for folder in folders:
-                best, last = folder / "best.ckpt", folder / "last.ckpt"
-                chosen = (
-                    [best] if best.is_file() else [last] if last.is_file() else sorted(folder.glob("*.ckpt"))
-                )
-                candidates.extend(chosen)
-        else:
-            raise FileNotFoundError(f"baselines: '{root}' does not exist")
-    if not candidates:
-        raise FileNotFoundError(f"baselines: no checkpoint (.ckpt) under {', '.join(map(str, roots))}")
-    found: dict[str, list[str]] = {}
-    for path in candidates:
-        file = read_generator_file(path, "baseline", kinds=None, tensors=False)
-        level = _level(file.metadata)
-        if file.kind not in ("unet", "ugan") or level is None:
-            continue
-        found.setdefault(f"{file.kind}_{setting_name(*level)}", []).append(str(path))
-    repeated = {name: paths for name, paths in found.items() if len(paths) > 1}
-    if repeated:
-        listing = "; ".join(f"{name}: {', '.join(paths)}" for name, paths in sorted(repeated.items()))
-        raise ValueError(f"several baselines for one kind and level ({listing}); give the one to use")
-    if not found:
-        raise ValueError(
-            f"no per-level baseline (kind unet or ugan) among {len(candidates)} checkpoints under {roots}"
-        )
-    return {name: paths[0] for name, paths in sorted(found.items())}
 
 
 def alpha_sweep(model: EvalModel, alphas: Sequence[float]) -> list[EvalModel]:

@@ -1,7 +1,7 @@
 """A training run's validation curve: validation PSNR per setting against training time, read from the run's
 ``metrics.csv`` (``logger=csv``), as a Markdown table and a PNG.
 
-    python -m cugan_lightning.evaluation.training_curve logs/cpu_hour/runs/<date> [--every 5] [--png curve.png]
+    cugan-curve logs/cpu_hour/runs/<date> [--every 5] [--png curve.png]      (the tool: apps/curve.py)
 
 The time axis is ``time/train_minutes`` (logged by the ``TrainingClock`` callback, as ``experiment=cpu_hour``
 does); a run without it is drawn against iterations. The degraded inputs' PSNR is the table's first row.
@@ -9,15 +9,13 @@ does); a run without it is drawn against iterations. The degraded inputs' PSNR i
 
 from __future__ import annotations
 
-import argparse
 import csv
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from .plots import save_figure
 
-__all__ = ["TrainingCurve", "main", "plot_training_curve", "read_training_curve"]
+__all__ = ["TrainingCurve", "plot_training_curve", "read_training_curve"]
 
 PREFIX = "val/psnr/"
 INPUT_PREFIX = "val/psnr_input/"
@@ -109,27 +107,3 @@ def plot_training_curve(curve: TrainingCurve, path: str | Path, title: str = "")
     axes.grid(alpha=0.3)
     axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     return save_figure(figure, path)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run", help="a run folder (logs/<task>/runs/<date>) or its metrics.csv")
-    parser.add_argument("--every", type=int, default=1, help="print every n-th validation (and the last)")
-    parser.add_argument("--png", type=Path, help="also draw the curve into this PNG")
-    parser.add_argument("--title", default="")
-    args = parser.parse_args(argv)
-    if args.every < 1:
-        parser.error(f"--every must be at least 1, got {args.every}")
-    try:
-        curve = read_training_curve(args.run)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(curve.markdown(args.every))
-    if args.png:
-        print(f"\ncurve: {plot_training_curve(curve, args.png, args.title)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """Restoring images with a trained generator: the :class:`Restorer` API, previews and tiling for large images,
 device choice.
 
-No argparse here: the command-line tool is :mod:`cugan_lightning.cli.restore`, the notebook session
+No argparse here: the command-line tool is :mod:`cugan_lightning.apps.restore`, the notebook session
 :mod:`cugan_lightning.interactive`.
 """
 

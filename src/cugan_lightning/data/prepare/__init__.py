@@ -1,6 +1,6 @@
 """Preparing the data sets the paper uses: download (resumable), verify, extract, and for DIV2K cut sub-images.
 
-``python -m cugan_lightning.data.prepare {div2k,cbsd68,live1} --root data/`` leaves, under ``--root``, the layout
+``cugan-prepare {div2k,cbsd68,live1} --root data/`` leaves, under ``--root``, the layout
 the ``data=div2k`` / ``cbsd68`` / ``live1`` configs read (``paths.data_dir`` is ``data/`` by default)::
 
     DIV2K/DIV2K_train_HR/      800 images     DIV2K/DIV2K_train_HR_sub/   480x480 crops, step 240 (training)

@@ -14,16 +14,13 @@ from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from .cli.common import user_error_line
+from .common import user_error_line
 
 T = TypeVar("T")
 
-# `${cugan.len:${model.net_g.channels}}` names an ablation's job by its number of scales
-OmegaConf.register_new_resolver("cugan.len", lambda value: len(value), replace=True)
-
 CONFIG_PATH = "pkg://cugan_lightning.conf"
 """The configs ship inside the package (the repository's ``conf/``, mapped in by setup.py), so a wheel install
-has them too."""
+has them too; importing that package registers their resolvers."""
 
 # Errors a user can fix from the command line: reported in one line, without a traceback.
 # (A KeyError, which the command-line tools also report in one line, is a bug here: it keeps its traceback.)
@@ -91,7 +88,7 @@ def check_app(cfg: DictConfig, app: str) -> None:
     """An ablation config names the app it is for; refuse it in the other one, saying which command to use."""
     wanted = cfg.get("ablation_app")
     if wanted and wanted != app:
-        command = "python -m cugan_lightning" if wanted == "train" else f"python -m cugan_lightning.{wanted}"
+        command = f"cugan-{wanted}"
         raise ConfigError(
             f"this ablation is a sweep of the {wanted} app: run it with `{command} ablation=...`"
         )

@@ -353,7 +353,7 @@ class Workbench:
 
     def command(self, photo: Photo, settings: Settings) -> str:
         """The restore command line that writes the same full-resolution result as the page."""
-        parts = ["python", "-m", "cugan_lightning.restore", str(photo.source or photo.name)]
+        parts = ["cugan-restore", str(photo.source or photo.name)]
         parts += ["-o", self.output_name(photo), "--ckpt", str(self.ckpt)]
         if self.gan_ckpt is not None:
             parts += ["--gan-ckpt", str(self.gan_ckpt), "--alpha", f"{settings.alpha:g}"]

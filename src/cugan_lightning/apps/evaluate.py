@@ -1,9 +1,9 @@
 """The evaluation app: the paper's tables, modulation maps and the MSE-to-GAN curve from one command::
 
-    python -m cugan_lightning.evaluate models.cunet=MSE.ckpt models.cugan=GAN.ckpt [data.test_dir=DIR]
-    python -m cugan_lightning.evaluate models.cunet=MSE.ckpt baselines=logs/unet_levels/   # paper Table 2
-    python -m cugan_lightning.evaluate models.blend="{mse: MSE.ckpt, gan: GAN.ckpt, alpha: 0.5}" curve.enabled=true
-    python -m cugan_lightning.evaluate -m models.blend.mse=.. models.blend.gan=.. models.blend.alpha=0,0.5,1
+    cugan-evaluate models.cunet=MSE.ckpt models.cugan=GAN.ckpt [data.test_dir=DIR]
+    cugan-evaluate models.cunet=MSE.ckpt baselines=logs/unet_levels/   # paper Table 2
+    cugan-evaluate models.blend="{mse: MSE.ckpt, gan: GAN.ckpt, alpha: 0.5}" curve.enabled=true
+    cugan-evaluate -m models.blend.mse=.. models.blend.gan=.. models.blend.alpha=0,0.5,1
 
 A Hydra app with the training app's conventions (``conf/evaluate.yaml``, run folder under ``logs/``, loggers
 from the same group). Everything is checked (settings, metrics and their backbone files, model files, the test
@@ -24,14 +24,15 @@ import torch
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from .degradations import setting_name
-from .evaluation.curve import write_curve
-from .evaluation.metrics import ImageScorer, check_metric_names
-from .evaluation.models import EvalModel, alpha_sweep, find_baselines, find_runs, load_models, parse_models
-from .evaluation.modulation import ModulationMap, grid_values, modulation_maps
-from .evaluation.plots import plot_modulation_map
-from .evaluation.runner import EvalResult, evaluate, example_rows, load_test_images, parse_settings
-from .evaluation.tables import (
+from ..checkpoint.find import find_baselines, find_runs
+from ..degradations import setting_name
+from ..evaluation.curve import write_curve
+from ..evaluation.metrics import ImageScorer, check_metric_names
+from ..evaluation.models import EvalModel, alpha_sweep, load_models, parse_models
+from ..evaluation.modulation import ModulationMap, grid_values, modulation_maps
+from ..evaluation.plots import plot_modulation_map
+from ..evaluation.runner import EvalResult, evaluate, example_rows, load_test_images, parse_settings
+from ..evaluation.tables import (
     CONVENTIONS,
     distance_tables,
     markdown_table,
@@ -41,7 +42,8 @@ from .evaluation.tables import (
     write_json,
     write_text,
 )
-from .figures import render_rows, save_png
+from ..figures import render_rows, save_png
+from ..inference import resolve_device
 from .hydra_app import (
     CONFIG_PATH,
     ConfigError,
@@ -51,7 +53,6 @@ from .hydra_app import (
     plain_config,
     run_reporting_user_errors,
 )
-from .inference import resolve_device
 
 __all__ = ["MergeSweep", "Plan", "main", "prepare", "run"]
 

@@ -1,4 +1,4 @@
-"""``python -m cugan_lightning.dni --mse MSE.ckpt --gan GAN.ckpt --alpha 0.3 -o blend.ckpt``: write the DNI blend
+"""``cugan-dni --mse MSE.ckpt --gan GAN.ckpt --alpha 0.3 -o blend.ckpt``: write the DNI blend
 ``theta = (1 - alpha) * theta_GAN + alpha * theta_MSE`` of G and C_G as a generator checkpoint (kind ``dni``)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from .common import CliArgumentParser, check_output_path, parse_alpha, run_cli
 
 def build_parser() -> CliArgumentParser:
     parser = CliArgumentParser(
-        prog="python -m cugan_lightning.dni",
+        prog="cugan-dni",
         description="Blend an MSE (stage 1) and a GAN (stage 2) checkpoint: "
         "theta = (1 - alpha) * theta_GAN + alpha * theta_MSE over G and C_G.",
     )

@@ -6,15 +6,16 @@
 3. the evaluation app scores both checkpoints on the whole validation photographs (PSNR, SSIM, and LPIPS / DISTS
    where their ImageNet files are present) and prints its tables.
 
-Each stage runs through the real apps (``python -m cugan_lightning``, ``python -m cugan_lightning.evaluate``). The figures (input, outputs for sweeps of
-the noise and blur conditions, ground truth) are written side by side into the demo folder. The embedded
-photographs are a demonstration set, not a benchmark.
+Each stage runs through the real apps (``cugan-train``, ``cugan-evaluate``), each command printed as it starts,
+ready to paste. The figures (input, outputs for sweeps of the noise and blur conditions, ground truth) are
+written side by side into the demo folder. The embedded photographs are a demonstration set, not a benchmark.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -40,10 +41,18 @@ class StageFailed(CliError):
     """A training stage of the demo exited with an error (already printed by the stage itself)."""
 
 
-def run_stage(overrides: list[str], run_dir: Path, app: str = "cugan_lightning") -> dict:
-    """Run the training (or another) app in a subprocess and return the metrics.json it wrote."""
-    command = [sys.executable, "-m", app, *overrides, f"hydra.run.dir={run_dir}"]
-    print("$", " ".join(command[1:]), flush=True)
+def tool_command(tool: str, module: str) -> list[str]:
+    """How to run a tool: its console script beside this interpreter (a pip install puts it there), else
+    ``python -m`` on its module. Either way the printed line can be pasted into a shell."""
+    script = Path(sys.executable).with_name(tool)
+    return [str(script)] if script.is_file() else [sys.executable, "-m", module]
+
+
+def run_stage(overrides: list[str], run_dir: Path, tool: str = "cugan-train") -> dict:
+    """Run the training (or evaluation) app in a subprocess and return the metrics.json it wrote."""
+    module = {"cugan-train": "cugan_lightning", "cugan-evaluate": "cugan_lightning.apps.evaluate"}[tool]
+    command = [*tool_command(tool, module), *overrides, f"hydra.run.dir={run_dir}"]
+    print("$", shlex.join(command), flush=True)
     start = time.time()
     completed = subprocess.run(command)
     if completed.returncode != 0:
@@ -62,7 +71,7 @@ def evaluate_checkpoints(models: dict[str, str], run_dir: Path) -> None:
     ]
     if len(metrics) == 3:
         print("(LPIPS and DISTS need torchvision's ImageNet AlexNet / VGG16 files, absent here: left out)")
-    run_stage(overrides, run_dir, app="cugan_lightning.evaluate")
+    run_stage(overrides, run_dir, tool="cugan-evaluate")
 
 
 @torch.no_grad()
@@ -95,7 +104,7 @@ def gain_table(metrics: dict[str, float], prefix: str = "val") -> list[str]:
 
 
 def build_parser() -> CliArgumentParser:
-    parser = CliArgumentParser(prog="python -m cugan_lightning.demo", description=__doc__.splitlines()[0])
+    parser = CliArgumentParser(prog="cugan-demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("logs/demo"), help="demo folder (default logs/demo)")
     parser.add_argument("--skip-gan", action="store_true", help="run stage 1 only")
     parser.add_argument(
@@ -104,8 +113,13 @@ def build_parser() -> CliArgumentParser:
     return parser
 
 
-def _run(args: argparse.Namespace) -> None:
+def _command(tool: str, *arguments: str) -> str:
+    return shlex.join(
+        [*tool_command(tool, f"cugan_lightning.apps.{tool.removeprefix('cugan-')}"), *arguments]
+    )
 
+
+def _run(args: argparse.Namespace) -> None:
     root = (args.out / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")).resolve()
     print(
         f"demo folder: {root}\n\nstage 1: CUnet with the MSE loss on the embedded photographs (CPU)",
@@ -115,54 +129,43 @@ def _run(args: argparse.Namespace) -> None:
     metrics = stage1["metrics"]
     print("\nPSNR on the validation grid (embedded photographs chelsea and coffee, RGB, 8-bit):")
     print("\n".join(gain_table(metrics)))
-    figure1 = write_figure(
-        stage1["best_checkpoint"] or stage1["last_checkpoint"], root / "modulation_cunet.png", "CUnet"
-    )
+    # the latest weights: what stage 2 starts from and what the evaluation scores (best.ckpt is beside it)
+    mse = stage1["last_checkpoint"]
+    figure1 = write_figure(mse, root / "modulation_cunet.png", "CUnet")
     print(f"\nstage-1 modulation figure: {figure1}")
-    print(f"stage-1 checkpoint:        {stage1['best_checkpoint'] or stage1['last_checkpoint']}")
+    print(f"stage-1 checkpoint:        {mse}")
     if args.skip_gan:
         print(
             "\nevaluation of the stage-1 checkpoint on the validation photographs (whole images):", flush=True
         )
-        evaluate_checkpoints(
-            {"cunet": stage1["best_checkpoint"] or stage1["last_checkpoint"]}, root / "evaluation"
-        )
-        print(
-            "\nOpen the web app on it:\n"
-            f"  python -m cugan_lightning.app --ckpt {stage1['best_checkpoint'] or stage1['last_checkpoint']}"
-        )
+        evaluate_checkpoints({"cunet": mse}, root / "evaluation")
+        print(f"\nOpen the web app on it:\n  {_command('cugan-app', '--ckpt', mse)}")
         return
 
     print("\nstage 2: CUGAN (GFM discriminator) from the stage-1 weights (CPU)", flush=True)
-    init = stage1["last_checkpoint"]
     stage2 = run_stage(
-        ["experiment=quickstart_cpu_gan", f"model.init_from={init}", *args.overrides], root / "stage2_cugan"
+        ["experiment=quickstart_cpu_gan", f"model.init_from={mse}", *args.overrides], root / "stage2_cugan"
     )
+    gan = stage2["last_checkpoint"]
     psnr = stage2["metrics"].get("val/psnr")
     if psnr is not None:
         print(f"\nstage-2 mean PSNR on the same grid: {psnr:.2f} dB (a GAN trades PSNR for texture)")
-    figure2 = write_figure(stage2["last_checkpoint"], root / "modulation_cugan.png", "CUGAN")
+    figure2 = write_figure(gan, root / "modulation_cugan.png", "CUGAN")
     print(f"\nstage-2 modulation figure: {figure2}")
-    print(f"stage-2 checkpoint:        {stage2['last_checkpoint']}")
+    print(f"stage-2 checkpoint:        {gan}")
     print("\nevaluation of both checkpoints on the validation photographs (whole images):", flush=True)
-    evaluate_checkpoints({"cunet": init, "cugan": stage2["last_checkpoint"]}, root / "evaluation")
-    print(
-        "\nRestore your own photo:\n"
-        f"  python -m cugan_lightning.restore photo.png -o restored/ --ckpt {init} "
-        f"--gan-ckpt {stage2['last_checkpoint']} --alpha 0.5 --blur 1 --noise 15"
-    )
-    print(
-        "\nOr open the web app on them:\n"
-        f"  python -m cugan_lightning.app --ckpt {init} --gan-ckpt {stage2['last_checkpoint']}"
-    )
+    evaluate_checkpoints({"cunet": mse, "cugan": gan}, root / "evaluation")
+    restore = _command(
+        "cugan-restore", "photo.png", "-o", "restored/", "--ckpt", mse, "--gan-ckpt", gan, "--alpha", "0.5",
+        "--blur", "1", "--noise", "15",
+    )  # fmt: skip
+    print(f"\nRestore your own photo:\n  {restore}")
+    print(f"\nOr open the web app on them:\n  {_command('cugan-app', '--ckpt', mse, '--gan-ckpt', gan)}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; a failing stage ends it with one ``error: ...`` line and exit status 2."""
     return run_cli(build_parser(), _run, argv)
-
-
-cli = main  # the name `make demo` used before the tools moved to cli/
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""``python -m cugan_lightning.data.prepare {div2k,cbsd68,live1} [--root DIR]``: download, verify, extract and
+"""``cugan-prepare {div2k,cbsd68,live1} [--root DIR]``: download, verify, extract and
 lay out a data set where the ``data=div2k`` / ``cbsd68`` / ``live1`` configs read it (see
 :mod:`cugan_lightning.data.prepare`)."""
 
@@ -15,7 +15,7 @@ from .common import CliArgumentParser, run_cli
 
 def build_parser() -> CliArgumentParser:
     parser = CliArgumentParser(
-        prog="python -m cugan_lightning.data.prepare",
+        prog="cugan-prepare",
         description="Download (resumable), verify, extract and lay out a data set of the paper.",
     )
     parser.add_argument(

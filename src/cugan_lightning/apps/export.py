@@ -1,7 +1,7 @@
-"""``python -m cugan_lightning.export``: a generator file (or a DNI blend of two) to safetensors or ONNX::
+"""``cugan-export``: a generator file (or a DNI blend of two) to safetensors or ONNX::
 
-    python -m cugan_lightning.export --ckpt MSE.ckpt --format safetensors [-o model.safetensors]
-    python -m cugan_lightning.export --ckpt MSE.ckpt --gan-ckpt GAN.ckpt --alpha 0.5 --format onnx [-o m.onnx]
+    cugan-export --ckpt MSE.ckpt --format safetensors [-o model.safetensors]
+    cugan-export --ckpt MSE.ckpt --gan-ckpt GAN.ckpt --alpha 0.5 --format onnx [-o m.onnx]
 
 Both formats carry the generator config and the level codec (see :mod:`cugan_lightning.checkpoint`).
 """
@@ -23,7 +23,7 @@ FORMATS = {"onnx": ".onnx", "safetensors": ".safetensors"}
 
 def build_parser() -> CliArgumentParser:
     parser = CliArgumentParser(
-        prog="python -m cugan_lightning.export",
+        prog="cugan-export",
         description="Export a generator checkpoint (or a DNI blend of an MSE and a GAN checkpoint) "
         "to safetensors or ONNX, with its config and level codec.",
     )
@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cugan_lightning.export --ckpt X.ckpt --format onnx|safetensors``; returns the exit code."""
+    """``cugan-export --ckpt X.ckpt --format onnx|safetensors``; returns the exit code."""
     return run_cli(build_parser(), _run, argv)
 
 

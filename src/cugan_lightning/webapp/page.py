@@ -4,7 +4,7 @@ input, a download of the full-resolution result and the restore command that rep
 Events, and why they are wired so:
 
 - A slider fires on release. Two listeners hear it: a quick one outside the queue tells the
-  :class:`~cugan_lightning.app.workbench.Workbench` what the page now wants (a restoration of older settings
+  :class:`~cugan_lightning.webapp.workbench.Workbench` what the page now wants (a restoration of older settings
   still running then stops) and shows the command; the restoration itself runs in the queue, one at a time,
   with ``trigger_mode="always_last"``: while one runs, further releases of the page collapse into the latest.
 - Uploading a photo, picking a demo photograph or loading another model restores right after.

@@ -1,4 +1,4 @@
-"""The training app behind ``python -m cugan_lightning``: composes the config, builds everything with Hydra,
+"""The training app behind ``cugan-train`` and ``python -m cugan_lightning``: composes the config, builds everything with Hydra,
 trains, tests, and writes ``metrics.json`` into the run folder.
 
 Configs speak in iterations (batches). Lightning's ``max_steps`` counts optimizer steps, which is two per batch
@@ -24,11 +24,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from .atomic import probe_writable, write_bytes_atomic
-from .checkpoint import read_generator_file
-from .checkpoint.find import find_start, latest_checkpoint
-from .degradations import LevelCodec
-from .evaluation.models import find_runs
+from ..atomic import probe_writable, write_bytes_atomic
+from ..checkpoint import read_generator_file
+from ..checkpoint.find import find_runs, find_start, latest_checkpoint
+from ..degradations import LevelCodec
+from ..modules.speed import resolve_precision
 from .hydra_app import (
     CONFIG_PATH,
     USER_ERRORS,
@@ -40,7 +40,6 @@ from .hydra_app import (
     plain_config,
     run_reporting_user_errors,
 )
-from .modules.speed import resolve_precision
 
 __all__ = ["ConfigError", "SweepSummary", "build", "main", "train"]
 
@@ -244,11 +243,9 @@ class SweepSummary(Callback):
         except FileNotFoundError:
             return  # no job got as far as a checkpoint
         lines = [f"sweep finished: {sweep}", *(f"  {name}: {path}" for name, path in jobs.items())]
-        lines.append(f"evaluate it (one row per job): python -m cugan_lightning.evaluate runs={sweep}")
+        lines.append(f"evaluate it (one row per job): cugan-evaluate runs={sweep}")
         if all(name.startswith("level=") for name in jobs):
-            lines.append(
-                f"as per-level baselines: python -m cugan_lightning.evaluate models.cunet=... baselines={sweep}"
-            )
+            lines.append(f"as per-level baselines: cugan-evaluate models.cunet=... baselines={sweep}")
         print("\n".join(lines))
 
 
@@ -260,3 +257,7 @@ def main(cfg: DictConfig) -> None:
     log.info("run folder: %s", result["output_dir"])
     if result.get("best_checkpoint"):
         log.info("best checkpoint: %s", result["best_checkpoint"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,10 +1,10 @@
-"""``python -m cugan_lightning.app`` (``cugan-app``): the web page for interactive restoration::
+"""``cugan-app``: the web page for interactive restoration::
 
-    python -m cugan_lightning.app                                   # the newest `make demo` checkpoints in logs/
-    python -m cugan_lightning.app --ckpt mse.ckpt --gan-ckpt gan.ckpt --port 8080
+    cugan-app                                   # the newest `make demo` checkpoints in logs/
+    cugan-app --ckpt mse.ckpt --gan-ckpt gan.ckpt --port 8080
 
 It listens on 127.0.0.1 (this computer only) unless ``--host`` says otherwise, and stops with Ctrl+C. The page is
-:mod:`cugan_lightning.app.page`; the work behind it :class:`cugan_lightning.app.Workbench`.
+:mod:`cugan_lightning.webapp.page`; the work behind it :class:`cugan_lightning.webapp.Workbench`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..app import DEFAULT_MAX_PIXELS, Workbench
+from ..checkpoint.find import SEARCH_ROOTS, find_checkpoints
 from ..inference import MIN_TILE, PREVIEW_SIDE, resolve_device
-from ..interactive import SEARCH_ROOTS, find_checkpoints
+from ..webapp import DEFAULT_MAX_PIXELS, Workbench
 from .common import CliArgumentParser, CliError, run_cli
 
 DEFAULT_HOST = "127.0.0.1"
@@ -26,7 +26,7 @@ DEFAULT_PORT = 7860
 
 def build_parser() -> CliArgumentParser:
     parser = CliArgumentParser(
-        prog="python -m cugan_lightning.app",
+        prog="cugan-app",
         description="A local web page to restore a photo with sliders for blur, noise (JPEG) and MSE-to-GAN.",
     )
     parser.add_argument(
@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace) -> None:
         preview_side=args.preview_side,
         tile=args.tile,
     )
-    from ..app.page import build_page, launch
+    from ..webapp.page import build_page, launch
 
     try:
         page = build_page(workbench)
@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cugan_lightning.app [--ckpt X.ckpt [--gan-ckpt Y.ckpt]] [--host H] [--port P]``."""
+    """``cugan-app [--ckpt X.ckpt [--gan-ckpt Y.ckpt]] [--host H] [--port P]``."""
     return run_cli(build_parser(), _run, argv)
 
 

@@ -1,8 +1,8 @@
-"""``python -m cugan_lightning.restore``: restore image files with a generator file (and a DNI pair)::
+"""``cugan-restore``: restore image files with a generator file (and a DNI pair)::
 
-    python -m cugan_lightning.restore photo.png -o restored.png --ckpt mse.ckpt --blur 2 --noise 30
-    python -m cugan_lightning.restore photos/ -o out/ --ckpt mse.ckpt --gan-ckpt gan.ckpt --alpha 0.3 --noise 25
-    python -m cugan_lightning.restore photo.png -o grid.png --ckpt mse.ckpt --gan-ckpt gan.ckpt --sweep
+    cugan-restore photo.png -o restored.png --ckpt mse.ckpt --blur 2 --noise 30
+    cugan-restore photos/ -o out/ --ckpt mse.ckpt --gan-ckpt gan.ckpt --alpha 0.3 --noise 25
+    cugan-restore photo.png -o grid.png --ckpt mse.ckpt --gan-ckpt gan.ckpt --sweep
 
 Every input and output is checked before anything is written, and each output is written atomically, so a bad
 input means no output at all. The restoration itself is :class:`cugan_lightning.inference.Restorer`.
@@ -37,7 +37,7 @@ from .common import CliArgumentParser, CliError, check_output_path, parse_alpha,
 
 def build_parser() -> CliArgumentParser:
     parser = CliArgumentParser(
-        prog="python -m cugan_lightning.restore",
+        prog="cugan-restore",
         description="Restore images with a CUnet / CUGAN checkpoint under chosen degradation levels "
         "(and, with a GAN checkpoint, a chosen MSE-to-GAN balance).",
     )
@@ -219,7 +219,7 @@ def _restore_job(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cugan_lightning.restore INPUT... -o OUT --ckpt X.ckpt ...``; returns the exit status."""
+    """``cugan-restore INPUT... -o OUT --ckpt X.ckpt ...``; returns the exit status."""
     return run_cli(build_parser(), _run, argv)
 
 

@@ -106,10 +106,8 @@ def free_port() -> int:
 
 def start_app(ckpt: Path, gan: Path | None, max_side: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    command = [sys.executable, "-m", "cugan_lightning.apps.app", "--ckpt", str(ckpt), "--port", str(port)]
-    command += ["--device", "cpu", "--preview-side", str(max_side)] + (
-        ["--gan-ckpt", str(gan)] if gan else []
-    )
+    command = [sys.executable, "-m", "cugan_lightning.apps.app", "--model", str(ckpt), "--port", str(port)]
+    command += ["--device", "cpu", "--preview-side", str(max_side)] + (["--gan", str(gan)] if gan else [])
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     for _ in range(600):

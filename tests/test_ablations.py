@@ -73,7 +73,7 @@ def test_an_ablation_of_one_app_is_refused_by_the_other(tmp_path):
     # a training ablation does not even compose in the evaluation app: it overrides the training experiment
     with pytest.raises(Exception, match="Could not override 'experiment'"):
         compose_config(["ablation=seeds"], tmp_path, config_name="evaluate")
-    with pytest.raises(ConfigError, match="models.blend.gan, models.blend.mse not set"):
+    with pytest.raises(ConfigError, match="models.blend.gan, models.blend.model not set"):
         prepare(compose_config(["ablation=dni_alpha"], tmp_path, config_name="evaluate"))
 
 

@@ -106,7 +106,8 @@ def test_every_tool_accepts_the_released_file(tmp_path, capsys):
 
     # restore: the file's generator at noise 20 (z = 0.4)
     assert (
-        restore_main([str(photo), "-o", str(tmp_path / "out.png"), "--ckpt", str(path), "--noise", "20"]) == 0
+        restore_main([str(photo), "-o", str(tmp_path / "out.png"), "--model", str(path), "--noise", "20"])
+        == 0
     )
     with torch.no_grad():
         expected = reference_network(released)(
@@ -117,14 +118,14 @@ def test_every_tool_accepts_the_released_file(tmp_path, capsys):
 
     # dni: the released model as the MSE end
     blend = tmp_path / "blend.ckpt"
-    assert dni_main(["--mse", str(path), "--gan", str(gan), "--alpha", "0.5", "-o", str(blend)]) == 0
+    assert dni_main(["--model", str(path), "--gan", str(gan), "--alpha", "0.5", "-o", str(blend)]) == 0
     net, _ = load_generator(blend)
     reference, _ = interpolate(path, gan, 0.5)
     assert all(torch.equal(v, reference.state_dict()[k]) for k, v in net.state_dict().items())
 
     # export: safetensors keeps the kind and the provenance
     exported = tmp_path / "released_export.safetensors"
-    assert export_main(["--ckpt", str(path), "-o", str(exported)]) == 0
+    assert export_main(["--model", str(path), "-o", str(exported)]) == 0
     assert read_generator_file(exported, tensors=False).metadata["released"]["source"] == str(path)
 
     # notebook session

@@ -194,7 +194,7 @@ def test_a_checkpoint_of_another_kind_is_refused(tmp_path, pair):
 
 def test_cli_writes_a_loadable_dni_checkpoint(tmp_path, pair, capsys):
     out = tmp_path / "sub" / "blend.ckpt"
-    code = main(["--mse", str(pair[0]), "--gan", str(pair[1]), "--alpha", "0.3", "-o", str(out)])
+    code = main(["--model", str(pair[0]), "--gan", str(pair[1]), "--alpha", "0.3", "-o", str(out)])
     assert code == 0
     assert "wrote" in capsys.readouterr().out
     metadata = read_checkpoint(out)["cugan"]
@@ -213,12 +213,15 @@ def _cli_error_cases(tmp_path: Path, pair: tuple[Path, Path]) -> list[tuple[list
     (tmp_path / "notes.txt").write_text("not a checkpoint")
     (tmp_path / "afile").write_text("")
     return [
-        (["--mse", mse, "--gan", gan, "--alpha", "1.5"], "alpha 1.5 is outside [0, 1]"),
-        (["--mse", mse, "--gan", gan, "--alpha", "nan"], "alpha must be a number in [0, 1]"),
-        (["--mse", mse, "--gan", str(other), "--alpha", "0.5"], "different generator architectures"),
-        (["--mse", mse, "--gan", str(tmp_path / "missing.ckpt"), "--alpha", "0.5"], "does not exist"),
-        (["--mse", str(tmp_path / "notes.txt"), "--gan", gan, "--alpha", "0.5"], "is not a checkpoint file"),
-        (["--mse", mse, "--alpha", "0.5"], "the following arguments are required: --gan"),
+        (["--model", mse, "--gan", gan, "--alpha", "1.5"], "alpha 1.5 is outside [0, 1]"),
+        (["--model", mse, "--gan", gan, "--alpha", "nan"], "alpha must be a number in [0, 1]"),
+        (["--model", mse, "--gan", str(other), "--alpha", "0.5"], "different generator architectures"),
+        (["--model", mse, "--gan", str(tmp_path / "missing.ckpt"), "--alpha", "0.5"], "does not exist"),
+        (
+            ["--model", str(tmp_path / "notes.txt"), "--gan", gan, "--alpha", "0.5"],
+            "is not a checkpoint file",
+        ),
+        (["--model", mse, "--alpha", "0.5"], "the following arguments are required: --gan"),
     ]
 
 
@@ -235,7 +238,7 @@ def test_cli_unwritable_output(tmp_path, pair, capsys):
     (tmp_path / "afile").write_text("")
     out = tmp_path / "afile" / "blend.ckpt"
     code, err = run_main(
-        ["--mse", str(pair[0]), "--gan", str(pair[1]), "--alpha", "0.5", "-o", str(out)], capsys
+        ["--model", str(pair[0]), "--gan", str(pair[1]), "--alpha", "0.5", "-o", str(out)], capsys
     )
     assert code == 2
     assert_one_line_error(err, "is not a folder")

@@ -166,7 +166,7 @@ def test_modulation_maps_of_the_app(tmp_path, ckpts):
 
 
 def test_alpha_sweep_in_one_process(tmp_path, ckpts):
-    blend = f"models.blend={{mse: {ckpts['mse']}, gan: {ckpts['gan']}, alpha: 0.5}}"
+    blend = f"models.blend={{model: {ckpts['mse']}, gan: {ckpts['gan']}, alpha: 0.5}}"
     summary = evaluate_in_process(
         tmp_path, blend, "settings=[[0,30]]", "curve.enabled=true", "curve.alphas=[0,1]"
     )
@@ -181,7 +181,7 @@ def test_alpha_sweep_in_one_process(tmp_path, ckpts):
 
 @pytest.mark.slow
 def test_a_multirun_over_alpha_is_merged_into_one_curve(tmp_path, ckpts):
-    blend = f"models.blend={{mse: {ckpts['mse']}, gan: {ckpts['gan']}, alpha: 0.5}}"
+    blend = f"models.blend={{model: {ckpts['mse']}, gan: {ckpts['gan']}, alpha: 0.5}}"
     proc = subprocess.run(
         [
             sys.executable, "-m", "cugan_lightning.apps.evaluate", "-m", *FAST, blend, "models.blend.alpha=0,1",
@@ -240,12 +240,12 @@ def test_wandb_offline_run_holds_the_table_and_the_figures(tmp_path, ckpts, monk
         (["data.test_dir=EMPTY"], FileNotFoundError, "holds no images"),
         (["data.test_dir=BROKEN"], ValueError, "broken.png"),
         (
-            ["+models.wide=WIDE", "models.blend={mse: MSE, gan: WIDE, alpha: 0.5}"],
+            ["+models.wide=WIDE", "models.blend={model: MSE, gan: WIDE, alpha: 0.5}"],
             ValueError,
-            "channels: models.blend.mse [8, 16, 32], models.blend.gan [8, 16, 16]",
+            "channels: models.blend.model [8, 16, 32], models.blend.gan [8, 16, 16]",
         ),
         (
-            ["models.blend={mse: MSE, gan: GAN, alpha: 2}"],
+            ["models.blend={model: MSE, gan: GAN, alpha: 2}"],
             ValueError,
             "models.blend.alpha: alpha 2 is outside",
         ),

@@ -40,7 +40,7 @@ def ckpts(tmp_path_factory) -> dict[str, Path]:
 
 def test_safetensors_round_trip(tmp_path, ckpts, capsys):
     out = tmp_path / "model.safetensors"
-    assert main(["--ckpt", str(ckpts["mse"]), "--format", "safetensors", "-o", str(out)]) == 0
+    assert main(["--model", str(ckpts["mse"]), "--format", "safetensors", "-o", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     metadata, state = read_safetensors_generator(out)
     assert metadata["kind"] == "cunet"
@@ -56,7 +56,7 @@ def test_safetensors_round_trip(tmp_path, ckpts, capsys):
 
 def test_safetensors_of_a_dni_blend_records_alpha(tmp_path, ckpts):
     out = tmp_path / "blend.safetensors"
-    argv = ["--ckpt", str(ckpts["mse"]), "--gan-ckpt", str(ckpts["gan"]), "--alpha", "0.25", "-o", str(out)]
+    argv = ["--model", str(ckpts["mse"]), "--gan", str(ckpts["gan"]), "--alpha", "0.25", "-o", str(out)]
     assert main(argv) == 0  # format from the extension
     metadata, _ = read_safetensors_generator(out)
     assert metadata["kind"] == "dni" and metadata["dni"]["alpha"] == 0.25
@@ -68,7 +68,7 @@ def test_safetensors_of_a_dni_blend_records_alpha(tmp_path, ckpts):
 def test_default_output_sits_beside_the_checkpoint(tmp_path, ckpts):
     ckpt = tmp_path / "model.ckpt"
     ckpt.write_bytes(ckpts["mse"].read_bytes())
-    assert main(["--ckpt", str(ckpt), "--format", "safetensors"]) == 0
+    assert main(["--model", str(ckpt), "--format", "safetensors"]) == 0
     assert (tmp_path / "model.safetensors").is_file()
 
 
@@ -76,7 +76,7 @@ def test_restore_accepts_exported_safetensors(tmp_path, ckpts):
     from cugan_lightning.inference import load_restorer
 
     out = tmp_path / "mse.safetensors"
-    assert main(["--ckpt", str(ckpts["mse"]), "-o", str(out)]) == 0
+    assert main(["--model", str(ckpts["mse"]), "-o", str(out)]) == 0
     x = torch.rand(1, 3, 12, 18)
     expected = load_restorer(ckpts["mse"], ckpts["gan"]).restore(x, noise=20, alpha=0.3)
     assert torch.equal(load_restorer(out, ckpts["gan"]).restore(x, noise=20, alpha=0.3), expected)
@@ -104,7 +104,7 @@ def test_safetensors_without_our_metadata_is_a_clear_error(tmp_path):
 def test_onnx_matches_pytorch_on_two_sizes_and_two_conditions(tmp_path, ckpts):
     ort = pytest.importorskip("onnxruntime")
     out = tmp_path / "model.onnx"
-    assert main(["--ckpt", str(ckpts["mse"]), "--format", "onnx", "-o", str(out)]) == 0
+    assert main(["--model", str(ckpts["mse"]), "--format", "onnx", "-o", str(out)]) == 0
     metadata, codec = read_onnx_metadata(out)
     assert codec == LevelCodec() and metadata["kind"] == "cunet"
     assert metadata["generator"]["config"] == make_net(0).config
@@ -139,7 +139,7 @@ def test_onnx_matches_pytorch_on_two_sizes_and_two_conditions(tmp_path, ckpts):
 def test_onnx_of_a_dni_blend_records_alpha(tmp_path, ckpts):
     pytest.importorskip("onnx")
     out = tmp_path / "blend.onnx"
-    argv = ["--ckpt", str(ckpts["mse"]), "--gan-ckpt", str(ckpts["gan"]), "--alpha", "0.6"]
+    argv = ["--model", str(ckpts["mse"]), "--gan", str(ckpts["gan"]), "--alpha", "0.6"]
     assert main([*argv, "--format", "onnx", "-o", str(out)]) == 0
     metadata, _ = read_onnx_metadata(out)
     assert metadata["kind"] == "dni" and metadata["dni"]["alpha"] == 0.6
@@ -153,26 +153,26 @@ def test_cli_errors_are_one_line_and_write_nothing(tmp_path, ckpts, capsys):
     mse, gan = str(ckpts["mse"]), str(ckpts["gan"])
     (tmp_path / "afile").write_text("")
     cases = [
-        (["--ckpt", mse, "--alpha", "0.5", "--format", "onnx", "-o", "x.onnx"], "needs --gan-ckpt", "x.onnx"),
-        (["--ckpt", mse, "--gan-ckpt", gan, "--format", "onnx", "-o", "x.onnx"], "needs --alpha", "x.onnx"),
+        (["--model", mse, "--alpha", "0.5", "--format", "onnx", "-o", "x.onnx"], "needs --gan", "x.onnx"),
+        (["--model", mse, "--gan", gan, "--format", "onnx", "-o", "x.onnx"], "needs --alpha", "x.onnx"),
         (
-            ["--ckpt", mse, "--gan-ckpt", gan, "--alpha", "-1", "-o", "x.onnx"],
+            ["--model", mse, "--gan", gan, "--alpha", "-1", "-o", "x.onnx"],
             "alpha -1 is outside",
             "x.onnx",
         ),
         (
-            ["--ckpt", mse, "--format", "safetensors", "-o", "x.onnx"],
+            ["--model", mse, "--format", "safetensors", "-o", "x.onnx"],
             "does not end in .safetensors",
             "x.onnx",
         ),
-        (["--ckpt", mse, "-o", "x.bin"], "cannot tell the format", "x.bin"),
+        (["--model", mse, "-o", "x.bin"], "cannot tell the format", "x.bin"),
         (
-            ["--ckpt", str(tmp_path / "afile"), "--format", "onnx", "-o", "x.onnx"],
+            ["--model", str(tmp_path / "afile"), "--format", "onnx", "-o", "x.onnx"],
             "not a checkpoint file",
             "x.onnx",
         ),
-        (["--ckpt", mse, "--format", "onnx", "-o", "afile/x.onnx"], "is not a folder", "afile/x.onnx"),
-        (["--ckpt", mse, "--format", "tflite", "-o", "x.onnx"], "invalid choice: 'tflite'", "x.onnx"),
+        (["--model", mse, "--format", "onnx", "-o", "afile/x.onnx"], "is not a folder", "afile/x.onnx"),
+        (["--model", mse, "--format", "tflite", "-o", "x.onnx"], "invalid choice: 'tflite'", "x.onnx"),
     ]
     for argv, phrase, out in cases:
         argv = [str(tmp_path / a) if a.startswith(("x.", "afile/")) else a for a in argv]

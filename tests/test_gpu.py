@@ -106,7 +106,7 @@ def test_restore_command_on_cuda_with_tiles(tmp_path):
     for device in ("cpu", "cuda"):
         proc = subprocess.run(
             [sys.executable, "-m", "cugan_lightning.apps.restore", str(tmp_path / "in.png"), "-o",
-             str(tmp_path / f"{device}.png"), "--ckpt", str(path), "--noise", "20", "--tile", "64",
+             str(tmp_path / f"{device}.png"), "--model", str(path), "--noise", "20", "--tile", "64",
              "--device", device],
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip

@@ -72,7 +72,7 @@ def test_bad_slider_values_change_nothing(ckpts, image):
     session.set(noise=5)
     with pytest.raises(ValueError, match="noise level 80 is outside 0..50"):
         session.set(noise=80)
-    with pytest.raises(ValueError, match="needs a GAN checkpoint"):
+    with pytest.raises(ValueError, match="needs a GAN model"):
         session.set(alpha=0.5)
     with pytest.raises(ValueError, match="unknown slider 'jpeg'"):
         session.set(jpeg=10)

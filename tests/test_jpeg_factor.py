@@ -141,7 +141,7 @@ def test_restore_tool_and_api_take_the_quality(ckpts, photo, tmp_path, capsys):
     out = tmp_path / "out.png"
     assert (
         restore_main(
-            [str(photo), "-o", str(out), "--ckpt", str(ckpts["mse"]), "--jpeg", "30", "--noise", "5"]
+            [str(photo), "-o", str(out), "--model", str(ckpts["mse"]), "--jpeg", "30", "--noise", "5"]
         )
         == 0
     )
@@ -153,7 +153,7 @@ def test_restore_tool_and_api_take_the_quality(ckpts, photo, tmp_path, capsys):
         direct = restorer.net_g(x, torch.tensor([[0.0, 0.1, 72 / 92]])).clamp(0, 1)
     expected = (direct[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     np.testing.assert_array_equal(read_image_raw(out), expected)
-    assert restore_main([str(photo), "-o", str(out), "--ckpt", str(ckpts["two"]), "--jpeg", "30"]) == 2
+    assert restore_main([str(photo), "-o", str(out), "--model", str(ckpts["two"]), "--jpeg", "30"]) == 2
     assert "has no jpeg slider" in capsys.readouterr().err
     with pytest.raises(ValueError, match="has no jpeg slider"):
         load_restorer(ckpts["two"]).restore(array, jpeg=30)
@@ -161,8 +161,8 @@ def test_restore_tool_and_api_take_the_quality(ckpts, photo, tmp_path, capsys):
 
 def test_exports_take_a_three_value_z(ckpts, tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime")
-    assert export_main(["--ckpt", str(ckpts["mse"]), "-o", str(tmp_path / "m.onnx")]) == 0
-    assert export_main(["--ckpt", str(ckpts["mse"]), "-o", str(tmp_path / "m.safetensors")]) == 0
+    assert export_main(["--model", str(ckpts["mse"]), "-o", str(tmp_path / "m.onnx")]) == 0
+    assert export_main(["--model", str(ckpts["mse"]), "-o", str(tmp_path / "m.safetensors")]) == 0
     session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
     x = np.random.default_rng(0).random((1, 3, 20, 28), dtype=np.float32)
     z = np.array([[0.2, 0.4, 0.6], [0.0, 0.0, 1.0]], dtype=np.float32)
@@ -177,7 +177,7 @@ def test_dni_blends_three_factor_pairs_and_names_a_mixed_pair(ckpts, tmp_path, c
     assert (
         dni_main(
             [
-                "--mse",
+                "--model",
                 str(ckpts["mse"]),
                 "--gan",
                 str(ckpts["gan"]),

@@ -165,7 +165,7 @@ def test_bad_conditions_raise_value_errors(restorer, kwargs, phrase):
 
 
 def test_alpha_without_a_gan_checkpoint_is_refused(ckpts):
-    with pytest.raises(ValueError, match="needs a GAN checkpoint"):
+    with pytest.raises(ValueError, match="needs a GAN model"):
         load_restorer(ckpts["mse"]).restore(rng_image((8, 8, 3)), noise=3, alpha=0.5)
 
 
@@ -267,7 +267,7 @@ def images(tmp_path) -> dict[str, Path]:
 
 def test_cli_one_file_equals_the_api(tmp_path, ckpts, images, restorer, capsys):
     out = tmp_path / "out" / "restored.png"
-    argv = [str(images["rgb"]), "-o", str(out), "--ckpt", str(ckpts["mse"]), "--blur", "1", "--noise", "10"]
+    argv = [str(images["rgb"]), "-o", str(out), "--model", str(ckpts["mse"]), "--blur", "1", "--noise", "10"]
     assert main([*argv, "--device", "cpu"]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     expected = restorer.restore(read_input_image(images["rgb"]), blur=1, noise=10)
@@ -278,7 +278,7 @@ def test_cli_one_file_equals_the_api(tmp_path, ckpts, images, restorer, capsys):
         str(images["rgb"]),
         "-o",
         str(tiled),
-        "--ckpt",
+        "--model",
         str(ckpts["mse"]),
         "--blur",
         "1",
@@ -295,9 +295,9 @@ def test_cli_folder_keeps_layout_and_bit_depth(tmp_path, ckpts, images):
         str(images["rgb"].parent),
         "-o",
         str(out),
-        "--ckpt",
+        "--model",
         str(ckpts["mse"]),
-        "--gan-ckpt",
+        "--gan",
         str(ckpts["gan"]),
     ]
     assert main([*argv, "--alpha", "0.4", "--z", "0.25", "0.2"]) == 0
@@ -317,14 +317,14 @@ def test_cli_folder_keeps_layout_and_bit_depth(tmp_path, ckpts, images):
     restored = read_input_image(out / "rgb16.png")
     assert np.any(restored % 257 != 0)
     # --ext tif keeps 16 bit in TIFF too
-    argv = [str(images["rgb16"]), "-o", str(tmp_path / "tif"), "--ckpt", str(ckpts["mse"]), "--noise", "10"]
+    argv = [str(images["rgb16"]), "-o", str(tmp_path / "tif"), "--model", str(ckpts["mse"]), "--noise", "10"]
     assert main([*argv, "--ext", "tif"]) == 0
     assert read_input_image(tmp_path / "tif" / "rgb16.tif").dtype == np.uint16
 
 
 def test_cli_gan_blend_equals_the_api(tmp_path, ckpts, images, restorer):
     out = tmp_path / "blend.png"
-    argv = [str(images["rgb"]), "-o", str(out), "--ckpt", str(ckpts["mse"]), "--gan-ckpt", str(ckpts["gan"])]
+    argv = [str(images["rgb"]), "-o", str(out), "--model", str(ckpts["mse"]), "--gan", str(ckpts["gan"])]
     assert main([*argv, "--alpha", "0.2", "--noise", "30"]) == 0
     expected = restorer.restore(read_input_image(images["rgb"]), noise=30, alpha=0.2)
     np.testing.assert_array_equal(read_input_image(out), expected)
@@ -333,9 +333,9 @@ def test_cli_gan_blend_equals_the_api(tmp_path, ckpts, images, restorer):
 @pytest.mark.parametrize("with_gan", [True, False])
 def test_cli_sweep_writes_a_modulation_grid(tmp_path, ckpts, images, with_gan):
     out = tmp_path / "grid.png"
-    argv = [str(images["rgb"]), "-o", str(out), "--ckpt", str(ckpts["mse"]), "--sweep", "--noise", "20"]
+    argv = [str(images["rgb"]), "-o", str(out), "--model", str(ckpts["mse"]), "--sweep", "--noise", "20"]
     if with_gan:
-        argv += ["--gan-ckpt", str(ckpts["gan"])]
+        argv += ["--gan", str(ckpts["gan"])]
     assert main(argv) == 0
     grid = np.asarray(Image.open(out))
     rows = 3 if with_gan else 2  # deblurring, denoising (, MSE to GAN)
@@ -352,34 +352,37 @@ def _error_cases(
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "afile").write_text("")
     return [
-        ([str(tmp_path / "broken.png"), "--ckpt", mse, "--noise", "5"], "cannot read image"),
-        ([str(tmp_path / "empty"), "--ckpt", mse, "--noise", "5"], "holds no images"),
-        ([str(tmp_path / "missing.png"), "--ckpt", mse, "--noise", "5"], "does not exist"),
-        ([rgb, "--ckpt", mse, "--noise", "51"], "noise level 51 is outside 0..50"),
-        ([rgb, "--ckpt", mse, "--blur", "4.5"], "blur level 4.5 is outside 0..4"),
-        ([rgb, "--ckpt", mse, "--z", "0.1", "1.1"], "z value 1.1 is outside 0..1"),
-        ([rgb, "--ckpt", mse, "--z", "0.1"], "z must hold 2 values"),
-        ([rgb, "--ckpt", mse, "--z", "0.1", "0.1", "--noise", "3"], "not both"),
-        ([rgb, "--ckpt", mse], "give the input's degradation"),
-        ([rgb, "--ckpt", str(tmp_path / "notes.txt"), "--noise", "5"], "is not a checkpoint file"),
-        ([rgb, "--ckpt", str(ckpts["foreign"]), "--noise", "5"], "not a cugan-lightning training checkpoint"),
-        ([rgb, "--ckpt", str(ckpts["other_kind"]), "--noise", "5"], "of kind 'discriminator'"),
+        ([str(tmp_path / "broken.png"), "--model", mse, "--noise", "5"], "cannot read image"),
+        ([str(tmp_path / "empty"), "--model", mse, "--noise", "5"], "holds no images"),
+        ([str(tmp_path / "missing.png"), "--model", mse, "--noise", "5"], "does not exist"),
+        ([rgb, "--model", mse, "--noise", "51"], "noise level 51 is outside 0..50"),
+        ([rgb, "--model", mse, "--blur", "4.5"], "blur level 4.5 is outside 0..4"),
+        ([rgb, "--model", mse, "--z", "0.1", "1.1"], "z value 1.1 is outside 0..1"),
+        ([rgb, "--model", mse, "--z", "0.1"], "z must hold 2 values"),
+        ([rgb, "--model", mse, "--z", "0.1", "0.1", "--noise", "3"], "not both"),
+        ([rgb, "--model", mse], "give the input's degradation"),
+        ([rgb, "--model", str(tmp_path / "notes.txt"), "--noise", "5"], "is not a checkpoint file"),
         (
-            [rgb, "--ckpt", mse, "--gan-ckpt", str(ckpts["wide"]), "--alpha", "0.5", "--noise", "5"],
+            [rgb, "--model", str(ckpts["foreign"]), "--noise", "5"],
+            "not a cugan-lightning training checkpoint",
+        ),
+        ([rgb, "--model", str(ckpts["other_kind"]), "--noise", "5"], "of kind 'discriminator'"),
+        (
+            [rgb, "--model", mse, "--gan", str(ckpts["wide"]), "--alpha", "0.5", "--noise", "5"],
             "different generator architectures",
         ),
         (
-            [rgb, "--ckpt", mse, "--alpha", "0.5", "--noise", "5"],
-            "--alpha blends two models and needs --gan-ckpt",
+            [rgb, "--model", mse, "--alpha", "0.5", "--noise", "5"],
+            "--alpha blends two models and needs --gan",
         ),
-        ([rgb, "--ckpt", mse, "--gan-ckpt", gan, "--noise", "5"], "--gan-ckpt needs --alpha"),
+        ([rgb, "--model", mse, "--gan", gan, "--noise", "5"], "--gan needs --alpha"),
         (
-            [rgb, "--ckpt", mse, "--gan-ckpt", gan, "--alpha", "2", "--noise", "5"],
+            [rgb, "--model", mse, "--gan", gan, "--alpha", "2", "--noise", "5"],
             "alpha 2 is outside [0, 1]",
         ),
-        ([rgb, "--ckpt", mse, "--noise", "5", "--tile", "8"], "tile size must be an integer >= 16"),
-        ([rgb, "--ckpt", mse, "--noise", "5", "--device", "tpu"], "invalid choice: 'tpu'"),
-        ([rgb, "--ckpt", mse, "--noise", "5", "--bogus"], "unrecognized arguments: --bogus"),
+        ([rgb, "--model", mse, "--noise", "5", "--tile", "8"], "tile size must be an integer >= 16"),
+        ([rgb, "--model", mse, "--noise", "5", "--device", "tpu"], "invalid choice: 'tpu'"),
+        ([rgb, "--model", mse, "--noise", "5", "--bogus"], "unrecognized arguments: --bogus"),
     ]
 
 
@@ -410,7 +413,7 @@ def test_cli_output_errors(tmp_path, ckpts, images, capsys):
         ),
     ]
     for argv, phrase, out in cases:
-        code = main([*argv, "--ckpt", mse, "--noise", "5"])
+        code = main([*argv, "--model", mse, "--noise", "5"])
         err = capsys.readouterr().err
         assert code == 2, (argv, err)
         assert_one_line_error(err, phrase)
@@ -421,14 +424,14 @@ def test_cli_one_bad_input_means_no_output_at_all(tmp_path, ckpts, images, capsy
     bad = images["rgb"].parent / "zzz_broken.png"
     bad.write_bytes(b"garbage")
     out = tmp_path / "out"
-    code = main([str(images["rgb"].parent), "-o", str(out), "--ckpt", str(ckpts["mse"]), "--noise", "5"])
+    code = main([str(images["rgb"].parent), "-o", str(out), "--model", str(ckpts["mse"]), "--noise", "5"])
     assert code == 2
     assert_one_line_error(capsys.readouterr().err, "zzz_broken.png")
     assert not out.exists() or not any(out.iterdir())
 
 
 def test_cli_as_a_process_prints_one_line_without_traceback(tmp_path, ckpts, images):
-    argv = [str(images["rgb"]), "-o", str(tmp_path / "o.png"), "--ckpt", str(ckpts["mse"]), "--noise", "500"]
+    argv = [str(images["rgb"]), "-o", str(tmp_path / "o.png"), "--model", str(ckpts["mse"]), "--noise", "500"]
     result = subprocess.run(
         [sys.executable, "-m", "cugan_lightning.apps.restore", *argv],
         capture_output=True,

@@ -314,9 +314,9 @@ def test_a_checkpoint_that_would_run_a_command_is_refused_and_runs_nothing(tmp_p
     with open(tmp_path / "evil.pkl", "wb") as handle:  # the same payload does run when unpickled blindly
         pickle.dump(RunsACommand(tmp_path / "proof"), handle)
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "x.png")
-    for command in (["restore", str(tmp_path / "x.png"), "-o", str(tmp_path / "o.png"), "--ckpt", str(evil), "--noise", "5"],
-                    ["export", "--ckpt", str(evil), "-o", str(tmp_path / "o.safetensors")],
-                    ["dni", "--mse", str(evil), "--gan", str(evil), "--alpha", "0.5", "-o", str(tmp_path / "o.ckpt")]):  # fmt: skip
+    for command in (["restore", str(tmp_path / "x.png"), "-o", str(tmp_path / "o.png"), "--model", str(evil), "--noise", "5"],
+                    ["export", "--model", str(evil), "-o", str(tmp_path / "o.safetensors")],
+                    ["dni", "--model", str(evil), "--gan", str(evil), "--alpha", "0.5", "-o", str(tmp_path / "o.ckpt")]):  # fmt: skip
         proc = subprocess.run(
             [sys.executable, "-m", f"cugan_lightning.apps.{command[0]}", *command[1:]],
             capture_output=True,
@@ -427,10 +427,10 @@ def test_bad_slider_values_are_one_line_before_any_work(tmp_path, capsys, comman
     out = tmp_path / "out"
     if command == "restore":
         code = restore.main(
-            [str(tmp_path / "x.png"), "-o", str(out), "--ckpt", str(ckpt), "--noise", "5", *argv]
+            [str(tmp_path / "x.png"), "-o", str(out), "--model", str(ckpt), "--noise", "5", *argv]
         )
     else:
-        code = dni.main(["--mse", str(ckpt), "--gan", str(ckpt), "-o", str(out), *argv])
+        code = dni.main(["--model", str(ckpt), "--gan", str(ckpt), "-o", str(out), *argv])
     assert code == 2
     assert_one_line_error(capsys.readouterr().err, phrase)
     assert not out.exists()  # nothing was written

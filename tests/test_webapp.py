@@ -124,7 +124,7 @@ def test_bad_uploads_are_named_in_one_line(bench, tmp_path):
     with pytest.raises(ValueError, match="'notes.png': not an image") as err:
         bench.open_upload(text)
     assert str(tmp_path) not in str(err.value)  # the upload's name, not the server's temporary path
-    small = Workbench(bench.ckpt, max_pixels=1000, workdir=tmp_path / "w")
+    small = Workbench(bench.model, max_pixels=1000, workdir=tmp_path / "w")
     big = save_png(smooth_image(40, 30), tmp_path / "big.png")
     with pytest.raises(
         ValueError, match=r"'big.png' is 30x40 = 1,200 pixels, more than .* --max-pixels 1200"
@@ -195,16 +195,16 @@ def test_a_newer_request_stops_a_running_restoration(bench, tmp_path):
 
 # ---------------------------------------------------------------------------------------------- command line
 def test_cli_missing_checkpoint_is_one_line(capsys, tmp_path):
-    assert app_main(["--ckpt", str(tmp_path / "gone.ckpt")]) == 2
-    assert_one_line_error(capsys.readouterr().err, f"--ckpt '{tmp_path / 'gone.ckpt'}' does not exist")
+    assert app_main(["--model", str(tmp_path / "gone.ckpt")]) == 2
+    assert_one_line_error(capsys.readouterr().err, f"--model '{tmp_path / 'gone.ckpt'}' does not exist")
 
 
 def test_cli_without_checkpoints_says_to_run_the_demo(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert app_main([]) == 2
     assert_one_line_error(capsys.readouterr().err, "run `make demo` first")
-    assert app_main(["--gan-ckpt", str(tmp_path)]) == 2
-    assert "error: --gan-ckpt" in capsys.readouterr().err
+    assert app_main(["--gan", str(tmp_path)]) == 2
+    assert "error: --gan" in capsys.readouterr().err
 
 
 # -------------------------------------------------------------------------------------------- the real page
@@ -240,8 +240,8 @@ def server(ckpts, tmp_path_factory):
         print(f"skipping the browser test: {reason}")
         pytest.skip(reason)
     port = free_port()
-    command = [sys.executable, "-m", "cugan_lightning.apps.app", "--ckpt", str(ckpts["mse"])]
-    command += ["--gan-ckpt", str(ckpts["gan"]), "--port", str(port), "--device", "cpu"]
+    command = [sys.executable, "-m", "cugan_lightning.apps.app", "--model", str(ckpts["mse"])]
+    command += ["--gan", str(ckpts["gan"]), "--port", str(port), "--device", "cpu"]
     command += ["--preview-side", "48", "--max-pixels", "20000"]
     log = tmp_path_factory.mktemp("server") / "server.log"
     with open(log, "w") as out:
@@ -424,7 +424,7 @@ def test_the_page_in_a_real_browser(server, browser, ckpts, tmp_path):
         b for b in browser.find_elements(By.CSS_SELECTOR, "button.label-wrap") if b.text.startswith("Model")
     ]
     accordion.click()
-    box = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#ckpt textarea, #ckpt input"))
+    box = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#model textarea, #model input"))
     box.clear()
     box.send_keys(str(tmp_path / "missing.ckpt"))
     browser.find_element(By.ID, "load-model").click()
@@ -441,7 +441,7 @@ def test_the_page_in_a_real_browser(server, browser, ckpts, tmp_path):
     # another model from the Model panel: a JPEG factor and no GAN, so a JPEG slider shows and alpha goes
     box.clear()
     box.send_keys(str(ckpts["jpeg"]))
-    gan_box = browser.find_element(By.CSS_SELECTOR, "#gan-ckpt textarea, #gan-ckpt input")
+    gan_box = browser.find_element(By.CSS_SELECTOR, "#gan textarea, #gan input")
     gan_box.send_keys(Keys.CONTROL, "a")
     gan_box.send_keys(Keys.DELETE)  # typed away, so the page hears it (clear() fires no input event)
     browser.find_element(By.ID, "load-model").click()
@@ -451,9 +451,7 @@ def test_the_page_in_a_real_browser(server, browser, ckpts, tmp_path):
     jpeg_model = load_restorer(ckpts["jpeg"], device="cpu")
     expected = jpeg_model.restore(image, blur=blur, noise=noise, jpeg=slider_value(browser, "jpeg"))
     np.testing.assert_array_equal(fetch_image(src), expected)
-    assert "--gan-ckpt" not in browser.find_element(By.CSS_SELECTOR, "#command textarea").get_attribute(
-        "value"
-    )
+    assert "--gan" not in browser.find_element(By.CSS_SELECTOR, "#command textarea").get_attribute("value")
 
     # nothing was fetched from anywhere but the app itself
     hosts = set()

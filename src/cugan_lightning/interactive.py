@@ -68,8 +68,8 @@ class ModulationSession:
     """One degraded image restored under slider-controlled conditions.
 
     Args:
-        ckpt: generator checkpoint (the MSE end of a DNI pair).
-        gan_ckpt: optional GAN checkpoint; enables the alpha slider.
+        model: the generator file (the MSE end of a DNI pair).
+        gan: optional GAN model file; enables the alpha slider.
         image: a numpy array / PIL image / image path; default: the embedded photo degraded at
             :data:`DEFAULT_DEGRADATION` (the sliders then start at the true levels).
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
@@ -80,8 +80,8 @@ class ModulationSession:
 
     def __init__(
         self,
-        ckpt: str | Path,
-        gan_ckpt: str | Path | None = None,
+        model: str | Path,
+        gan: str | Path | None = None,
         image: np.ndarray | Image.Image | str | Path | None = None,
         device: str | torch.device = "cpu",
         *,
@@ -89,7 +89,7 @@ class ModulationSession:
         crop: int | None = 256,
         preview_side: int | None = PREVIEW_SIDE,
     ) -> None:
-        self.restorer: Restorer = load_restorer(ckpt, gan_ckpt, device)
+        self.restorer: Restorer = load_restorer(model, gan, device)
         self.preview_side = preview_side
         self.codec = self.restorer.codec
         self.clean: np.ndarray | None = None
@@ -135,7 +135,7 @@ class ModulationSession:
         new_alpha = self.alpha
         if alpha is not None:
             if not self.has_gan:
-                raise ValueError("the alpha slider needs a GAN checkpoint (gan_ckpt)")
+                raise ValueError("the alpha slider needs a GAN model (gan=)")
             new_alpha = float(alpha)
         return new_levels, new_alpha, self.restorer.z_for(levels=new_levels)
 

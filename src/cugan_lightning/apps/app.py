@@ -1,7 +1,7 @@
 """``cugan-app``: the web page for interactive restoration::
 
     cugan-app                                   # the newest `make demo` checkpoints in logs/
-    cugan-app --ckpt mse.ckpt --gan-ckpt gan.ckpt --port 8080
+    cugan-app --model mse.ckpt --gan gan.ckpt --port 8080
 
 It listens on 127.0.0.1 (this computer only) unless ``--host`` says otherwise, and stops with Ctrl+C. The page is
 :mod:`cugan_lightning.webapp.page`; the work behind it :class:`cugan_lightning.webapp.Workbench`.
@@ -18,7 +18,7 @@ from pathlib import Path
 from ..checkpoint.find import SEARCH_ROOTS, find_checkpoints
 from ..inference import MIN_TILE, PREVIEW_SIDE, resolve_device
 from ..webapp import DEFAULT_MAX_PIXELS, Workbench
-from .common import CliArgumentParser, CliError, run_cli
+from .common import CliArgumentParser, CliError, add_model_arguments, check_model_arguments, run_cli
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -29,14 +29,7 @@ def build_parser() -> CliArgumentParser:
         prog="cugan-app",
         description="A local web page to restore a photo with sliders for blur, noise (JPEG) and MSE-to-GAN.",
     )
-    parser.add_argument(
-        "--ckpt", type=Path, help="generator checkpoint (default: the newest stage-1 checkpoint under logs/)"
-    )
-    parser.add_argument(
-        "--gan-ckpt",
-        type=Path,
-        help="GAN checkpoint for the alpha slider (default with no --ckpt: the newest stage-2 one under logs/)",
-    )
+    add_model_arguments(parser, required=False, alpha=False)
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"), help="default: auto")
@@ -59,23 +52,22 @@ def build_parser() -> CliArgumentParser:
 
 
 def _checkpoints(args: argparse.Namespace) -> tuple[Path, Path | None]:
-    for flag, path in (("--ckpt", args.ckpt), ("--gan-ckpt", args.gan_ckpt)):
+    check_model_arguments(args, alpha_needed=False)  # alpha is the page's slider
+    for flag, path in (("--model", args.model), ("--gan", args.gan)):
         if path is not None and not path.is_file():
             raise CliError(
                 f"{flag} '{path}' does not exist; give an existing .ckpt or .safetensors file, or run "
-                "`make demo` first and start the app without --ckpt"
+                "`make demo` first and start the app without --model"
             )
-    if args.ckpt is None and args.gan_ckpt is not None:
-        raise CliError("--gan-ckpt needs --ckpt (the MSE end of the pair)")
-    if args.ckpt is not None:
-        return args.ckpt, args.gan_ckpt
+    if args.model is not None:
+        return args.model, args.gan
     try:
         return find_checkpoints()
     except FileNotFoundError:
         roots = " or ".join(f"{root}/" for root in SEARCH_ROOTS)
         raise CliError(
             f"no stage-1 (cunet) checkpoint under {roots}: run `make demo` first (it writes its checkpoints "
-            "under logs/), or pass --ckpt MSE.ckpt [--gan-ckpt GAN.ckpt]"
+            "under logs/), or pass --model MSE.ckpt [--gan GAN.ckpt]"
         ) from None
 
 
@@ -84,10 +76,10 @@ def _run(args: argparse.Namespace) -> None:
         raise CliError(f"--port must be in 0..65535, got {args.port}")
     if importlib.util.find_spec("gradio") is None:
         raise CliError("the web app needs Gradio: pip install 'cugan-lightning[app]'")
-    ckpt, gan_ckpt = _checkpoints(args)
+    model, gan = _checkpoints(args)
     workbench = Workbench(
-        ckpt,
-        gan_ckpt,
+        model,
+        gan,
         device=resolve_device(args.device),
         max_pixels=args.max_pixels,
         preview_side=args.preview_side,
@@ -113,7 +105,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``cugan-app [--ckpt X.ckpt [--gan-ckpt Y.ckpt]] [--host H] [--port P]``."""
+    """``cugan-app [--model X.ckpt [--gan Y.ckpt]] [--host H] [--port P]``."""
     return run_cli(build_parser(), _run, argv)
 
 

@@ -11,10 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..dni import ALPHA_HELP
+from ..dni import ALPHA_HELP, check_alpha
 
 __all__ = [
     "ALPHA_HELP",
+    "add_model_arguments",
+    "check_model_arguments",
     "USER_ERRORS",
     "CliArgumentParser",
     "CliError",
@@ -99,3 +101,43 @@ def check_output_path(path: Path) -> None:
         raise CliError(f"cannot write '{path}': '{parent}' is not a folder")
     if not os.access(parent, os.W_OK):
         raise CliError(f"cannot write '{path}': folder '{parent}' is not writable")
+
+
+def add_model_arguments(
+    parser: argparse.ArgumentParser, *, required: bool = True, alpha: bool = True, pair: bool = False
+) -> None:
+    """The model arguments every tool shares: ``--model`` (the generator, the MSE end of a DNI pair), ``--gan``
+    (the GAN end: the two are blended by DNI) and, where the tool takes one, ``--alpha``. ``pair``: the tool
+    always blends, so ``--gan`` and ``--alpha`` are required too."""
+    parser.add_argument(
+        "--model",
+        required=required,
+        type=Path,
+        metavar="FILE",
+        help="the generator: a training .ckpt, an exported .safetensors or the authors' released weights "
+        "(with --gan: the MSE end of the DNI pair)",
+    )
+    parser.add_argument(
+        "--gan",
+        required=pair,
+        type=Path,
+        metavar="FILE",
+        help="a GAN model (stage 2) to blend with --model by DNI",
+    )
+    if alpha or pair:
+        parser.add_argument(
+            "--alpha", required=pair, type=parse_alpha, help=f"DNI weight in [0, 1]: {ALPHA_HELP}"
+        )
+
+
+def check_model_arguments(args: argparse.Namespace, *, alpha_needed: bool = True) -> None:
+    """``--gan`` goes with ``--model``, ``--alpha`` with ``--gan`` (and, where ``alpha_needed``, the reverse)."""
+    if args.gan is not None and args.model is None:
+        raise CliError("--gan needs --model (the MSE end of the pair)")
+    given = getattr(args, "alpha", None)
+    if given is not None and args.gan is None:
+        raise CliError("--alpha blends two models and needs --gan")
+    if alpha_needed and args.gan is not None and given is None:
+        raise CliError(f"--gan needs --alpha in [0, 1] ({ALPHA_HELP})")
+    if given is not None:
+        check_alpha(given)

@@ -139,7 +139,7 @@ def _run(args: argparse.Namespace) -> None:
             "\nevaluation of the stage-1 checkpoint on the validation photographs (whole images):", flush=True
         )
         evaluate_checkpoints({"cunet": mse}, root / "evaluation")
-        print(f"\nOpen the web app on it:\n  {_command('cugan-app', '--ckpt', mse)}")
+        print(f"\nOpen the web app on it:\n  {_command('cugan-app', '--model', mse)}")
         return
 
     print("\nstage 2: CUGAN (GFM discriminator) from the stage-1 weights (CPU)", flush=True)
@@ -156,11 +156,11 @@ def _run(args: argparse.Namespace) -> None:
     print("\nevaluation of both checkpoints on the validation photographs (whole images):", flush=True)
     evaluate_checkpoints({"cunet": mse, "cugan": gan}, root / "evaluation")
     restore = _command(
-        "cugan-restore", "photo.png", "-o", "restored/", "--ckpt", mse, "--gan-ckpt", gan, "--alpha", "0.5",
+        "cugan-restore", "photo.png", "-o", "restored/", "--model", mse, "--gan", gan, "--alpha", "0.5",
         "--blur", "1", "--noise", "15",
     )  # fmt: skip
     print(f"\nRestore your own photo:\n  {restore}")
-    print(f"\nOr open the web app on them:\n  {_command('cugan-app', '--ckpt', mse, '--gan-ckpt', gan)}")
+    print(f"\nOr open the web app on them:\n  {_command('cugan-app', '--model', mse, '--gan', gan)}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""``cugan-dni --mse MSE.ckpt --gan GAN.ckpt --alpha 0.3 -o blend.ckpt``: write the DNI blend
+"""``cugan-dni --model MSE.ckpt --gan GAN.ckpt --alpha 0.3 -o blend.ckpt``: write the DNI blend
 ``theta = (1 - alpha) * theta_GAN + alpha * theta_MSE`` of G and C_G as a generator checkpoint (kind ``dni``)."""
 
 from __future__ import annotations
@@ -9,8 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..checkpoint import save_generator_checkpoint
-from ..dni import ALPHA_HELP, check_alpha, interpolate
-from .common import CliArgumentParser, check_output_path, parse_alpha, run_cli
+from ..dni import ALPHA_HELP, interpolate
+from .common import (
+    CliArgumentParser,
+    add_model_arguments,
+    check_model_arguments,
+    check_output_path,
+    run_cli,
+)
 
 
 def build_parser() -> CliArgumentParser:
@@ -19,25 +25,22 @@ def build_parser() -> CliArgumentParser:
         description="Blend an MSE (stage 1) and a GAN (stage 2) checkpoint: "
         "theta = (1 - alpha) * theta_GAN + alpha * theta_MSE over G and C_G.",
     )
-    parser.add_argument("--mse", required=True, type=Path, help="stage-1 (CUnet, MSE) checkpoint")
-    parser.add_argument("--gan", required=True, type=Path, help="stage-2 (CUGAN) checkpoint")
-    parser.add_argument(
-        "--alpha", required=True, type=parse_alpha, help=f"blend weight in [0, 1]: {ALPHA_HELP}"
-    )
+    add_model_arguments(parser, pair=True)
     parser.add_argument("-o", "--output", required=True, type=Path, help="output checkpoint (.ckpt)")
     return parser
 
 
 def _run(args: argparse.Namespace) -> None:
-    alpha = check_alpha(args.alpha)
+    check_model_arguments(args)
+    alpha = args.alpha
     check_output_path(args.output)
-    net_g, codec = interpolate(args.mse, args.gan, alpha)
+    net_g, codec = interpolate(args.model, args.gan, alpha)
     save_generator_checkpoint(
         args.output,
         net_g,
         codec,
         kind="dni",
-        dni={"alpha": alpha, "mse_checkpoint": str(args.mse), "gan_checkpoint": str(args.gan)},
+        dni={"alpha": alpha, "mse_checkpoint": str(args.model), "gan_checkpoint": str(args.gan)},
     )
     print(f"wrote {args.output} (alpha {alpha:g}: {ALPHA_HELP})")
 

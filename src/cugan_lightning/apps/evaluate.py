@@ -2,8 +2,8 @@
 
     cugan-evaluate models.cunet=MSE.ckpt models.cugan=GAN.ckpt [data.test_dir=DIR]
     cugan-evaluate models.cunet=MSE.ckpt baselines=logs/unet_levels/   # paper Table 2
-    cugan-evaluate models.blend="{mse: MSE.ckpt, gan: GAN.ckpt, alpha: 0.5}" curve.enabled=true
-    cugan-evaluate -m models.blend.mse=.. models.blend.gan=.. models.blend.alpha=0,0.5,1
+    cugan-evaluate models.blend="{model: MSE.ckpt, gan: GAN.ckpt, alpha: 0.5}" curve.enabled=true
+    cugan-evaluate -m models.blend.model=.. models.blend.gan=.. models.blend.alpha=0,0.5,1
 
 A Hydra app with the training app's conventions (``conf/evaluate.yaml``, run folder under ``logs/``, loggers
 from the same group). Everything is checked (settings, metrics and their backbone files, model files, the test
@@ -113,7 +113,7 @@ def prepare(cfg: DictConfig) -> Plan:
     if cfg.curve.enabled:
         blends = [m for m in models if m.blender is not None]
         if not blends:
-            raise ConfigError("curve.enabled needs a blend: models.NAME={mse: PATH, gan: PATH, alpha: A}")
+            raise ConfigError("curve.enabled needs a blend: models.NAME={model: PATH, gan: PATH, alpha: A}")
         models = [row for m in models for row in (alpha_sweep(m, cfg.curve.alphas) if m.blender else [m])]
     for model in models:
         if cfg.modulation_map.enabled and model.conditional:

@@ -1,7 +1,7 @@
 """``cugan-export``: a generator file (or a DNI blend of two) to safetensors or ONNX::
 
-    cugan-export --ckpt MSE.ckpt --format safetensors [-o model.safetensors]
-    cugan-export --ckpt MSE.ckpt --gan-ckpt GAN.ckpt --alpha 0.5 --format onnx [-o m.onnx]
+    cugan-export --model MSE.ckpt --format safetensors [-o model.safetensors]
+    cugan-export --model MSE.ckpt --gan GAN.ckpt --alpha 0.5 --format onnx [-o m.onnx]
 
 Both formats carry the generator config and the level codec (see :mod:`cugan_lightning.checkpoint`).
 """
@@ -15,8 +15,15 @@ from pathlib import Path
 
 from ..checkpoint import export_onnx, read_generator_file, save_safetensors_generator
 from ..checkpoint.onnx import ONNX_OPSET
-from ..dni import ALPHA_HELP, check_alpha, interpolate
-from .common import CliArgumentParser, CliError, check_output_path, parse_alpha, run_cli
+from ..dni import interpolate
+from .common import (
+    CliArgumentParser,
+    CliError,
+    add_model_arguments,
+    check_model_arguments,
+    check_output_path,
+    run_cli,
+)
 
 FORMATS = {"onnx": ".onnx", "safetensors": ".safetensors"}
 
@@ -27,9 +34,7 @@ def build_parser() -> CliArgumentParser:
         description="Export a generator checkpoint (or a DNI blend of an MSE and a GAN checkpoint) "
         "to safetensors or ONNX, with its config and level codec.",
     )
-    parser.add_argument("--ckpt", required=True, type=Path, help="generator checkpoint (the MSE end for DNI)")
-    parser.add_argument("--gan-ckpt", type=Path, help="GAN checkpoint to blend with (needs --alpha)")
-    parser.add_argument("--alpha", type=parse_alpha, help=f"DNI weight in [0, 1]: {ALPHA_HELP}")
+    add_model_arguments(parser)
     parser.add_argument(
         "--format", choices=sorted(FORMATS), help="output format (default: from -o's extension)"
     )
@@ -56,17 +61,12 @@ def _resolve_format(args: argparse.Namespace) -> tuple[str, Path]:
         raise CliError(
             "give --format onnx or --format safetensors (or an -o file ending in .onnx / .safetensors)"
         )
-    stem = args.ckpt.stem if args.gan_ckpt is None else f"{args.ckpt.stem}_dni{args.alpha:g}"
-    return fmt, args.ckpt.with_name(stem + FORMATS[fmt])
+    stem = args.model.stem if args.gan is None else f"{args.model.stem}_dni{args.alpha:g}"
+    return fmt, args.model.with_name(stem + FORMATS[fmt])
 
 
 def _run(args: argparse.Namespace) -> None:
-    if args.alpha is not None and args.gan_ckpt is None:
-        raise CliError("--alpha blends two models and needs --gan-ckpt")
-    if args.gan_ckpt is not None and args.alpha is None:
-        raise CliError(f"--gan-ckpt needs --alpha in [0, 1] ({ALPHA_HELP})")
-    if args.alpha is not None:
-        check_alpha(args.alpha)
+    check_model_arguments(args)
     fmt, output = _resolve_format(args)
     check_output_path(output)
     if fmt == "onnx":
@@ -76,18 +76,18 @@ def _run(args: argparse.Namespace) -> None:
             raise CliError(
                 "ONNX export needs the onnx package: pip install 'cugan-lightning[export]'"
             ) from None
-    if args.gan_ckpt is not None:
-        net_g, codec = interpolate(args.ckpt, args.gan_ckpt, args.alpha)
+    if args.gan is not None:
+        net_g, codec = interpolate(args.model, args.gan, args.alpha)
         kind = "dni"
         extra = {
             "dni": {
                 "alpha": args.alpha,
-                "mse_checkpoint": str(args.ckpt),
-                "gan_checkpoint": str(args.gan_ckpt),
+                "mse_checkpoint": str(args.model),
+                "gan_checkpoint": str(args.gan),
             }
         }
     else:
-        source = read_generator_file(args.ckpt, "model")
+        source = read_generator_file(args.model, "model")
         net_g, codec, kind = source.build(), source.codec, source.kind
         extra = {key: source.metadata[key] for key in ("dni", "released") if key in source.metadata}
     if fmt == "safetensors":
@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``cugan-export --ckpt X.ckpt --format onnx|safetensors``; returns the exit code."""
+    """``cugan-export --model X.ckpt --format onnx|safetensors``; returns the exit code."""
     return run_cli(build_parser(), _run, argv)
 
 

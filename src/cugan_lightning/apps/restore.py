@@ -1,8 +1,8 @@
 """``cugan-restore``: restore image files with a generator file (and a DNI pair)::
 
-    cugan-restore photo.png -o restored.png --ckpt mse.ckpt --blur 2 --noise 30
-    cugan-restore photos/ -o out/ --ckpt mse.ckpt --gan-ckpt gan.ckpt --alpha 0.3 --noise 25
-    cugan-restore photo.png -o grid.png --ckpt mse.ckpt --gan-ckpt gan.ckpt --sweep
+    cugan-restore photo.png -o restored.png --model mse.ckpt --blur 2 --noise 30
+    cugan-restore photos/ -o out/ --model mse.ckpt --gan gan.ckpt --alpha 0.3 --noise 25
+    cugan-restore photo.png -o grid.png --model mse.ckpt --gan gan.ckpt --sweep
 
 Every input and output is checked before anything is written, and each output is written atomically, so a bad
 input means no output at all. The restoration itself is :class:`cugan_lightning.inference.Restorer`.
@@ -29,10 +29,16 @@ from ..data.io import (
     write_image,
 )
 from ..data.layouts import split_channels
-from ..dni import ALPHA_HELP, check_alpha
 from ..figures import render_rows, save_png, slider_rows
 from ..inference import DEFAULT_TILE_OVERLAP, MIN_TILE, Restorer, check_tile, load_restorer, resolve_device
-from .common import CliArgumentParser, CliError, check_output_path, parse_alpha, run_cli
+from .common import (
+    CliArgumentParser,
+    CliError,
+    add_model_arguments,
+    check_model_arguments,
+    check_output_path,
+    run_cli,
+)
 
 
 def build_parser() -> CliArgumentParser:
@@ -45,13 +51,7 @@ def build_parser() -> CliArgumentParser:
     parser.add_argument(
         "-o", "--output", required=True, type=Path, help="output file (one input) or folder (created)"
     )
-    parser.add_argument(
-        "--ckpt", required=True, type=Path, help="generator checkpoint (.ckpt or .safetensors)"
-    )
-    parser.add_argument(
-        "--gan-ckpt", type=Path, help="GAN checkpoint: blend with --ckpt by DNI (needs --alpha)"
-    )
-    parser.add_argument("--alpha", type=parse_alpha, help=f"DNI weight in [0, 1]: {ALPHA_HELP}")
+    add_model_arguments(parser)
     parser.add_argument(
         "--blur", type=float, help="blur sigma of the input in pixels (codec range, e.g. 0..4)"
     )
@@ -149,12 +149,7 @@ KEEP_DECODED_BYTES = 1 << 30
 
 def _run(args: argparse.Namespace) -> None:
     # 1. arguments that need no file
-    if args.alpha is not None and args.gan_ckpt is None:
-        raise CliError("--alpha blends two models and needs --gan-ckpt")
-    if args.gan_ckpt is not None and args.alpha is None and not args.sweep:
-        raise CliError(f"--gan-ckpt needs --alpha in [0, 1] ({ALPHA_HELP})")
-    if args.alpha is not None:
-        check_alpha(args.alpha)
+    check_model_arguments(args, alpha_needed=not args.sweep)  # a sweep has a row over alpha
     levels_given = any(getattr(args, n) is not None for n in ("blur", "noise", "jpeg"))
     if args.z is not None and levels_given:
         raise CliError("give either --blur / --noise / --jpeg (physical units) or --z, not both")
@@ -184,7 +179,7 @@ def _run(args: argparse.Namespace) -> None:
             budget -= array.nbytes
 
     # 3. the model and the condition
-    restorer = load_restorer(args.ckpt, args.gan_ckpt, device)
+    restorer = load_restorer(args.model, args.gan, device)
     z = restorer.z_for(args.blur, args.noise, args.z, jpeg=args.jpeg)
 
     # 4. restore and write (each file atomically)
@@ -219,7 +214,7 @@ def _restore_job(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``cugan-restore INPUT... -o OUT --ckpt X.ckpt ...``; returns the exit status."""
+    """``cugan-restore INPUT... -o OUT --model X.ckpt ...``; returns the exit status."""
     return run_cli(build_parser(), _run, argv)
 
 

@@ -200,30 +200,30 @@ def newest_of_kind(roots: Sequence[str | Path], kind: str) -> Path | None:
 
 
 def find_checkpoints(
-    mse_ckpt: str | Path | None = None,
-    gan_ckpt: str | Path | None = None,
+    model: str | Path | None = None,
+    gan: str | Path | None = None,
     roots: Sequence[str | Path] = SEARCH_ROOTS,
 ) -> tuple[Path, Path | None]:
     """The checkpoints to use: the given ones, else the newest stage-1 (``cunet``) and stage-2 (``cugan``)
     checkpoints under ``roots`` (``make demo`` writes them under ``logs/``). The GAN one may be missing (None).
     """
-    if mse_ckpt is not None:
-        mse = Path(mse_ckpt)
+    if model is not None:
+        mse = Path(model)
         if not mse.is_file():
-            raise FileNotFoundError(f"checkpoint '{mse}' does not exist")
+            raise FileNotFoundError(f"model '{mse}' does not exist")
     else:
         found = newest_of_kind(roots, "cunet")
         if found is None:
             raise FileNotFoundError(
                 f"no stage-1 (cunet) checkpoint under {' or '.join(f'{r}/' for r in roots)}: run `make demo` "
                 "first (it trains both stages on the embedded photos and writes checkpoints under logs/), or "
-                "set MSE_CKPT to a .ckpt file"
+                "give a model file"
             )
         mse = found
-    if gan_ckpt is not None:
-        gan: Path | None = Path(gan_ckpt)
-        if not gan.is_file():
-            raise FileNotFoundError(f"checkpoint '{gan}' does not exist")
+    if gan is not None:
+        gan_path: Path | None = Path(gan)
+        if not gan_path.is_file():
+            raise FileNotFoundError(f"GAN model '{gan_path}' does not exist")
     else:
-        gan = newest_of_kind(roots, "cugan")
-    return mse, gan
+        gan_path = newest_of_kind(roots, "cugan")
+    return mse, gan_path

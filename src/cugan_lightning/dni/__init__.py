@@ -5,7 +5,7 @@ its condition network C_G; integer buffers are copied from the GAN side. ``alpha
 ``alpha = 1`` the MSE model, as in the paper. Both checkpoints must share one architecture and one level codec.
 
 Blending only, pure torch: files are read through :mod:`cugan_lightning.checkpoint`; the command line
-(``cugan-dni --mse MSE.ckpt --gan GAN.ckpt --alpha 0.3 -o blend.ckpt``) lives in
+(``cugan-dni --model MSE.ckpt --gan GAN.ckpt --alpha 0.3 -o blend.ckpt``) lives in
 :mod:`cugan_lightning.apps.dni`.
 """
 

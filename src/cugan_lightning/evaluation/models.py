@@ -1,7 +1,7 @@
 """The rows of an evaluation: the degraded input itself, generator files and DNI blends, loaded once.
 
 A model is given by name as a generator file (``models.cunet=PATH``), as a blend of an MSE and a GAN file
-(``models.blend={mse: PATH, gan: PATH, alpha: 0.3}``) or as a classical method (``models.bm3d=classical:bm3d``,
+(``models.blend={model: PATH, gan: PATH, alpha: 0.3}``: the MSE end, the GAN end, the weight) or as a classical method (``models.bm3d=classical:bm3d``,
 see :mod:`.classical`). Every file goes through :mod:`cugan_lightning.checkpoint`; a per-level baseline (kind
 ``unet`` / ``ugan``) knows the level it was trained on and is scored there only, a classical method on the
 settings within its reach (the others are ``n/a``).
@@ -35,7 +35,7 @@ class ModelSpec:
 
     name: str
     path: str | None = None
-    mse: str | None = None
+    model: str | None = None
     gan: str | None = None
     alpha: float | None = None
     classical: str | None = None
@@ -116,18 +116,18 @@ def _spec(name: str, value: Any) -> ModelSpec:
         keys = set(value)
         if keys == {"path"}:
             return ModelSpec(name, path=str(value["path"]))
-        if {"mse", "gan", "alpha"} <= keys and keys <= {"mse", "gan", "alpha"}:
+        if keys == {"model", "gan", "alpha"}:
             try:
                 alpha = check_alpha(value["alpha"])
             except ValueError as err:
                 raise ValueError(f"models.{name}.alpha: {err}") from None
-            return ModelSpec(name, mse=str(value["mse"]), gan=str(value["gan"]), alpha=alpha)
+            return ModelSpec(name, model=str(value["model"]), gan=str(value["gan"]), alpha=alpha)
         raise ValueError(
-            f"models.{name} must be a generator file, {{mse: PATH, gan: PATH, alpha: A}} or classical:NAME, got keys "
+            f"models.{name} must be a generator file, {{model: PATH, gan: PATH, alpha: A}} or classical:NAME, got keys "
             f"{sorted(keys)}"
         )
     raise ValueError(
-        f"models.{name} must be a generator file, {{mse: PATH, gan: PATH, alpha: A}} or classical:NAME, got {value!r}"
+        f"models.{name} must be a generator file, {{model: PATH, gan: PATH, alpha: A}} or classical:NAME, got {value!r}"
     )
 
 
@@ -135,7 +135,7 @@ def parse_models(models: Mapping[str, Any] | None) -> list[ModelSpec]:
     """Check the ``models`` config entries (None entries are unset names) and that every file they name exists."""
     specs = [_spec(str(name), value) for name, value in (models or {}).items() if value is not None]
     for spec in specs:
-        for role, path in (("", spec.path), (".mse", spec.mse), (".gan", spec.gan)):
+        for role, path in (("", spec.path), (".model", spec.model), (".gan", spec.gan)):
             if path is not None and not Path(path).is_file():
                 raise FileNotFoundError(f"models.{spec.name}{role}: '{path}' does not exist")
     return specs
@@ -160,7 +160,7 @@ def load_models(specs: Sequence[ModelSpec], device: torch.device) -> list[EvalMo
                 source={"path": spec.path},
             )
         else:
-            mse = read_generator_file(spec.mse, f"models.{spec.name}.mse")
+            mse = read_generator_file(spec.model, f"models.{spec.name}.model")
             gan = read_generator_file(spec.gan, f"models.{spec.name}.gan")
             blender = DNIBlender.from_sources(mse, gan, device=device)
             model = EvalModel(
@@ -170,7 +170,7 @@ def load_models(specs: Sequence[ModelSpec], device: torch.device) -> list[EvalMo
                 net=blender.build(spec.alpha, device),
                 blender=blender,
                 alpha=spec.alpha,
-                source={"mse": spec.mse, "gan": spec.gan, "alpha": spec.alpha},
+                source={"model": spec.model, "gan": spec.gan, "alpha": spec.alpha},
                 held={"alpha": spec.alpha},
             )
         if model.codec is not None and not {"blur", "noise"} <= set(model.codec.names):
@@ -186,7 +186,7 @@ def alpha_sweep(model: EvalModel, alphas: Sequence[float]) -> list[EvalModel]:
     ``<name>@<alpha>``."""
     if model.blender is None:
         raise ValueError(
-            f"models.{model.name} is not a blend ({{mse, gan, alpha}}); only blends have an alpha"
+            f"models.{model.name} is not a blend ({{model, gan, alpha}}); only blends have an alpha"
         )
     return [
         EvalModel(

@@ -3,7 +3,7 @@
 Python::
 
     from cugan_lightning import load_restorer
-    restorer = load_restorer("mse.ckpt", gan_ckpt="gan.ckpt")        # gan_ckpt optional (DNI)
+    restorer = load_restorer("mse.ckpt", gan="gan.ckpt")              # gan optional (DNI)
     out = restorer.restore(image, blur=2.0, noise=30, alpha=0.5)       # PIL, numpy or tensor in, same kind out
 
     small = restorer.preview(image, blur=2.0, noise=30, max_side=512)  # a quick look at a large image
@@ -151,7 +151,7 @@ class Restorer:
         if alpha is None:
             return 1.0
         if self.blender is None:
-            raise ValueError("alpha blends two models and needs a GAN checkpoint (gan_ckpt / --gan-ckpt)")
+            raise ValueError("alpha blends two models and needs a GAN model (gan= / --gan)")
         return check_alpha(alpha)
 
     def set_alpha(self, alpha: float | None) -> float:
@@ -353,20 +353,20 @@ def _apply(
 
 
 def load_restorer(
-    ckpt: str | Path,
-    gan_ckpt: str | Path | None = None,
+    model: str | Path,
+    gan: str | Path | None = None,
     device: str | torch.device = "cpu",
 ) -> Restorer:
     """A :class:`Restorer` for a generator file (``.ckpt``, exported ``.safetensors`` or the released weights).
 
-    With ``gan_ckpt`` the two are a DNI pair (``ckpt`` the MSE end, ``gan_ckpt`` the GAN end) and ``restore``
+    With ``gan`` the two are a DNI pair (``model`` the MSE end, ``gan`` the GAN end) and ``restore``
     accepts ``alpha``. ``device`` may be ``"auto"``.
     """
     device = resolve_device(device)
-    main_source = read_generator_file(ckpt, "MSE" if gan_ckpt is not None else "model")
+    main_source = read_generator_file(model, "MSE" if gan is not None else "model")
     net_g = main_source.build(device)
     blender = None
-    if gan_ckpt is not None:
-        gan_source = read_generator_file(gan_ckpt, "GAN")
+    if gan is not None:
+        gan_source = read_generator_file(gan, "GAN")
         blender = DNIBlender.from_sources(main_source, gan_source, device=device)
     return Restorer(net_g, main_source.codec, blender=blender, device=device)

@@ -125,8 +125,8 @@ def build_page(workbench: Workbench) -> gr.Blocks:
         levels = dict(settings.levels)
         return (*show(photo, settings, request), levels.get("blur", 0.0), levels.get("noise", 0.0))
 
-    def on_model(ckpt: str, gan_ckpt: str, photo: Photo | None, *values: float):
-        workbench.load_model(ckpt.strip(), gan_ckpt.strip() or None)
+    def on_model(model: str, gan: str, photo: Photo | None, *values: float):
+        workbench.load_model(model.strip(), gan.strip() or None)
         settings = settings_of(*values)
         current = dict(zip(SLIDER_NAMES, values, strict=True))
         return (*slider_updates(current), workbench.describe_model(), command_of(photo, settings), "")
@@ -139,8 +139,8 @@ def build_page(workbench: Workbench) -> gr.Blocks:
             *show(photo, settings, request),
             *slider_updates(values),
             workbench.describe_model(),
-            str(workbench.ckpt),
-            str(workbench.gan_ckpt or ""),
+            str(workbench.model),
+            str(workbench.gan or ""),
         )
 
     def frame_outputs(frame: Frame) -> tuple[Any, Any, str]:
@@ -237,8 +237,8 @@ def build_page(workbench: Workbench) -> gr.Blocks:
         with gr.Accordion("Model", open=False):
             model_info = gr.Markdown(elem_id="model-info")
             with gr.Row():
-                ckpt_box = gr.Textbox(label="checkpoint (the MSE end)", elem_id="ckpt")
-                gan_box = gr.Textbox(label="GAN checkpoint (optional: adds alpha)", elem_id="gan-ckpt")
+                ckpt_box = gr.Textbox(label="model (the MSE end)", elem_id="model")
+                gan_box = gr.Textbox(label="GAN model (optional: adds alpha)", elem_id="gan")
             load_model = gr.Button("Load model", elem_id="load-model")
 
         # ------------------------------------------------------------------------------------------ events

@@ -183,8 +183,8 @@ class Workbench:
     """The model the page serves and everything a page event does with it.
 
     Args:
-        ckpt: generator checkpoint (the MSE end of a DNI pair).
-        gan_ckpt: optional GAN checkpoint; adds the alpha slider.
+        model: the generator file (the MSE end of a DNI pair).
+        gan: optional GAN model file; adds the alpha slider.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         max_pixels: the largest photo accepted (width x height).
         preview_side: photos with a longer side than this are shown as a preview of that size first.
@@ -194,8 +194,8 @@ class Workbench:
 
     def __init__(
         self,
-        ckpt: str | Path,
-        gan_ckpt: str | Path | None = None,
+        model: str | Path,
+        gan: str | Path | None = None,
         *,
         device: str | torch.device = "cpu",
         max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -217,10 +217,10 @@ class Workbench:
         self._results: dict[str, tuple[tuple, Frame]] = {}
         self._files: dict[str, list[Path]] = {}
         self._count = itertools.count()
-        self.ckpt: Path
-        self.gan_ckpt: Path | None
+        self.model: Path
+        self.gan: Path | None
         self.restorer: Restorer
-        self.load_model(ckpt, gan_ckpt)
+        self.load_model(model, gan)
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="cugan-app-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -231,20 +231,20 @@ class Workbench:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     # ------------------------------------------------------------------------------------------------ model
-    def load_model(self, ckpt: str | Path, gan_ckpt: str | Path | None = None) -> None:
+    def load_model(self, model: str | Path, gan: str | Path | None = None) -> None:
         """Serve another checkpoint (pair); on any error the current model stays.
 
         Raises FileNotFoundError for a missing file and ValueError (CheckpointError) for one that is not a
         usable generator, or whose factors the page has no slider for.
         """
-        paths = [Path(ckpt)] + ([Path(gan_ckpt)] if gan_ckpt else [])
+        paths = [Path(model)] + ([Path(gan)] if gan else [])
         for path in paths:
             if not path.is_file():
                 raise FileNotFoundError(
                     f"checkpoint '{path}' does not exist; give an existing .ckpt or .safetensors file "
                     "(`make demo` writes them under logs/)"
                 )
-        restorer = load_restorer(paths[0], paths[1] if gan_ckpt else None, self.device)
+        restorer = load_restorer(paths[0], paths[1] if gan else None, self.device)
         unknown = [name for name in restorer.codec.names if name not in SLIDER_FACTORS]
         if unknown:
             raise ValueError(
@@ -253,8 +253,8 @@ class Workbench:
             )
         with self._lock:
             self.restorer = restorer
-            self.ckpt = paths[0].resolve()
-            self.gan_ckpt = paths[1].resolve() if gan_ckpt else None
+            self.model = paths[0].resolve()
+            self.gan = paths[1].resolve() if gan else None
             self._results.clear()
 
     @property
@@ -295,9 +295,9 @@ class Workbench:
 
     def describe_model(self) -> str:
         codec = self.restorer.codec
-        text = f"model `{self.ckpt}` (factors: {', '.join(codec.names)})"
-        if self.gan_ckpt is not None:
-            text += f", DNI with `{self.gan_ckpt}`"
+        text = f"model `{self.model}` (factors: {', '.join(codec.names)})"
+        if self.gan is not None:
+            text += f", DNI with `{self.gan}`"
         return text
 
     # ----------------------------------------------------------------------------------------------- photos
@@ -354,9 +354,9 @@ class Workbench:
     def command(self, photo: Photo, settings: Settings) -> str:
         """The restore command line that writes the same full-resolution result as the page."""
         parts = ["cugan-restore", str(photo.source or photo.name)]
-        parts += ["-o", self.output_name(photo), "--ckpt", str(self.ckpt)]
-        if self.gan_ckpt is not None:
-            parts += ["--gan-ckpt", str(self.gan_ckpt), "--alpha", f"{settings.alpha:g}"]
+        parts += ["-o", self.output_name(photo), "--model", str(self.model)]
+        if self.gan is not None:
+            parts += ["--gan", str(self.gan), "--alpha", f"{settings.alpha:g}"]
         for name, value in settings.levels:
             parts += [f"--{name}", f"{value:g}"]
         if self.tile is not None:

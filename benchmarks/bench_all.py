@@ -175,7 +175,7 @@ def lightning_overhead(args: argparse.Namespace, device: torch.device, work: Pat
             "stage 1": [*common, "iterations={n}"],
             "stage 2": [
                 *common, "model=cugan", f"model.net_g.channels=[{','.join(map(str, channels))}]",
-                f"model.init_from={start}", "model.perceptual.weights=null", "model.val_metrics=[]",
+                f"init.ckpt={start}", "model.perceptual.weights=null", "model.val_metrics=[]",
                 "callbacks=gan", "callbacks.model_checkpoint=null", "iterations={n}",
             ],
         }  # fmt: skip

@@ -87,7 +87,7 @@ def stage_overrides(stage: str, start: Path, batch: int, patch: int) -> list[str
         return common(batch, patch)
     return [
         *common(batch, patch), "model=cugan", f"model.net_g.channels=[{','.join(map(str, width()))}]",
-        f"model.init_from={start}", "model.perceptual.weights=null",
+        f"init.ckpt={start}", "model.perceptual.weights=null",
         "model.val_metrics=[]", "callbacks=gan", "callbacks.model_checkpoint=null",
     ]  # fmt: skip
 

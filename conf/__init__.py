@@ -2,10 +2,32 @@
 
 Hydra finds them at ``pkg://cugan_lightning.conf`` in a source checkout and in a wheel install alike. Importing
 this package, which Hydra does before it reads any config (``initialize_config_module``, ``@hydra.main`` with
-that path), registers the resolvers the configs use, so a config composes with nothing else imported.
+that path), registers the resolvers the configs use, so a config composes with nothing else imported:
+
+- ``${cugan.len:LIST}``: its length (the number of scales, or of codec factors: a condition's width);
+- ``${cugan.settings:paper}`` / ``${cugan.settings:paper,jpeg}``: the evaluation settings as lists, read from
+  :mod:`cugan_lightning.degradations.grid`, the one place they are written;
+- ``${cugan.sweep:paper}``: the same settings as a sweep's values (``[0,30],[0,50],...``);
+- ``${cugan.join:LIST}``: a list as a sweep's values (``0.0,0.1,...``).
 """
 
 from omegaconf import OmegaConf
 
-# `${cugan.len:${model.net_g.channels}}`: the number of scales, or of codec factors (a condition's width)
+from cugan_lightning.degradations.grid import SETTING_LISTS
+
+
+def _settings(*names: str) -> list[list[float]]:
+    unknown = [name for name in names if name not in SETTING_LISTS]
+    if unknown or not names:
+        raise ValueError(f"unknown setting list {unknown or names}; use one or more of {sorted(SETTING_LISTS)}")
+    return [[*setting] for name in names for setting in SETTING_LISTS[name]]
+
+
+def _sweep(*names: str) -> str:
+    return ",".join(f"[{','.join(f'{v:g}' for v in setting)}]" for setting in _settings(*names))
+
+
 OmegaConf.register_new_resolver("cugan.len", lambda value: len(value), replace=True)
+OmegaConf.register_new_resolver("cugan.settings", _settings, replace=True)
+OmegaConf.register_new_resolver("cugan.sweep", _sweep, replace=True)
+OmegaConf.register_new_resolver("cugan.join", lambda values: ",".join(str(v) for v in values), replace=True)

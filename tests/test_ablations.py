@@ -1,80 +1,92 @@
-"""The paper's experiments as multiruns: every ablation composes, sweeps what it says, names its jobs; the local
-launcher runs a real two-job sweep; an ablation of one app is refused by the other."""
+"""The paper's experiments as multiruns: every sweep expands (through Hydra's own sweeper) into jobs that compose,
+each named by its variant; the per-level sweeps and the evaluation grids are the code's settings; the local
+launcher runs a real two-job sweep; each app has its own group of sweeps."""
 
 from __future__ import annotations
 
+import importlib.resources
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from conftest import TINY, compose_config
 from cugan_lightning.apps.evaluate import prepare
 from cugan_lightning.apps.hydra_app import ConfigError, sweep_group
-from cugan_lightning.apps.train import build
+from cugan_lightning.degradations import JPEG_SETTINGS, PAPER_SETTINGS
 
-LEVELS = "[0,30],[0,50],[2,0],[4,0],[1,15],[1,30],[2,30],[2,50],[4,30],[4,50]"
-# ablation -> (app config, its sweep, one job's overrides, that job's folder name)
-ABLATIONS = {
-    "scales": (
-        "train",
-        {"model/generator": "cunet_1scale,cunet_2scale,cunet"},
-        ["model/generator=cunet_2scale"],
-        "scales=2",
-    ),
-    "gfm": ("train", {"model/discriminator": "gfm,plain"}, ["model/discriminator=plain"], "gfm=False"),
-    "unet_levels": ("train", {"baseline_level": LEVELS}, ["baseline_level=[4,50]"], "level=b4_n50"),
-    "ugan_levels": ("train", {"baseline_level": LEVELS}, ["baseline_level=[2,30]"], "level=b2_n30"),
-    "seeds": ("train", {"seed": "0,1,2"}, ["seed=2"], "seed=2"),
-    "released_options": (
-        "train",
-        {"model.update_order": "d_first,g_first", "model.level_weighted_losses": "false,true"},
-        ["model.update_order=g_first", "model.level_weighted_losses=true"],
-        "order=g_first,level_weighted=True",
-    ),
-    "dni_alpha": (
-        "evaluate",
-        {"models.blend.alpha": "0.0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0"},
-        ["models.blend.alpha=0.3"],
-        "alpha=0.3",
-    ),
-}
+CONF = Path(str(importlib.resources.files("cugan_lightning.conf")))  # the configs as the package carries them
+# Sweeps of each app's own group: the training app's ablations, the evaluation app's sweeps.
+SWEEPS = [("train", "ablation", p.stem) for p in sorted((CONF / "ablation").glob("*.yaml"))] + [
+    ("evaluate", "sweep", p.stem) for p in sorted((CONF / "sweep").glob("*.yaml"))
+]
+EVALUATE_MODELS = ["models.blend.model=m.ckpt", "models.blend.gan=g.ckpt"]
 
 
-@pytest.mark.parametrize("name", sorted(ABLATIONS))
-def test_each_ablation_is_a_complete_multirun_with_named_jobs(name, tmp_path):
-    app, sweep, job, folder = ABLATIONS[name]
-    cfg = compose_config([f"ablation={name}"], tmp_path, config_name=app)
+def sweep_jobs(cfg) -> list[list[str]]:
+    """The jobs of a composed multirun config as the real sweeper expands them (one override list each)."""
+    params = [f"{key}={value}" for key, value in cfg.hydra.sweeper.params.items()]
+    parsed = OverridesParser.create().parse_overrides(params)
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+@pytest.mark.parametrize(("app", "group", "name"), SWEEPS, ids=[f"{g}={n}" for _, g, n in SWEEPS])
+def test_each_sweep_expands_into_jobs_that_compose_with_unique_names(app, group, name, tmp_path):
+    base = [f"{group}={name}", *(EVALUATE_MODELS if app == "evaluate" else [])]
+    cfg = compose_config(base, tmp_path, config_name=app)
     assert cfg.hydra.mode == RunMode.MULTIRUN
-    assert {k: str(v) for k, v in cfg.hydra.sweeper.params.items()} == sweep
-    assert cfg.ablation_app == app
-    job_cfg = compose_config([f"ablation={name}", *job], tmp_path, config_name=app)
-    assert job_cfg.hydra.sweep.subdir == folder == job_cfg.variant
-    if app == "train":
-        assert job_cfg.logger.wandb.group is not None  # W&B: the paper recipes log there
+    jobs = sweep_jobs(cfg)
+    assert len(jobs) >= 2
+    folders = []
+    for job in jobs:
+        job_cfg = compose_config([*base, *job], tmp_path, config_name=app)
+        assert job_cfg.hydra.sweep.subdir == job_cfg.variant  # each job's folder is named by its variant
+        folders.append(job_cfg.variant)
+        if app == "train":
+            assert job_cfg.logger.wandb.group is not None  # W&B: the paper recipes log there
+    assert len(set(folders)) == len(folders), folders
+
+
+@pytest.mark.parametrize("name", ["unet_levels", "ugan_levels"])
+def test_the_per_level_sweeps_cover_exactly_the_codes_paper_settings(name, tmp_path):
+    cfg = compose_config([f"ablation={name}"], tmp_path)
+    levels = [
+        tuple(compose_config([f"ablation={name}", *job], tmp_path).baseline_level) for job in sweep_jobs(cfg)
+    ]
+    assert levels == [tuple(s) for s in PAPER_SETTINGS]
+
+
+def test_the_evaluation_grids_are_the_codes_settings(tmp_path):
+    cfg = compose_config([], tmp_path)
+    assert [tuple(s) for s in cfg.degradation.eval_settings] == list(PAPER_SETTINGS)
+    cfg = compose_config(["degradation=jpeg"], tmp_path)
+    assert [tuple(s) for s in cfg.degradation.eval_settings] == [*PAPER_SETTINGS, *JPEG_SETTINGS]
 
 
 def test_ablation_details_follow_the_paper(tmp_path):
     for generator, scales in (("cunet_1scale", 1), ("cunet_2scale", 2), ("cunet", 3)):
         cfg = compose_config(["ablation=scales", f"model/generator={generator}"], tmp_path)
         assert len(cfg.model.net_g.channels) == scales and 2 * sum(cfg.model.net_g.blocks) == 12
+        assert cfg.variant == f"scales={scales}"
     cfg = compose_config(["ablation=ugan_levels", "baseline_level=[4,50]"], tmp_path)
-    assert cfg.model.init_task == "unet_b4_n50" and cfg.model.net_g.conditional is False
+    assert cfg.init.task == "unet_b4_n50" and cfg.init.ckpt == "auto" and cfg.model.net_g.conditional is False
     assert "ablation_ugan_levels/multiruns" in cfg.hydra.sweep.dir
     cfg = compose_config(["ablation=gfm"], tmp_path)
     assert cfg.task_name == "ablation_gfm" and cfg.model._target_.endswith("CUGANModule")
 
 
-def test_an_ablation_of_one_app_is_refused_by_the_other(tmp_path):
-    with pytest.raises(ConfigError, match="cugan-evaluate ablation="):
-        build(compose_config([*TINY, "ablation=dni_alpha"], tmp_path))
-    # a training ablation does not even compose in the evaluation app: it overrides the training experiment
-    with pytest.raises(Exception, match="Could not override 'experiment'"):
+def test_each_app_knows_only_its_own_sweeps(tmp_path):
+    with pytest.raises(Exception, match="Could not override 'sweep'"):
+        compose_config(["sweep=dni_alpha"], tmp_path)
+    with pytest.raises(Exception, match="Could not override 'ablation'"):
         compose_config(["ablation=seeds"], tmp_path, config_name="evaluate")
     with pytest.raises(ConfigError, match="models.blend.gan, models.blend.model not set"):
-        prepare(compose_config(["ablation=dni_alpha"], tmp_path, config_name="evaluate"))
+        prepare(compose_config(["sweep=dni_alpha"], tmp_path, config_name="evaluate"))
 
 
 def test_the_jobs_of_a_sweep_share_one_group_name():

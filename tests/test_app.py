@@ -26,7 +26,7 @@ def _experiment_overrides(name):
     # GAN experiments need a stage-1 checkpoint and ImageNet VGG weights; give them stand-ins here.
     extra = []
     if "gan" in name:
-        extra = ["model.init_from=null", "model.perceptual.weights=null", "model.val_metrics=[]"]
+        extra = ["init.ckpt=null", "model.perceptual.weights=null", "model.val_metrics=[]"]
     return [f"experiment={name}", *extra]
 
 

@@ -23,7 +23,7 @@ GAN = [
     "model.net_d.base_channels=4",
     "model.perceptual.weights=null",
     "model.val_metrics=[]",
-    "model.init_from=auto",
+    "init.ckpt=auto",
 ]
 
 
@@ -54,16 +54,16 @@ def test_stage_two_finds_its_stage_one_among_decoys(tmp_path):
         ),
     ]
     make_newest(*decoys)  # the newest file alone would pick a wrong one
-    _, model, _ = build(compose_config([*GAN, "model.init_task=cunet_mse"], tmp_path))
+    _, model, _ = build(compose_config([*GAN, "init.task=cunet_mse"], tmp_path))
     assert model.init_from == str(answer)
 
     twin = write(logs, "cunet_mse/multiruns/2026-01-05_00-00-00/2", task="cunet_mse")
     with pytest.raises(StartNotFoundError, match="2 checkpoints fit equally") as info:
-        build(compose_config([*GAN, "model.init_task=cunet_mse"], tmp_path))
+        build(compose_config([*GAN, "init.task=cunet_mse"], tmp_path))
     assert str(answer) in str(info.value) and str(twin) in str(info.value)
     # one (multi)run only
-    search = f"model.init_search={logs / 'cunet_mse' / 'multiruns'}"
-    _, model, _ = build(compose_config([*GAN, "model.init_task=cunet_mse", search], tmp_path))
+    search = f"init.search={logs / 'cunet_mse' / 'multiruns'}"
+    _, model, _ = build(compose_config([*GAN, "init.task=cunet_mse", search], tmp_path))
     assert model.init_from == str(twin)
 
 
@@ -91,5 +91,5 @@ def test_files_without_a_task_are_matched_by_their_folder(tmp_path):
     path = logs / "cunet_mse" / "runs" / "x" / "checkpoints" / "last.ckpt"
     torch.manual_seed(0)
     save_generator_checkpoint(path, CUnet(channels=(4, 8, 16), blocks=(1, 1, 1)), LevelCodec())
-    _, model, _ = build(compose_config([*GAN, "model.init_task=cunet_mse"], tmp_path))
+    _, model, _ = build(compose_config([*GAN, "init.task=cunet_mse"], tmp_path))
     assert model.init_from == str(path)

@@ -38,7 +38,7 @@ def stage1_ckpt(tmp_path):
 
 
 def _cfg(tmp_path, stage1_ckpt, *extra):
-    return compose_config([*GAN_TINY, f"model.init_from={stage1_ckpt}", *extra], tmp_path)
+    return compose_config([*GAN_TINY, f"init.ckpt={stage1_ckpt}", *extra], tmp_path)
 
 
 def test_gan_losses_reference_values():
@@ -72,7 +72,7 @@ def test_init_from_mismatch_names_the_difference(tmp_path, stage1_ckpt):
 
 
 def test_auto_init_takes_the_newest_stage1_run_or_says_what_to_run(tmp_path, stage1_ckpt):
-    overrides = [*GAN_TINY, "model.init_from=auto", "model.init_task=cunet_mse"]
+    overrides = [*GAN_TINY, "init.ckpt=auto", "init.task=cunet_mse"]
     with pytest.raises(StartNotFoundError, match="experiment=cunet_mse"):
         build(compose_config(overrides, tmp_path))
     run = tmp_path / "logs" / "cunet_mse" / "runs" / "2026-01-01_00-00-00" / "checkpoints"
@@ -188,7 +188,7 @@ def test_paper_recipe_fails_fast_without_imagenet_vgg(tmp_path, stage1_ckpt, mon
     cfg = compose_config(
         [
             "experiment=cugan_gan",
-            f"model.init_from={stage1_ckpt}",
+            f"init.ckpt={stage1_ckpt}",
             *TINY[:3],
             "trainer.accelerator=cpu",
             "data.train_dir=null",
@@ -209,9 +209,7 @@ def test_quickstart_gan_switches_the_perceptual_term_off_explicitly(
     tmp_path, stage1_ckpt, monkeypatch, caplog
 ):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    cfg = compose_config(
-        ["experiment=quickstart_cpu_gan", f"model.init_from={stage1_ckpt}", *TINY[:3]], tmp_path
-    )
+    cfg = compose_config(["experiment=quickstart_cpu_gan", f"init.ckpt={stage1_ckpt}", *TINY[:3]], tmp_path)
     assert cfg.model.perceptual.if_missing == "disable"
     with caplog.at_level("WARNING"):
         _, model, _ = build(cfg)
@@ -246,7 +244,7 @@ def test_gan_stage_trains_under_two_process_ddp(tmp_path, stage1_ckpt):
     # gloo on the CPU: two ranks, each with its own patches and levels, D and G alternating under DDP
     overrides = [
         *GAN_TINY,
-        f"model.init_from={stage1_ckpt}",
+        f"init.ckpt={stage1_ckpt}",
         "trainer=ddp",
         "trainer.accelerator=cpu",
         "trainer.devices=2",

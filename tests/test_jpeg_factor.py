@@ -237,7 +237,7 @@ def test_both_stages_size_their_condition_layers_from_the_codec(tmp_path):
     )
     gan = [
         *TINY, "degradation=jpeg", "model=cugan", "model.net_d.base_channels=4", "model.perceptual.weights=null",
-        "model.val_metrics=[]", f"model.init_from={stage1}", "data.patch_size=32", "callbacks=gan",
+        "model.val_metrics=[]", f"init.ckpt={stage1}", "data.patch_size=32", "callbacks=gan",
         "callbacks.rich_progress_bar=null", "model.log_figures=false", "debug=fast_dev_run", "data.eval_settings=[[0,0,30]]",
     ]  # fmt: skip
     _, model, _ = build(compose_config(gan, tmp_path / "s2"))

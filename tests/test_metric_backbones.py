@@ -128,7 +128,7 @@ def test_gan_validation_logs_lpips_per_setting(random_backbones, tmp_path, monke
     cfg = compose_config(
         [
             *TINY, "model=cugan", "model.net_d.base_channels=4", "model.perceptual.weights=null",
-            f"model.init_from={stage1}", "model.val_metrics=[lpips]", "data.patch_size=32", "callbacks=gan",
+            f"init.ckpt={stage1}", "model.val_metrics=[lpips]", "data.patch_size=32", "callbacks=gan",
             "callbacks.rich_progress_bar=null", "model.log_figures=false", "debug=fast_dev_run",
         ],
         tmp_path,

@@ -65,7 +65,7 @@ class StepRecorder(Callback):
 
 
 def fit(tmp_path, stage1, *extra):
-    cfg = compose_config([*GAN, f"model.init_from={stage1}", *extra], tmp_path)
+    cfg = compose_config([*GAN, f"init.ckpt={stage1}", *extra], tmp_path)
     datamodule, model, trainer = build(cfg)
     recorder = StepRecorder()
     trainer.callbacks.append(recorder)
@@ -94,9 +94,9 @@ def test_d_ratio_and_warmup_skip_generator_steps_and_count_them_in_max_steps(tmp
 
 def test_bad_schedule_values_are_named(tmp_path, stage1):
     with pytest.raises(ValueError, match="update_order must be"):
-        build(compose_config([*GAN, f"model.init_from={stage1}", "model.update_order=sideways"], tmp_path))
+        build(compose_config([*GAN, f"init.ckpt={stage1}", "model.update_order=sideways"], tmp_path))
     with pytest.raises(ValueError, match="d_updates_per_g_update must be >= 1"):
-        build(compose_config([*GAN, f"model.init_from={stage1}", "model.d_updates_per_g_update=0"], tmp_path))
+        build(compose_config([*GAN, f"init.ckpt={stage1}", "model.d_updates_per_g_update=0"], tmp_path))
 
 
 def test_weighted_losses_equal_their_per_sample_definition():

@@ -268,7 +268,7 @@ def test_stage2_killed_resumes_bit_for_bit(tmp_path, kill):
     )
     overrides = [
         *STAGE1, "model=cugan", "model.net_d.base_channels=4", "model.perceptual.weights=null", "model.val_metrics=[]",
-        f"model.init_from={stage1}", "data.patch_size=32", "model.log_figures=false",
+        f"init.ckpt={stage1}", "data.patch_size=32", "model.log_figures=false",
     ]  # fmt: skip
     overrides = [o for o in overrides if o != "callbacks.model_checkpoint=null"] + [
         "callbacks=gan",
@@ -388,7 +388,7 @@ BAD_VALUES = [
         [
             "model.update_order=sideways",
             "model=cugan",
-            "model.init_from=null",
+            "init.ckpt=null",
             "model.perceptual.weights=null",
             "model.val_metrics=[]",
         ],

@@ -81,7 +81,7 @@ def test_the_gan_stage_trains_with_channels_last_and_bf16(tmp_path):
     )
     overrides = [
         *TINY, "model=cugan", "model.net_d.base_channels=4", "model.perceptual.weights=null",
-        "model.val_metrics=[]", f"model.init_from={stage1}", "data.patch_size=32", "model.log_figures=false",
+        "model.val_metrics=[]", f"init.ckpt={stage1}", "data.patch_size=32", "model.log_figures=false",
         "iterations=3", "data.batches_per_epoch=3", "logger=csv", "callbacks=gan", "callbacks.rich_progress_bar=null",
         "model.channels_last=true", "trainer.precision=bf16-mixed",
     ]  # fmt: skip

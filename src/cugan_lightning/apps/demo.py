@@ -144,7 +144,7 @@ def _run(args: argparse.Namespace) -> None:
 
     print("\nstage 2: CUGAN (GFM discriminator) from the stage-1 weights (CPU)", flush=True)
     stage2 = run_stage(
-        ["experiment=quickstart_cpu_gan", f"model.init_from={mse}", *args.overrides], root / "stage2_cugan"
+        ["experiment=quickstart_cpu_gan", f"init.ckpt={mse}", *args.overrides], root / "stage2_cugan"
     )
     gan = stage2["last_checkpoint"]
     psnr = stage2["metrics"].get("val/psnr")

@@ -47,7 +47,6 @@ from ..inference import resolve_device
 from .hydra_app import (
     CONFIG_PATH,
     ConfigError,
-    check_app,
     instantiate_group,
     name_multirun_job,
     plain_config,
@@ -73,7 +72,6 @@ class Plan:
 def prepare(cfg: DictConfig) -> Plan:
     """Check and load the inputs in the order that fails fastest: settings and metric names, model files,
     the metrics' backbone files, the models themselves, then the test images."""
-    check_app(cfg, "evaluate")
     missing = sorted(OmegaConf.missing_keys(cfg.models)) if cfg.get("models") else []  # full keys: models.x.y
     if missing:
         raise ConfigError(f"{', '.join(missing)} not set; give it on the command line (=PATH)")

@@ -84,16 +84,6 @@ def run_reporting_user_errors(
         sys.exit(2)
 
 
-def check_app(cfg: DictConfig, app: str) -> None:
-    """An ablation config names the app it is for; refuse it in the other one, saying which command to use."""
-    wanted = cfg.get("ablation_app")
-    if wanted and wanted != app:
-        command = f"cugan-{wanted}"
-        raise ConfigError(
-            f"this ablation is a sweep of the {wanted} app: run it with `{command} ablation=...`"
-        )
-
-
 def sweep_group(sweep_dir: str | Path) -> str:
     """One name for every job of a sweep: ``<task>-<date>`` for ``logs/<task>/multiruns/<date>``."""
     sweep = Path(sweep_dir)

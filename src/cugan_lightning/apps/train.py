@@ -33,7 +33,6 @@ from .hydra_app import (
     CONFIG_PATH,
     USER_ERRORS,
     ConfigError,
-    check_app,
     instantiate,
     instantiate_group,
     name_multirun_job,
@@ -118,24 +117,24 @@ def stage1_wanted(cfg: DictConfig) -> tuple[dict[str, Any], str]:
     return wanted, "cunet" if config.get("conditional", True) else "unet"
 
 
-def resolve_init_from(cfg: DictConfig) -> None:
-    """Turn ``model.init_from=auto`` into the one stage-1 checkpoint under ``model.init_search`` (default: the
-    log folder) that records this run's generator, codec, level and ``model.init_task``; none or several is an
-    error that gives the command to run or lists them."""
-    model_cfg = cfg.model
-    with open_dict(model_cfg):
-        hint = model_cfg.pop("init_hint", "")  # before init_task, which it may name
-        task = model_cfg.pop("init_task", None)
-        search = model_cfg.pop("init_search", None) or cfg.paths.log_dir
-        if model_cfg.get("init_from") != "auto":
-            return
-        if cfg.get("ckpt_path"):  # resuming restores G, C_G, D and C_D from the checkpoint itself
-            model_cfg.init_from = None
-            return
-        wanted, kind = stage1_wanted(cfg)
-        found = find_start(search, wanted, kind=kind, task=task, log_dir=cfg.paths.log_dir, hint=hint)
-        log.info("model.init_from=auto: starting from %s", found)
-        model_cfg.init_from = str(found)
+def resolve_init(cfg: DictConfig) -> str | None:
+    """Where G and C_G start (``init.ckpt``): None, a file, or for ``auto`` the one stage-1 checkpoint under
+    ``init.search`` (default: the log folder) that records this run's generator, codec, level and ``init.task``;
+    none or several is an error that gives the command to run (``init.hint``) or lists them. A resumed run
+    (``ckpt_path``) restores every network from its checkpoint instead."""
+    init = cfg.get("init") or {}
+    start = init.get("ckpt")
+    if not start or cfg.get("ckpt_path"):
+        return None
+    if start != "auto":
+        return str(start)
+    wanted, kind = stage1_wanted(cfg)
+    search = init.get("search") or cfg.paths.log_dir
+    task = init.get("task")
+    hint = init.get("hint") or (f"cugan-train experiment={task} data.train_dir=..." if task else "")
+    found = find_start(search, wanted, kind=kind, task=task, log_dir=cfg.paths.log_dir, hint=hint)
+    log.info("init.ckpt=auto: starting from %s", found)
+    return str(found)
 
 
 def report_interrupted_writes(folder: Path) -> None:
@@ -172,7 +171,6 @@ def resolve_ckpt_path(cfg: DictConfig) -> None:
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """Instantiate the data module, the model and the trainer of a composed config (seeded first)."""
-    check_app(cfg, "train")
     probe_writable(cfg.paths.output_dir)  # a full or read-only disk stops here, not at the first checkpoint
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
@@ -187,12 +185,12 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
         if str(precision) == "auto":
             log.info("trainer.precision=auto: %s", cfg.trainer.precision)
     resolve_ckpt_path(cfg)
-    resolve_init_from(cfg)
+    init_from = resolve_init(cfg)
     datamodule = instantiate(cfg.data)
     if cfg.get("train", True):
         # the data are checked (bad files, patch size, grid) before anything else is built
         datamodule.setup("fit")
-    model = instantiate(cfg.model)
+    model = instantiate(cfg.model, **({"init_from": init_from} if init_from else {}))
     model.train_config = plain_config(cfg)
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))

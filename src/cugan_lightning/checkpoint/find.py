@@ -90,13 +90,13 @@ def find_start(
     if not fits:
         raise StartNotFoundError(
             f"this stage starts from {what} with this run's generator and codec, and none was found under "
-            f"{root.resolve()}; train it first{f' ({hint})' if hint else ''} or pass model.init_from=/path/to/last.ckpt"
+            f"{root.resolve()}; train it first{f' ({hint})' if hint else ''} or pass init.ckpt=/path/to/last.ckpt"
         )
     if len(fits) > 1:
         listing = ", ".join(str(p) for p in fits)
         raise StartNotFoundError(
-            f"{len(fits)} checkpoints fit equally as the start ({what}): {listing}; pass model.init_from=PATH, "
-            "or model.init_search=FOLDER to look in one run or multirun only"
+            f"{len(fits)} checkpoints fit equally as the start ({what}): {listing}; pass init.ckpt=PATH, "
+            "or init.search=FOLDER to look in one run or multirun only"
         )
     return fits[0]
 

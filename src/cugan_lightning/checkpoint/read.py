@@ -266,7 +266,7 @@ def load_generator(
 
 
 def load_weights_into(
-    net_g: nn.Module, path: str | Path, codec: LevelCodec, *, what: str = "model.init_from"
+    net_g: nn.Module, path: str | Path, codec: LevelCodec, *, what: str = "init.ckpt"
 ) -> GeneratorFile:
     """Load the generator weights of ``path`` into ``net_g`` (strictly), after checking that the file's
     architecture and codec are those of ``net_g`` and ``codec``; each difference is named.

@@ -19,13 +19,15 @@ from cugan_lightning.degradations.sampling import seed_for
 __all__ = [
     "JPEG_SETTINGS",
     "PAPER_SETTINGS",
+    "SETTING_LISTS",
     "degrade_fixed",
     "parse_setting",
     "setting_levels",
     "setting_name",
 ]
 
-# (blur sigma, noise sigma) of the paper's Tables 1 and 2 (SPEC section 6).
+# (blur sigma, noise sigma) of the paper's Tables 1 and 2 (section 4.2). The one place they are written:
+# the configs read them through the resolvers of cugan_lightning.conf (${cugan.settings:paper}).
 PAPER_SETTINGS: tuple[tuple[float, float], ...] = (
     (0, 30),
     (0, 50),
@@ -48,6 +50,9 @@ JPEG_SETTINGS: tuple[tuple[float, float, float], ...] = (
     (1, 15, 50),
 )
 """(blur sigma, noise sigma, JPEG quality) added to the grid of a model that conditions on JPEG."""
+
+SETTING_LISTS: dict[str, tuple[tuple[float, ...], ...]] = {"paper": PAPER_SETTINGS, "jpeg": JPEG_SETTINGS}
+"""The named lists the configs use (``${cugan.settings:paper,jpeg}``)."""
 
 _NUMBER = r"(\d+(?:\.\d+)?)"
 _SETTING = re.compile(rf"b{_NUMBER}_n{_NUMBER}(?:_q(\d+))?")

@@ -50,7 +50,7 @@ DEFAULT_WEIGHTS = {"percep": 1.0, "gan": 0.005, "pix": 0.01}
 
 def load_stage1_generator(net_g: nn.Module, path: str | Path, codec: LevelCodec) -> None:
     """Load G and C_G from a stage-1 checkpoint strictly, with an error that names each difference."""
-    load_weights_into(net_g, path, codec, what="model.init_from")
+    load_weights_into(net_g, path, codec, what="init.ckpt")
 
 
 class CUGANModule(L.LightningModule):

@@ -128,21 +128,19 @@ def test_every_module_has_a_layer_and_imports_only_downwards():
 
 
 def test_no_folder_imports_a_folder_above_its_layer():
-    """Folder by folder (the top-level package of each module): an arrow from a folder to one of a higher layer
-    is refused even where the two modules' own layers would allow it (a ``__main__`` inside a library folder
-    that imports a tool, say)."""
+    """Folder by folder (the top-level package of each module): no module of a folder imports a module of a
+    higher layer than the folder's own, even where the module's own entry would allow it (a ``__main__`` inside
+    a library folder that imports a tool, say)."""
     edges, _ = graph()
 
     def folder(module: str) -> str:
         return module.split(".")[0]
 
     wrong = sorted(
-        {
-            f"{folder(m)}/ (layer {LAYERS[folder(m)]}) -> {folder(t)}/ (layer {LAYERS[folder(t)]}) in {m}"
-            for m, targets in edges.items()
-            for t in targets
-            if m and t and folder(m) != folder(t) and LAYERS[folder(t)] > LAYERS[folder(m)]
-        }
+        f"{folder(m)}/ (layer {LAYERS[folder(m)]}) -> {t} (layer {layer_of(t)}) in {m}"
+        for m, targets in edges.items()
+        for t in targets
+        if m and t and folder(m) != folder(t) and layer_of(t) > LAYERS[folder(m)]
     )
     assert not wrong, "folders importing upwards:\n" + "\n".join(wrong)
 

@@ -28,6 +28,7 @@ from ..atomic import probe_writable, write_bytes_atomic
 from ..checkpoint import read_generator_file
 from ..checkpoint.find import find_runs, find_start, latest_checkpoint
 from ..degradations import LevelCodec
+from ..modules.lightning_private import set_max_steps
 from ..modules.speed import resolve_precision
 from .hydra_app import (
     CONFIG_PATH,
@@ -202,7 +203,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
             cfg.trainer.strategy = "ddp_find_unused_parameters_true"
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, max_steps=max_steps)
     if trainer.fast_dev_run:  # Lightning sets max_steps to the number of batches: make that iterations too
-        trainer.fit_loop.epoch_loop.max_steps = optimizer_steps(model, int(trainer.fast_dev_run))
+        set_max_steps(trainer, optimizer_steps(model, int(trainer.fast_dev_run)))
     return datamodule, model, trainer
 
 

@@ -16,30 +16,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 from torch import nn
 
-from ..checkpoint import load_weights_into
 from ..degradations import LevelCodec
 from ..evaluation.metrics import build_validation_scorer
 from ..losses import GANLoss, PerceptualLoss, PixelLoss
-from .common import (
-    align_log_step,
-    assert_finite,
-    assert_finite_parameters,
-    attach_metadata,
-    current_iteration,
-    eval_epoch_end,
-    eval_step,
-    generator_metadata,
-    mean_level,
-    setup_eval_metrics,
-)
-from .speed import TrainingSpeed
+from .base import RestorationModule, mean_level
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +33,15 @@ SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 DEFAULT_WEIGHTS = {"percep": 1.0, "gan": 0.005, "pix": 0.01}
 
 
-def load_stage1_generator(net_g: nn.Module, path: str | Path, codec: LevelCodec) -> None:
-    """Load G and C_G from a stage-1 checkpoint strictly, with an error that names each difference."""
-    load_weights_into(net_g, path, codec, what="init.ckpt")
-
-
-class CUGANModule(L.LightningModule):
+class CUGANModule(RestorationModule):
     """Trains ``net_g`` (CUnet with C_G) and ``net_d`` (discriminator with C_D) adversarially.
 
-    ``init_from``: a stage-1 checkpoint whose G and C_G start this stage (DNI later needs that shared start).
-    ``perceptual=None`` switches the perceptual term off (only with an explicit config value, see README).
+    ``init_from`` (see :class:`RestorationModule`) is the stage-1 checkpoint G and C_G start from.
+    ``perceptual=None`` switches the perceptual term off (only with an explicit config value: docs/training.md).
     ``milestones`` of the schedulers are in iterations (batches). ``grad_clip`` clips each network's gradient
     norm inside the module, since Lightning refuses trainer-level clipping with manual optimisation.
     ``val_metrics`` (``lpips``, ``dists``) adds those scores per validation setting (``val/lpips/b2_n30``, ...);
     ``val_metrics_if_missing`` follows the perceptual loss's rule when their backbone files are missing.
-    ``channels_last`` and ``compile`` are speed options (:mod:`.speed`).
     """
 
     stage = "cugan"
@@ -95,7 +74,6 @@ class CUGANModule(L.LightningModule):
         channels_last: bool = False,
         compile: bool | str = False,  # noqa: A002 (the config key)
     ) -> None:
-        super().__init__()
         if update_order not in ("d_first", "g_first"):
             raise ValueError(f"model.update_order must be 'd_first' or 'g_first', got {update_order!r}")
         if int(d_updates_per_g_update) < 1 or int(d_warmup_iterations) < 0:
@@ -103,43 +81,30 @@ class CUGANModule(L.LightningModule):
                 f"model.d_updates_per_g_update must be >= 1 and model.d_warmup_iterations >= 0, got "
                 f"{d_updates_per_g_update} and {d_warmup_iterations}"
             )
+        weights = dict(DEFAULT_WEIGHTS, **(loss_weights or {}))
+        unknown = set(weights) - set(DEFAULT_WEIGHTS)
+        if unknown:
+            raise ValueError(f"unknown loss weights {sorted(unknown)}; use {sorted(DEFAULT_WEIGHTS)}")
+        super().__init__(
+            net_g, codec, init_from=init_from, figure_setting=figure_setting, log_figures=log_figures,
+            nan_check_every=nan_check_every, channels_last=channels_last, compile=compile,
+            val_scorer=build_validation_scorer(val_metrics, val_metrics_if_missing), other_networks=(net_d,),
+        )  # fmt: skip
+        self.automatic_optimization = False
+        self.net_d = net_d
         self.update_order = update_order
         self.d_updates_per_g_update = int(d_updates_per_g_update)
         self.d_warmup_iterations = int(d_warmup_iterations)
         self.level_weighted_losses = bool(level_weighted_losses)
-        self.automatic_optimization = False
-        # LPIPS / DISTS networks: set without registering them, so they never enter a checkpoint
-        object.__setattr__(self, "val_scorer", build_validation_scorer(val_metrics, val_metrics_if_missing))
-        self.net_g = net_g
-        self.net_d = net_d
-        self.speed = TrainingSpeed(channels_last, compile)
-        self.speed.format_networks(net_g, net_d)
         self.optimizer_factories = (optimizer_g, optimizer_d)
         self.scheduler_factories = (scheduler_g, scheduler_d)
         self.perceptual = perceptual
         self.gan_loss = GANLoss(gan_loss)
         self.pixel_loss = PixelLoss(pixel_loss)
-        weights = dict(DEFAULT_WEIGHTS, **(loss_weights or {}))
-        unknown = set(weights) - set(DEFAULT_WEIGHTS)
-        if unknown:
-            raise ValueError(f"unknown loss weights {sorted(unknown)}; use {sorted(DEFAULT_WEIGHTS)}")
         self.loss_weights = weights
-        self.codec = LevelCodec.coerce(codec)
         self.grad_clip = grad_clip
-        self.figure_setting = figure_setting
-        self.log_figures = log_figures
-        self.nan_check_every = nan_check_every
-        self.metrics: nn.ModuleDict = nn.ModuleDict()
-        self._figure_sample: dict[str, Any] | None = None
-        self.init_from = str(init_from) if init_from else None
-        if self.init_from:
-            load_stage1_generator(self.net_g, self.init_from, self.codec)
-            log.info("G and C_G initialised from %s", self.init_from)
         if perceptual is None:
             log.warning("perceptual term OFF: L_G = %.3g L_GAN + %.3g L_pix", weights["gan"], weights["pix"])
-
-    def forward(self, lq: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net_g(lq, z)
 
     # ------------------------------------------------------------------------------------------ training
     def _step(self, optimizer: Any, loss: torch.Tensor) -> None:
@@ -162,7 +127,7 @@ class CUGANModule(L.LightningModule):
         fake_weight = 1.1 * mean_level(batch["z"]) if self.level_weighted_losses else None
         l_d_fake = self.gan_loss(fake_logits, real=False, weight=fake_weight)
         l_d = l_d_real + l_d_fake
-        assert_finite("train/l_d", l_d, self.iteration, self.nan_check_every)
+        self.check_finite("train/l_d", l_d, self.iteration)
         self._step(opt_d, l_d)
         self.untoggle_optimizer(opt_d)
         return {
@@ -191,16 +156,11 @@ class CUGANModule(L.LightningModule):
             l_g_percep = self.perceptual(out, batch["gt"])
             l_g = l_g + w["percep"] * l_g_percep
             logs["train/l_g_percep"] = l_g_percep.detach()
-        assert_finite("train/l_g", l_g, self.iteration, self.nan_check_every)
+        self.check_finite("train/l_g", l_g, self.iteration)
         self._step(opt_g, l_g)
         self.untoggle_optimizer(opt_g)
         logs["train/l_g_total"] = l_g.detach()
         return logs
-
-    @property
-    def iteration(self) -> int:
-        """Index of the current batch (Lightning's global_step counts the optimizers' steps)."""
-        return current_iteration(self)
 
     def updates_generator(self, iteration: int) -> bool:
         """Whether G steps at ``iteration`` (D steps at every one)."""
@@ -247,43 +207,15 @@ class CUGANModule(L.LightningModule):
             raise ValueError("give both scheduler_g and scheduler_d, or neither")
         return optimizers, schedulers
 
-    # ---------------------------------------------------------------------------------------- evaluation
-    def setup(self, stage: str) -> None:
-        setup_eval_metrics(self, stage)
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        eval_step(self, "val", batch)
-
-    def on_train_epoch_start(self) -> None:
-        align_log_step(self._trainer)
-
-    def on_validation_epoch_end(self) -> None:
-        eval_epoch_end(self, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        eval_step(self, "test", batch)
-
-    def on_test_epoch_end(self) -> None:
-        eval_epoch_end(self, "test")
-
     # --------------------------------------------------------------------------------------- checkpoints
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        assert_finite_parameters(self, self.iteration)
-        attach_metadata(
-            checkpoint,
-            generator_metadata(
-                self.stage,
-                self.net_g,
-                self.codec,
-                self._trainer,
-                discriminator={
-                    "class": type(self.net_d).__name__,
-                    "config": dict(getattr(self.net_d, "config", {})),
-                },
-                init_from=self.init_from,
-                perceptual=None
-                if self.perceptual is None
-                else {"random_weights": self.perceptual.random_weights},
-                train_config=getattr(self, "train_config", None),
-            ),
-        )
+    def checkpoint_extras(self) -> dict[str, Any]:
+        return {
+            "discriminator": {
+                "class": type(self.net_d).__name__,
+                "config": dict(getattr(self.net_d, "config", {})),
+            },
+            "init_from": self.init_from,
+            "perceptual": None
+            if self.perceptual is None
+            else {"random_weights": self.perceptual.random_weights},
+        }

@@ -15,6 +15,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .atomic import atomic_write
+from .data.io import tensor_to_uint8
 from .degradations import LevelCodec
 
 NOISE_SWEEP = (0.0, 10.0, 20.0, 30.0, 40.0, 50.0)
@@ -126,11 +127,6 @@ def slider_rows(
     return rows
 
 
-def to_uint8_image(image: torch.Tensor) -> np.ndarray:
-    """``(3, H, W)`` in [0, 1] to a uint8 ``(H, W, 3)`` array (rounded as in evaluation)."""
-    return image.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
-
-
 def render_rows(rows: Rows, gap: int = 4, label_h: int = 14) -> np.ndarray:
     """Lay labelled panels out in titled rows on a white canvas; returns a uint8 ``(H, W, 3)`` array."""
     tile_h = max(p.shape[1] for _, panels in rows for _, p in panels)
@@ -145,7 +141,7 @@ def render_rows(rows: Rows, gap: int = 4, label_h: int = 14) -> np.ndarray:
         for c, (label, panel) in enumerate(panels):
             x = gap + c * (tile_w + gap)
             draw.text((x + 2, y + label_h), label, fill="black")
-            canvas.paste(Image.fromarray(to_uint8_image(panel)), (x, y + 2 * label_h))
+            canvas.paste(Image.fromarray(tensor_to_uint8(panel)), (x, y + 2 * label_h))
     return np.asarray(canvas)
 
 

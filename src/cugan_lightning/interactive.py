@@ -6,12 +6,14 @@ recomputes only what a slider move needs: a blur / noise move evaluates the cond
 weights of the new alpha are computed, or taken from the cache), and every new setting runs the base network once.
 ``stats`` counts each of the three, and :meth:`ModulationSession.widgets` wires ipywidgets sliders to
 :meth:`ModulationSession.set`. For a large image :meth:`ModulationSession.preview` restores it shrunk first (the
-widgets show that, then the full-resolution result).
+widgets show that, then the full-resolution result). Slider positions, their snapping and the preview-first
+steps are :mod:`cugan_lightning.inference.session`, which the web page shares.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +21,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data.io import read_image_raw
+from .data.io import read_image_raw, tensor_to_uint8, to_uint8
 from .degradations import degrade_fixed
 from .dni import ALPHA_HELP
 from .inference import PREVIEW_SIDE, Restorer, load_restorer
+from .inference.session import ALPHA_STEP, SLIDER_LABELS, Settings, Sliders, restore_in_steps
 
 __all__ = ["DEFAULT_DEGRADATION", "ModulationSession", "default_image"]
 
 DEFAULT_IMAGE = "chelsea"
 DEFAULT_DEGRADATION = (2.0, 30.0)
 """(blur sigma, noise sigma) of the default demo input: one of the paper's settings."""
-
-SLIDER_LABELS = {"blur": "blur σ", "noise": "noise σ", "jpeg": "jpeg q"}
-ALPHA_STEP = 0.05
 
 
 def default_image(
@@ -51,16 +51,12 @@ def default_image(
         clean = np.ascontiguousarray(clean[top : top + size_h, left : left + size_w])
     gt = torch.from_numpy(clean).permute(2, 0, 1).float() / 255.0
     lq = degrade_fixed(gt, blur, noise, image_key=DEFAULT_IMAGE, seed=0)
-    degraded = (lq.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    return clean, np.ascontiguousarray(degraded)
+    return clean, np.ascontiguousarray(tensor_to_uint8(lq))
 
 
 def _png_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    image = (
-        array if array.dtype == np.uint8 else np.round(np.clip(array / 65535.0, 0, 1) * 255).astype(np.uint8)
-    )
-    Image.fromarray(image).save(buffer, format="PNG")
+    Image.fromarray(to_uint8(array)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -90,24 +86,26 @@ class ModulationSession:
         preview_side: int | None = PREVIEW_SIDE,
     ) -> None:
         self.restorer: Restorer = load_restorer(model, gan, device)
+        self.sliders = Sliders(self.restorer)
         self.preview_side = preview_side
         self.codec = self.restorer.codec
         self.clean: np.ndarray | None = None
-        levels = dict.fromkeys(self.codec.names, 0.0)
+        start: dict[str, float | None] = {}
         if image is None:
             self.clean, self.image = default_image(*DEFAULT_DEGRADATION, crop=crop)
-            for name, value in zip(("blur", "noise"), DEFAULT_DEGRADATION, strict=True):
-                if name in levels:
-                    levels[name] = value
+            start = {
+                n: v
+                for n, v in zip(("blur", "noise"), DEFAULT_DEGRADATION, strict=True)
+                if n in self.codec.names
+            }
         elif isinstance(image, (str, Path)):
             self.image = read_image_raw(image)
         elif isinstance(image, Image.Image):
             self.image = np.asarray(image.convert("RGBA" if "A" in image.mode else "RGB"))
         else:
             self.image = np.asarray(image)
-        self.levels = levels
-        self.alpha: float | None = alpha if self.restorer.blender is not None else None
-        self._last: tuple[tuple[Any, ...], np.ndarray] | None = None
+        self.current: Settings = self.sliders.settings(start, alpha if self.has_gan else None)
+        self._last: tuple[Settings, np.ndarray] | None = None
         self.controls: dict[str, Any] = {}
 
     @property
@@ -119,25 +117,19 @@ class ModulationSession:
     def has_gan(self) -> bool:
         return self.restorer.blender is not None
 
-    def _resolve(
-        self, blur: float | None, noise: float | None, alpha: float | None, levels: dict[str, float]
-    ) -> tuple[dict[str, float], float | None, torch.Tensor]:
-        """The slider positions after a move (None leaves one where it is), validated, and their ``z``."""
-        new_levels = dict(self.levels)
-        for name, value in {"blur": blur, "noise": noise, **levels}.items():
-            if value is None:
-                continue
-            if name not in new_levels:
-                raise ValueError(
-                    f"unknown slider '{name}'; this model's factors are {list(self.codec.names)}"
-                )
-            new_levels[name] = self.codec.snap(name, float(value))
-        new_alpha = self.alpha
-        if alpha is not None:
-            if not self.has_gan:
-                raise ValueError("the alpha slider needs a GAN model (gan=)")
-            new_alpha = float(alpha)
-        return new_levels, new_alpha, self.restorer.z_for(levels=new_levels)
+    @property
+    def levels(self) -> dict[str, float]:
+        """The factor sliders' positions (physical units)."""
+        return dict(self.current.levels)
+
+    @property
+    def alpha(self) -> float | None:
+        """The alpha slider's position (None without a GAN model)."""
+        return self.current.alpha
+
+    def _move(self, blur: float | None, noise: float | None, alpha: float | None, levels: dict) -> Settings:
+        """The slider positions after a move (None leaves one where it is), validated before anything changes."""
+        return self.sliders.settings({"blur": blur, "noise": noise, **levels}, alpha, current=self.current)
 
     def set(
         self,
@@ -151,17 +143,23 @@ class ModulationSession:
         Returns the same layout and dtype as the input image. Only what changed is recomputed; an unchanged
         setting returns the previous result without running the network.
         """
-        new_levels, new_alpha, z = self._resolve(
-            blur, noise, alpha, levels
-        )  # validated before anything changes
-        key = (new_alpha, tuple(float(v) for v in z.reshape(-1)))
-        if self._last is not None and self._last[0] == key:
-            self.levels, self.alpha = new_levels, new_alpha
-            return self._last[1]
-        output = self.restorer.restore_array(self.image, z, new_alpha)
-        self.levels, self.alpha = new_levels, new_alpha
-        self._last = (key, output)
-        return output
+        *_, full = self._steps(self._move(blur, noise, alpha, levels), preview_side=None)
+        return full
+
+    def _steps(self, settings: Settings, preview_side: int | None) -> Iterator[np.ndarray]:
+        """The images a move to ``settings`` shows: the cached result when nothing changed, else a preview
+        first (images longer than ``preview_side``), then the full result, which becomes the current one."""
+        if self._last is None or self._last[0] != settings:
+            z = self.sliders.z(settings)
+            for step in restore_in_steps(
+                self.restorer, self.image, z, settings.alpha, preview_side=preview_side
+            ):
+                if step.kind == "full":
+                    self._last = (settings, step.array)
+                else:
+                    yield step.array
+        self.current = settings
+        yield self._last[1]
 
     def preview(
         self,
@@ -175,9 +173,9 @@ class ModulationSession:
         side is at most ``max_side`` pixels (default ``preview_side``), restored (blur and noise levels scaled
         with it, see :meth:`Restorer.preview_tensor`). The sliders do not move; :meth:`set` gives the full result.
         """
-        _, new_alpha, z = self._resolve(blur, noise, alpha, levels)
+        settings = self._move(blur, noise, alpha, levels)
         max_side = max_side or self.preview_side or PREVIEW_SIDE
-        return self.restorer.preview_array(self.image, z, new_alpha, max_side)
+        return self.restorer.preview_array(self.image, self.sliders.z(settings), settings.alpha, max_side)
 
     def needs_preview(self) -> bool:
         """Whether the image is larger than ``preview_side`` (the widgets then show a preview first)."""
@@ -198,21 +196,23 @@ class ModulationSession:
 
         rows = []
         sliders: dict[str, Any] = {}
-        for index, name in enumerate(self.codec.names):
-            low, high, step = self.codec.slider(index)
+        for spec in self.sliders.specs():
+            if spec.name == "alpha":
+                continue
+            name, step = spec.name, spec.step
             slider = widgets.FloatSlider(
                 value=self.levels[name],
-                min=low,
-                max=high,
+                min=spec.minimum,
+                max=spec.maximum,
                 step=step,
-                description=SLIDER_LABELS.get(name, name),
+                description=name,
                 readout_format=".1f" if step < 1 else ".0f",
                 continuous_update=False,
                 style={"description_width": "70px"},
                 layout=widgets.Layout(width="420px"),
             )
             sliders[name] = slider
-            rows.append(widgets.HBox([slider, widgets.Label(self.codec.describe(index))]))
+            rows.append(widgets.HBox([slider, widgets.Label(f"{SLIDER_LABELS[name]}: {spec.info}")]))
         alpha_slider = widgets.FloatSlider(
             value=self.alpha if self.alpha is not None else 1.0,
             min=0.0,
@@ -238,9 +238,9 @@ class ModulationSession:
         def on_change(_: Any = None) -> None:
             values = {name: slider.value for name, slider in sliders.items()}
             alpha = alpha_slider.value if self.has_gan else None
-            if self.needs_preview():
-                output_view.value = _png_bytes(self.preview(alpha=alpha, **values))
-            output_view.value = _png_bytes(self.set(alpha=alpha, **values))
+            settings = self.sliders.settings(values, alpha, current=self.current, clamp=True)
+            for image in self._steps(settings, self.preview_side):
+                output_view.value = _png_bytes(image)
             show_stats()
 
         for slider in (*sliders.values(), alpha_slider):

@@ -4,6 +4,8 @@
   RGB in [0, 1] for training (:func:`read_image_raw`, :func:`read_image_array`, :func:`read_image`);
 - writing: :func:`write_image`, atomically, 16-bit PNG and TIFF kept at 16 bits (PNG through imagecodecs'
   libpng, TIFF through tifffile), alpha kept where the format can store it;
+- conversions for display and 8-bit files: :func:`to_float`, :func:`to_uint8`, :func:`tensor_to_uint8` (the
+  one place images change bit depth);
 - array layouts (float RGB and back, PIL images) are in :mod:`.layouts`.
 """
 
@@ -12,11 +14,15 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..atomic import atomic_write
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -81,6 +87,22 @@ def to_float(array: np.ndarray) -> np.ndarray:
     if np.issubdtype(array.dtype, np.integer):
         return np.clip(array.astype(np.float32) / 255.0, 0.0, 1.0)
     return np.clip(array.astype(np.float32), 0.0, 1.0)
+
+
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """An image array for an 8-bit display or file: uint16 rounded to 8 bits (``/ 257``), floats in [0, 1]
+    clipped, scaled and rounded, uint8 unchanged; the layout (gray, alpha) is kept."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.uint16:
+        return np.round(array / 257.0).astype(np.uint8)
+    return np.round(np.clip(np.asarray(array, dtype=np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def tensor_to_uint8(image: torch.Tensor) -> np.ndarray:
+    """A ``(3, H, W)`` float tensor in [0, 1] (clamped) to a uint8 ``(H, W, 3)`` array, rounded as the evaluation
+    rounds outputs."""
+    return image.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -323,7 +345,7 @@ def write_image(array: np.ndarray, path: str | Path) -> Path:
     fmt = output_format(path)
     check_writable_as(array.shape, path)
     if array.dtype == np.uint16 and fmt in ("JPEG", "BMP"):
-        array = np.round(array / 257.0).astype(np.uint8)
+        array = to_uint8(array)
     if fmt == "TIFF":
         return atomic_write(path, lambda tmp: _write_tiff(array, tmp))
     if fmt == "PNG" and array.dtype == np.uint16:

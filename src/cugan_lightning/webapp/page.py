@@ -28,14 +28,15 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before Gradio is imported: n
 
 import gradio as gr  # noqa: E402
 
-from .workbench import DEMO_PHOTOS, SLIDER_FACTORS, Frame, Photo, Settings, Workbench  # noqa: E402
+from ..inference.session import SLIDER_LABELS  # noqa: E402
+from .workbench import DEMO_PHOTOS, Frame, Photo, Settings, Workbench  # noqa: E402
 
 __all__ = ["LAUNCH_OPTIONS", "build_page", "launch"]
 
 log = logging.getLogger(__name__)
 
 TITLE = "CUGAN: interactive restoration"
-SLIDER_NAMES = (*SLIDER_FACTORS, "alpha")
+SLIDER_NAMES = (*SLIDER_LABELS, "alpha")
 IMAGE_HEIGHT = 420
 DEFAULT_VALUES = {"blur": DEMO_PHOTOS[0].blur, "noise": DEMO_PHOTOS[0].noise, "jpeg": 0.0, "alpha": 0.5}
 SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"]

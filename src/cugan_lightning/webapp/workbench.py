@@ -13,7 +13,6 @@ computes the latest position only. A large photo is restored as a preview first 
 from __future__ import annotations
 
 import itertools
-import math
 import shlex
 import shutil
 import tempfile
@@ -30,9 +29,8 @@ from PIL import Image
 from torch import nn
 
 from ..data import load_embedded_image
-from ..data.io import ImageReadError, image_header, read_image_raw, write_image
+from ..data.io import ImageReadError, image_header, read_image_raw, tensor_to_uint8, to_uint8, write_image
 from ..degradations import degrade_fixed
-from ..dni import check_alpha
 from ..inference import (
     DEFAULT_TILE_OVERLAP,
     PREVIEW_SIDE,
@@ -41,27 +39,21 @@ from ..inference import (
     load_restorer,
     preview_size,
 )
+from ..inference.session import Settings, Sliders, SliderSpec, restore_in_steps
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEMO_PHOTOS",
-    "SLIDER_FACTORS",
     "DemoPhoto",
     "Frame",
     "Photo",
     "Settings",
-    "SliderSpec",
     "Superseded",
     "Workbench",
 ]
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
 """Largest photo the page accepts by default (16.8 megapixels); ``--max-pixels`` changes it."""
-
-SLIDER_FACTORS = {"blur": "blur σ (pixels)", "noise": "noise σ (0-255)", "jpeg": "JPEG quality (0: none)"}
-"""The codec factors the page has sliders (and the restore command has flags) for, with their labels."""
-
-ALPHA_STEP = 0.05
 
 
 @dataclass(frozen=True)
@@ -87,30 +79,6 @@ DEMO_PHOTOS = (DemoPhoto("chelsea", 2.0, 30.0), DemoPhoto("coffee", 1.0, 15.0))
 
 class Superseded(Exception):
     """A restoration stopped because its page asked for newer settings (or another photo) meanwhile."""
-
-
-@dataclass(frozen=True)
-class SliderSpec:
-    """One slider of the page: a codec factor in physical units, or ``alpha``."""
-
-    name: str
-    label: str
-    minimum: float
-    maximum: float
-    step: float
-    info: str
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Slider positions made canonical (snapped to the slider steps), so that the page, the cache keys and the
-    printed command all use the same numbers."""
-
-    levels: tuple[tuple[str, float], ...]
-    alpha: float | None
-
-    def level(self, name: str) -> float:
-        return dict(self.levels)[name]
 
 
 @dataclass
@@ -167,16 +135,8 @@ def _stoppable(net: nn.Module, stop: Callable[[], bool]) -> Iterator[None]:
 
 def _display_png(array: np.ndarray, path: Path) -> Path:
     """An 8-bit PNG for the browser (quick to write: light compression)."""
-    if array.dtype == np.uint16:
-        array = np.round(array / 257.0).astype(np.uint8)
-    Image.fromarray(array).save(path, format="PNG", compress_level=1)
+    Image.fromarray(to_uint8(array)).save(path, format="PNG", compress_level=1)
     return path
-
-
-def _snap(value: float, minimum: float, maximum: float, step: float) -> float:
-    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
-    value = min(max(float(value), minimum), maximum)
-    return round(round((value - minimum) / step) * step + minimum, decimals)
 
 
 class Workbench:
@@ -245,14 +205,13 @@ class Workbench:
                     "(`make demo` writes them under logs/)"
                 )
         restorer = load_restorer(paths[0], paths[1] if gan else None, self.device)
-        unknown = [name for name in restorer.codec.names if name not in SLIDER_FACTORS]
-        if unknown:
-            raise ValueError(
-                f"'{paths[0]}' conditions on {list(restorer.codec.names)}; this page has sliders for "
-                f"{', '.join(SLIDER_FACTORS)} only"
-            )
+        try:
+            sliders = Sliders(restorer)
+        except ValueError as err:
+            raise ValueError(f"'{paths[0]}': {err}") from None
         with self._lock:
             self.restorer = restorer
+            self._sliders = sliders
             self.model = paths[0].resolve()
             self.gan = paths[1].resolve() if gan else None
             self._results.clear()
@@ -262,36 +221,15 @@ class Workbench:
         return self.restorer.blender is not None
 
     def sliders(self) -> list[SliderSpec]:
-        """The page's sliders for this model: one per codec factor, then alpha with a GAN checkpoint."""
-        codec = self.restorer.codec
-        specs = []
-        for index, name in enumerate(codec.names):
-            low, high, step = codec.slider(index)
-            specs.append(SliderSpec(name, SLIDER_FACTORS[name], low, high, step, codec.describe(index)))
-        if self.has_gan:
-            specs.append(
-                SliderSpec(
-                    "alpha", "alpha (0: GAN, 1: MSE)", 0.0, 1.0, ALPHA_STEP, "DNI blend of the two models"
-                )
-            )
-        return specs
+        """The page's sliders for this model: one per codec factor, then alpha with a GAN model."""
+        return self._sliders.specs()
 
     def settings(self, values: Mapping[str, float | None], alpha: float | None = None) -> Settings:
-        """Slider values snapped to their steps (a factor left out or None is 0; alpha 0.5 when None)."""
-        codec = self.restorer.codec
-        levels = []
-        for index, name in enumerate(codec.names):
-            low, high, step = codec.slider(index)
-            value = values.get(name)
-            value = 0.0 if value is None else float(value)
-            if not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value}")
-            levels.append((name, codec.snap(name, _snap(value, low, high, step))))
-        if self.has_gan:
-            alpha = check_alpha(_snap(0.5 if alpha is None else alpha, 0.0, 1.0, ALPHA_STEP))
-        else:
-            alpha = None
-        return Settings(tuple(levels), alpha)
+        """Slider values snapped to their steps and clamped to their ranges (a factor left out or None is 0;
+        alpha 0.5 when None); values of factors this model lacks are ignored."""
+        names = self.restorer.codec.names  # the page holds a slider for every factor; hidden ones are ignored
+        own = {name: value for name, value in values.items() if name in names}
+        return self._sliders.settings(own, alpha if self.has_gan else None, clamp=True)
 
     def describe_model(self) -> str:
         codec = self.restorer.codec
@@ -333,7 +271,7 @@ class Workbench:
             )
         clean = torch.from_numpy(load_embedded_image(demo.name)).permute(2, 0, 1).float() / 255.0
         degraded = degrade_fixed(clean, demo.blur, demo.noise, image_key=demo.name)
-        array = np.ascontiguousarray((degraded.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy())
+        array = np.ascontiguousarray(tensor_to_uint8(degraded))
         source = self.workdir / demo.file_name
         if not source.is_file():
             write_image(array, source)
@@ -397,26 +335,33 @@ class Workbench:
         def stale() -> bool:
             return self._superseded(session, key, started)
 
-        restorer = self.restorer
-        z = restorer.z_for(levels=dict(settings.levels))
-        stem = f"{photo.token}-{next(self._count):05d}"
-        try:
-            if max(photo.array.shape[:2]) > self.preview_side:
-                begin = time.perf_counter()
-                with self._lock, _stoppable(restorer.net_g, stale):
-                    small = restorer.preview_array(photo.array, z, settings.alpha, self.preview_side)
-                path = _display_png(small, self.workdir / f"preview-{stem}.png")
-                self._keep(session, path)
-                yield Frame("preview", path, small.shape[:2], time.perf_counter() - begin)
-            begin = time.perf_counter()
+        sliders = self._sliders
+        restorer = sliders.restorer
+
+        @contextmanager
+        def guard() -> Iterator[None]:  # one network run at a time; a stale one stops at its next layer
             with self._lock, _stoppable(restorer.net_g, stale):
-                full = restorer.restore_array(photo.array, z, settings.alpha, self.tile)
+                yield
+
+        stem = f"{photo.token}-{next(self._count):05d}"
+        steps = restore_in_steps(
+            restorer, photo.array, sliders.z(settings), settings.alpha,
+            preview_side=self.preview_side, tile=self.tile, guard=guard,
+        )  # fmt: skip
+        try:
+            for step in steps:
+                if step.kind == "preview":
+                    path = _display_png(step.array, self.workdir / f"preview-{stem}.png")
+                    self._keep(session, path)
+                    yield Frame("preview", path, step.array.shape[:2], step.seconds)
+                else:
+                    full = step
         except Superseded:
             return
         path = self.workdir / stem / self.output_name(photo)
         path.parent.mkdir()
-        write_image(full, path)
-        frame = Frame("full", path, full.shape[:2], time.perf_counter() - begin, download=path)
+        write_image(full.array, path)
+        frame = Frame("full", path, full.array.shape[:2], full.seconds, download=path)
         self._keep(session, path)
         self._results[session] = (key, frame)
         yield frame

@@ -66,6 +66,17 @@ def compose_config(overrides, output_dir, config_name="train"):
     return cfg
 
 
+TINY_GAN = [
+    "model=cugan",
+    "model.net_d.base_channels=4",
+    "model.perceptual.weights=null",  # a random-weight VGG19: tests only, never a reported number
+    "model.val_metrics=[]",
+]
+"""Stage 2 at test size: add to TINY (with init.ckpt=... of a tiny stage-1 file)."""
+
+CODEC3_NAMES = ("blur", "noise", "jpeg")
+
+
 def make_generator(seed: int, scale: float = 0.07, **config):
     """A tiny CUnet (8/16/32 channels) with weights moved well away from the identity init, in eval mode."""
     from cugan_lightning.networks import CUnet
@@ -76,6 +87,39 @@ def make_generator(seed: int, scale: float = 0.07, **config):
         for p in net.parameters():
             p.add_(torch.randn_like(p) * scale)
     return net.eval()
+
+
+@pytest.fixture(scope="session")
+def ckpts(tmp_path_factory) -> dict[str, Path]:
+    """Tiny generator files (8/16/32 channels, weights away from the identity) shared by the tests: ``mse`` and
+    ``gan`` (stage 1 and 2 of the two-factor codec) and ``mse3`` / ``gan3`` (blur, noise and JPEG)."""
+    from cugan_lightning.checkpoint import save_generator_checkpoint
+    from cugan_lightning.degradations import LevelCodec
+
+    folder = tmp_path_factory.mktemp("ckpts")
+    codec3 = LevelCodec(names=CODEC3_NAMES, max_levels=(4.0, 50.0, 92.0))
+    files = {
+        "mse": (make_generator(0), LevelCodec(), "cunet"),
+        "gan": (make_generator(1), LevelCodec(), "cugan"),
+        "mse3": (make_generator(0, cond_dim=3), codec3, "cunet"),
+        "gan3": (make_generator(1, cond_dim=3), codec3, "cugan"),
+    }
+    return {
+        name: save_generator_checkpoint(folder / f"{name}.ckpt", net, codec, kind=kind)
+        for name, (net, codec, kind) in files.items()
+    }
+
+
+@pytest.fixture
+def stage1_ckpt(tmp_path):
+    """A stage-1 file of the TINY generator (4/8/16 channels, one block per side), the start of a TINY_GAN run."""
+    from cugan_lightning.checkpoint import save_generator_checkpoint
+    from cugan_lightning.degradations import LevelCodec
+    from cugan_lightning.networks import CUnet
+
+    torch.manual_seed(0)
+    net = CUnet(channels=(4, 8, 16), blocks=(1, 1, 1))
+    return save_generator_checkpoint(tmp_path / "stage1.ckpt", net, LevelCodec())
 
 
 def assert_one_line_error(err: str, phrase: str) -> None:
@@ -106,31 +150,20 @@ def fit_recording(cfg, keys, ckpt_path=None):
     return trainer, recorder.values
 
 
+RELEASED_LAYOUT = Path(__file__).parent / "data" / "released_cunet_keys.json"
+"""The key names and shapes of the authors' released generator, read off their published model code (the file
+names its repository, commit and files)."""
+
+
 def released_state_dict(channels=(64, 128, 256), seed: int = 0, prefix: str = "module.") -> dict:
-    """Random weights in the key layout of the authors' released 3-scale generator (2 blocks per side), written
-    from their module structure (conv_stage*, CResBlocks_stage*_{left,right}, stage*_scale), ``module.``-prefixed
-    as DataParallel saves them."""
-    c, gen = channels, torch.Generator().manual_seed(seed)
-    released: dict[str, torch.Tensor] = {}
+    """Random weights in the key layout of the authors' released 3-scale generator (RELEASED_LAYOUT), its 64 /
+    128 / 256 channels replaced by ``channels``, ``module.``-prefixed as DataParallel saves them."""
+    import json
 
-    def add(name: str, weight_shape: tuple[int, ...], bias: int) -> None:
-        released[f"{prefix}{name}.weight"] = torch.randn(weight_shape, generator=gen) * 0.05
-        released[f"{prefix}{name}.bias"] = torch.randn(bias, generator=gen) * 0.05
-
-    add("conv_stage1_left", (c[0], 3, 3, 3), c[0])
-    add("conv_stage2_left", (c[1], c[0], 2, 2), c[1])
-    add("conv_stage3_left", (c[2], c[1], 2, 2), c[2])
-    add("conv_stage3_right", (c[2], c[1], 2, 2), c[1])  # ConvTranspose2d: (in, out, k, k)
-    add("conv_stage2_right", (c[1], c[0], 2, 2), c[0])
-    add("conv_stage1_right", (3, c[0], 3, 3), 3)
-    for s in range(3):
-        for side in ("left", "right"):
-            for j in range(2):
-                block = f"CResBlocks_stage{s + 1}_{side}.{j}"
-                add(f"{block}.conv1", (c[s], c[s], 3, 3), c[s])
-                add(f"{block}.conv2", (c[s], c[s], 3, 3), c[s])
-                add(f"{block}.local_scale", (c[s], 2), c[s])
-    add("stage3_scale", (c[1], 2), c[1])
-    add("stage2_scale", (c[0], 2), c[0])
-    add("stage1_scale", (3, 2), 3)
-    return released
+    layout = json.loads(RELEASED_LAYOUT.read_text())
+    widths = dict(zip(layout["source"]["arguments"]["stages_channels"], channels, strict=True))
+    gen = torch.Generator().manual_seed(seed)
+    return {
+        f"{prefix}{name}": torch.randn([widths.get(n, n) for n in shape], generator=gen) * 0.05
+        for name, shape in layout["keys"]
+    }

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY, compose_config
+from conftest import TINY, TINY_GAN, compose_config
 from cugan_lightning.apps.train import build
 from cugan_lightning.checkpoint import save_generator_checkpoint
 from cugan_lightning.checkpoint.find import StartNotFoundError
@@ -19,10 +19,7 @@ from cugan_lightning.networks import CUnet
 
 GAN = [
     *TINY,
-    "model=cugan",
-    "model.net_d.base_channels=4",
-    "model.perceptual.weights=null",
-    "model.val_metrics=[]",
+    *TINY_GAN,
     "init.ckpt=auto",
 ]
 

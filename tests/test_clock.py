@@ -4,6 +4,7 @@ stops training, and the one-hour CPU recipe that uses it."""
 from __future__ import annotations
 
 import csv
+import time
 
 from lightning.pytorch.callbacks import Timer
 
@@ -41,10 +42,21 @@ def test_a_resumed_run_continues_the_clock(tmp_path):
     assert len(after) == 1 and after[0][1] > before
 
 
-def test_the_duration_stops_training(tmp_path):
-    cfg = compose_config([*COMMON, "iterations=1000000", "+callbacks.clock.duration=00:00:00:01"], tmp_path)
-    trainer, losses = fit_recording(cfg, ())
-    assert 0 < trainer.global_step < 1000000 and len(losses) == trainer.global_step
+def test_the_duration_stops_training_by_time(tmp_path):
+    duration = 3  # seconds
+    cfg = compose_config(
+        [*COMMON, "iterations=1000000", f"+callbacks.clock.duration=00:00:00:0{duration}"], tmp_path
+    )
+    datamodule, model, trainer = build(cfg)
+    start = time.monotonic()
+    trainer.fit(model, datamodule=datamodule)
+    wall = time.monotonic() - start
+    clock = next(c for c in trainer.callbacks if isinstance(c, TrainingClock))
+    # stopped because the time was up: at least the duration trained, at most one iteration and a validation
+    # more; and far fewer iterations than asked (a broken clock would run a million of them)
+    assert clock.time_elapsed("train") >= duration
+    assert wall < duration + 30, wall
+    assert 0 < trainer.global_step < 20_000
 
 
 def test_the_cpu_hour_recipe_composes_with_its_clock(tmp_path):

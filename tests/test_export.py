@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,21 +18,9 @@ from cugan_lightning.checkpoint import (
     load_safetensors_generator,
     read_onnx_metadata,
     read_safetensors_generator,
-    save_generator_checkpoint,
 )
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.dni import interpolate
-
-
-@pytest.fixture(scope="module")
-def ckpts(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("export")
-    codec = LevelCodec(max_levels=(4.0, 50.0))
-    return {
-        "mse": save_generator_checkpoint(folder / "mse.ckpt", make_net(0), codec, kind="cunet"),
-        "gan": save_generator_checkpoint(folder / "gan.ckpt", make_net(1), codec, kind="cugan"),
-    }
-
 
 # ------------------------------------------------------------------------------------------------ safetensors
 

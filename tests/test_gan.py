@@ -8,33 +8,22 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from conftest import TINY, compose_config, fit_recording
+from conftest import TINY, TINY_GAN, compose_config, fit_recording
 from cugan_lightning.apps.train import build, train
-from cugan_lightning.checkpoint import CheckpointError, read_checkpoint, save_generator_checkpoint
+from cugan_lightning.checkpoint import CheckpointError, read_checkpoint
 from cugan_lightning.checkpoint.find import StartNotFoundError
-from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.losses import GANLoss
-from cugan_lightning.networks import CUnet, PretrainedWeightsMissingError
+from cugan_lightning.networks import PretrainedWeightsMissingError
 
 GAN_TINY = [
     *TINY,
-    "model=cugan",
-    "model.net_d.base_channels=4",
-    "model.perceptual.weights=null",  # random-weight VGG: tests only
-    "model.val_metrics=[]",
+    *TINY_GAN,
     "data.patch_size=32",
     "data.batches_per_epoch=2",
     "callbacks=gan",
     "callbacks.rich_progress_bar=null",
     "model.log_figures=false",
 ]
-
-
-@pytest.fixture
-def stage1_ckpt(tmp_path):
-    torch.manual_seed(0)
-    net = CUnet(channels=(4, 8, 16), blocks=(1, 1, 1))
-    return save_generator_checkpoint(tmp_path / "stage1.ckpt", net, LevelCodec())
 
 
 def _cfg(tmp_path, stage1_ckpt, *extra):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_generator
+from conftest import TINY_GAN, make_generator
 from cugan_lightning.checkpoint import save_generator_checkpoint
 from cugan_lightning.degradations import LevelCodec, gaussian_blur
 from cugan_lightning.inference import load_restorer
@@ -62,8 +62,7 @@ def test_both_stages_run_on_cuda(tmp_path, options):
         tmp_path / "s1.ckpt", make_generator(0, channels=(4, 8, 16), blocks=(1, 1, 1)), LevelCodec()
     )
     stage2 = train(compose_config([
-        *overrides, "model=cugan", "model.net_d.base_channels=4", "model.perceptual.weights=null",
-        "model.val_metrics=[]", f"init.ckpt={start}", "data.patch_size=32", "model.log_figures=false",
+        *overrides, *TINY_GAN, f"init.ckpt={start}", "data.patch_size=32", "model.log_figures=false",
     ], tmp_path / "s2"))  # fmt: skip
     assert np.isfinite(stage2["metrics"]["train/l_d_real"])
 
@@ -83,8 +82,7 @@ def test_the_discriminator_uses_synchronised_batchnorm_under_ddp(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "cugan_lightning", "model/generator=cunet_small", "model.net_g.channels=[4,8,16]",
          "model.net_g.blocks=[1,1,1]", "data.batch_size=2", "data.num_workers=0", "data.val_crop=32",
-         "data.eval_settings=[[0,30]]", "model=cugan", "model.net_d.base_channels=4", "model.perceptual.weights=null",
-         "model.val_metrics=[]", f"init.ckpt={start}", "data.patch_size=32", "model.log_figures=false",
+         "data.eval_settings=[[0,30]]", *TINY_GAN, f"init.ckpt={start}", "data.patch_size=32", "model.log_figures=false",
          "trainer=ddp", "trainer.devices=1", "debug=fast_dev_run", "+callbacks.norms._target_=killpoints.NormTypes",
          f"+callbacks.norms.path={marker}", f"hydra.run.dir={tmp_path / 'run'}"],
         capture_output=True, text=True, timeout=600, env=env,

@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import make_generator as make_net
-from cugan_lightning.checkpoint import save_generator_checkpoint
 from cugan_lightning.checkpoint.find import find_checkpoints
-from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.dni import interpolate
 from cugan_lightning.interactive import DEFAULT_DEGRADATION, ModulationSession, default_image
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "interactive_modulation.ipynb"
-
-
-@pytest.fixture(scope="module")
-def ckpts(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("logs") / "run" / "checkpoints"
-    return {
-        "mse": save_generator_checkpoint(folder / "stage1.ckpt", make_net(0), LevelCodec(), kind="cunet"),
-        "gan": save_generator_checkpoint(folder / "stage2.ckpt", make_net(1), LevelCodec(), kind="cugan"),
-    }
 
 
 @pytest.fixture
@@ -117,12 +107,26 @@ def test_widgets_are_wired_to_set(ckpts, image):
 
 
 def test_find_checkpoints_picks_the_newest_of_each_kind(ckpts, tmp_path):
-    root = ckpts["mse"].parents[2]
-    mse, gan = find_checkpoints(roots=[root])
-    assert (mse, gan) == (ckpts["mse"], ckpts["gan"])
-    assert find_checkpoints(ckpts["mse"], roots=[tmp_path]) == (ckpts["mse"], None)
+    root = tmp_path / "logs"
+    placed = {}
+    for age, (name, source) in enumerate(
+        [
+            ("old_mse", "mse"),
+            ("old_gan", "gan"),
+            ("new_mse", "mse3"),
+            ("new_gan", "gan3"),
+            ("older_mse", "mse"),
+        ]
+    ):
+        target = root / name / "checkpoints" / "last.ckpt"
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(ckpts[source], target)
+        os.utime(target, (1_000_000 + age * 10, 1_000_000 + (age if name != "older_mse" else -5) * 10))
+        placed[name] = target
+    assert find_checkpoints(roots=[root]) == (placed["new_mse"], placed["new_gan"])
+    assert find_checkpoints(ckpts["mse"], roots=[tmp_path / "none"]) == (ckpts["mse"], None)
     with pytest.raises(FileNotFoundError, match="make demo"):
-        find_checkpoints(roots=[tmp_path])
+        find_checkpoints(roots=[tmp_path / "none"])
 
 
 def test_notebook_is_valid_stripped_and_uses_the_helper():
@@ -141,3 +145,25 @@ def test_notebook_is_valid_stripped_and_uses_the_helper():
     assert "from cugan_lightning.interactive import" in source["code"]
     assert "make demo" in source["markdown"] + source["code"] and "widgets()" in source["code"]
     compile(source["code"], str(NOTEBOOK), "exec")
+
+
+def test_the_notebook_runs_headless_on_tiny_checkpoints(ckpts, tmp_path):
+    """Every cell of the notebook, executed by a real kernel in a folder whose logs/ holds a stage-1 and a
+    stage-2 file (as `make demo` leaves them): no error, the widgets built, the stats and the image shown."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient", reason="needs the dev extra (nbclient, ipykernel)")
+    for name, kind in (("stage1_cunet", "mse"), ("stage2_cugan", "gan")):
+        target = tmp_path / "logs" / "demo" / name / "checkpoints" / "last.ckpt"
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(ckpts[kind], target)
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()  # raises CellExecutionError, with the cell and its traceback, on any error
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    assert "stage1_cunet" in text and "stage2_cugan" in text  # the checkpoints it found, printed
+    assert "'forward_calls'" in text  # session.stats
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the restored image of the last cell
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY, compose_config, make_generator
+from conftest import TINY, TINY_GAN, compose_config, make_generator
 from cugan_lightning.apps.dni import main as dni_main
 from cugan_lightning.apps.export import main as export_main
 from cugan_lightning.apps.restore import main as restore_main
@@ -116,20 +116,6 @@ def test_jpeg_settings_are_named_and_made_by_libjpeg():
 # -------------------------------------------------------------------------------------------------- surfaces
 
 
-@pytest.fixture(scope="module")
-def ckpts(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("three")
-    return {
-        "mse": save_generator_checkpoint(
-            folder / "mse3.ckpt", make_generator(0, cond_dim=3), CODEC3, kind="cunet"
-        ),
-        "gan": save_generator_checkpoint(
-            folder / "gan3.ckpt", make_generator(1, cond_dim=3), CODEC3, kind="cugan"
-        ),
-        "two": save_generator_checkpoint(folder / "mse2.ckpt", make_generator(2), LevelCodec(), kind="cugan"),
-    }
-
-
 @pytest.fixture
 def photo(tmp_path):
     path = tmp_path / "photo.png"
@@ -141,11 +127,11 @@ def test_restore_tool_and_api_take_the_quality(ckpts, photo, tmp_path, capsys):
     out = tmp_path / "out.png"
     assert (
         restore_main(
-            [str(photo), "-o", str(out), "--model", str(ckpts["mse"]), "--jpeg", "30", "--noise", "5"]
+            [str(photo), "-o", str(out), "--model", str(ckpts["mse3"]), "--jpeg", "30", "--noise", "5"]
         )
         == 0
     )
-    restorer = load_restorer(ckpts["mse"])
+    restorer = load_restorer(ckpts["mse3"])
     array = read_image_raw(photo)
     np.testing.assert_array_equal(read_image_raw(out), restorer.restore(array, noise=5, jpeg=30))
     x = torch.from_numpy(to_float(array)).permute(2, 0, 1)[None]
@@ -153,16 +139,16 @@ def test_restore_tool_and_api_take_the_quality(ckpts, photo, tmp_path, capsys):
         direct = restorer.net_g(x, torch.tensor([[0.0, 0.1, 72 / 92]])).clamp(0, 1)
     expected = (direct[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     np.testing.assert_array_equal(read_image_raw(out), expected)
-    assert restore_main([str(photo), "-o", str(out), "--model", str(ckpts["two"]), "--jpeg", "30"]) == 2
+    assert restore_main([str(photo), "-o", str(out), "--model", str(ckpts["gan"]), "--jpeg", "30"]) == 2
     assert "has no jpeg slider" in capsys.readouterr().err
     with pytest.raises(ValueError, match="has no jpeg slider"):
-        load_restorer(ckpts["two"]).restore(array, jpeg=30)
+        load_restorer(ckpts["gan"]).restore(array, jpeg=30)
 
 
 def test_exports_take_a_three_value_z(ckpts, tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime")
-    assert export_main(["--model", str(ckpts["mse"]), "-o", str(tmp_path / "m.onnx")]) == 0
-    assert export_main(["--model", str(ckpts["mse"]), "-o", str(tmp_path / "m.safetensors")]) == 0
+    assert export_main(["--model", str(ckpts["mse3"]), "-o", str(tmp_path / "m.onnx")]) == 0
+    assert export_main(["--model", str(ckpts["mse3"]), "-o", str(tmp_path / "m.safetensors")]) == 0
     session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
     x = np.random.default_rng(0).random((1, 3, 20, 28), dtype=np.float32)
     z = np.array([[0.2, 0.4, 0.6], [0.0, 0.0, 1.0]], dtype=np.float32)
@@ -178,9 +164,9 @@ def test_dni_blends_three_factor_pairs_and_names_a_mixed_pair(ckpts, tmp_path, c
         dni_main(
             [
                 "--model",
-                str(ckpts["mse"]),
+                str(ckpts["mse3"]),
                 "--gan",
-                str(ckpts["gan"]),
+                str(ckpts["gan3"]),
                 "--alpha",
                 "0.4",
                 "-o",
@@ -189,19 +175,19 @@ def test_dni_blends_three_factor_pairs_and_names_a_mixed_pair(ckpts, tmp_path, c
         )
         == 0
     )
-    net, codec = interpolate(ckpts["mse"], ckpts["gan"], 0.4)
+    net, codec = interpolate(ckpts["mse3"], ckpts["gan3"], 0.4)
     assert codec == CODEC3 and net.cond_dim == 3
     with pytest.raises(IncompatibleCheckpointsError, match="cond_dim: MSE 3, GAN 2.*level codec"):
-        interpolate(ckpts["mse"], ckpts["two"], 0.5)
+        interpolate(ckpts["mse3"], ckpts["gan"], 0.5)
     capsys.readouterr()
 
 
 def test_notebook_session_has_a_quality_slider(ckpts):
     image = libjpeg(center_crop(load_embedded_image("chelsea"), 32), 20)
-    session = ModulationSession(ckpts["mse"], ckpts["gan"], image=image, alpha=1.0)
+    session = ModulationSession(ckpts["mse3"], ckpts["gan3"], image=image, alpha=1.0)
     out = session.set(jpeg=20)
     assert session.levels == {"blur": 0.0, "noise": 0.0, "jpeg": 20.0}
-    np.testing.assert_array_equal(out, load_restorer(ckpts["mse"]).restore(image, jpeg=20))
+    np.testing.assert_array_equal(out, load_restorer(ckpts["mse3"]).restore(image, jpeg=20))
     session.set(jpeg=4)  # between "none" and the lowest quality: the lowest
     assert session.levels["jpeg"] == 10
     pytest.importorskip("ipywidgets")
@@ -215,7 +201,7 @@ def test_evaluation_grid_knows_jpeg_settings(ckpts):
     assert settings == [(0.0, 0.0, 30.0), (1.0, 15.0, 0.0), (0.0, 15.0, 50.0)]
     assert len(parse_settings("paper_jpeg")) == 16
     _, three, two = load_models(
-        parse_models({"three": str(ckpts["mse"]), "two": str(ckpts["two"])}), torch.device("cpu")
+        parse_models({"three": str(ckpts["mse3"]), "two": str(ckpts["gan"])}), torch.device("cpu")
     )
     blur, noise, jpeg = (torch.tensor([v]) for v in settings[0])
     assert torch.allclose(three.z_for(blur, noise, jpeg), torch.tensor([[0.0, 0.0, 72 / 92]]))
@@ -236,8 +222,7 @@ def test_both_stages_size_their_condition_layers_from_the_codec(tmp_path):
         tmp_path / "s1.ckpt", make_generator(0, channels=(4, 8, 16), blocks=(1, 1, 1), cond_dim=3), CODEC3
     )
     gan = [
-        *TINY, "degradation=jpeg", "model=cugan", "model.net_d.base_channels=4", "model.perceptual.weights=null",
-        "model.val_metrics=[]", f"init.ckpt={stage1}", "data.patch_size=32", "callbacks=gan",
+        *TINY, "degradation=jpeg", *TINY_GAN, f"init.ckpt={stage1}", "data.patch_size=32", "callbacks=gan",
         "callbacks.rich_progress_bar=null", "model.log_figures=false", "debug=fast_dev_run", "data.eval_settings=[[0,0,30]]",
     ]  # fmt: skip
     _, model, _ = build(compose_config(gan, tmp_path / "s2"))

@@ -17,7 +17,7 @@ import pytest
 import torch
 import torchvision
 
-from conftest import TINY, assert_one_line_error, compose_config, make_generator
+from conftest import TINY, TINY_GAN, assert_one_line_error, compose_config, make_generator
 from cugan_lightning.apps.evaluate import run
 from cugan_lightning.checkpoint import save_generator_checkpoint
 from cugan_lightning.degradations import LevelCodec
@@ -118,16 +118,14 @@ def test_random_backbones_are_refused_or_labelled_unverified(random_backbones, c
 
 
 @pytest.mark.slow
-def test_gan_validation_logs_lpips_per_setting(random_backbones, tmp_path, monkeypatch):
+def test_gan_validation_logs_lpips_per_setting(random_backbones, tmp_path, monkeypatch, stage1_ckpt):
     from cugan_lightning.apps.train import train
 
     point_hub_at(random_backbones, monkeypatch)
-    stage1 = save_generator_checkpoint(
-        tmp_path / "stage1.ckpt", make_generator(0, channels=(4, 8, 16), blocks=(1, 1, 1)), LevelCodec()
-    )
+    stage1 = stage1_ckpt
     cfg = compose_config(
         [
-            *TINY, "model=cugan", "model.net_d.base_channels=4", "model.perceptual.weights=null",
+            *TINY, *(o for o in TINY_GAN if not o.startswith("model.val_metrics")),
             f"init.ckpt={stage1}", "model.val_metrics=[lpips]", "data.patch_size=32", "callbacks=gan",
             "callbacks.rich_progress_bar=null", "model.log_figures=false", "debug=fast_dev_run",
         ],

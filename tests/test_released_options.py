@@ -8,32 +8,19 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 
-from conftest import TINY, compose_config
+from conftest import TINY, TINY_GAN, compose_config
 from cugan_lightning.apps.train import build
-from cugan_lightning.checkpoint import save_generator_checkpoint
-from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.losses import GANLoss, PixelLoss
-from cugan_lightning.networks import CUnet
 
 GAN = [
     *TINY,
-    "model=cugan",
-    "model.net_d.base_channels=4",
-    "model.perceptual.weights=null",
-    "model.val_metrics=[]",
+    *TINY_GAN,
     "data.patch_size=32",
     "callbacks=gan",
     "logger=csv",
     "model.log_figures=false",
     "+trainer.limit_val_batches=0",
 ]
-
-
-@pytest.fixture
-def stage1(tmp_path):
-    torch.manual_seed(0)
-    net = CUnet(channels=(4, 8, 16), blocks=(1, 1, 1))
-    return save_generator_checkpoint(tmp_path / "stage1.ckpt", net, LevelCodec())
 
 
 class StepRecorder(Callback):
@@ -64,8 +51,8 @@ class StepRecorder(Callback):
         self.rows.append((g_changed, d_changed, self.d_untouched_at_g))
 
 
-def fit(tmp_path, stage1, *extra):
-    cfg = compose_config([*GAN, f"init.ckpt={stage1}", *extra], tmp_path)
+def fit(tmp_path, stage1_ckpt, *extra):
+    cfg = compose_config([*GAN, f"init.ckpt={stage1_ckpt}", *extra], tmp_path)
     datamodule, model, trainer = build(cfg)
     recorder = StepRecorder()
     trainer.callbacks.append(recorder)
@@ -73,30 +60,30 @@ def fit(tmp_path, stage1, *extra):
     return trainer, recorder.rows
 
 
-def test_paper_default_steps_d_then_g_every_iteration(tmp_path, stage1):
-    trainer, rows = fit(tmp_path, stage1, "iterations=2")
+def test_paper_default_steps_d_then_g_every_iteration(tmp_path, stage1_ckpt):
+    trainer, rows = fit(tmp_path, stage1_ckpt, "iterations=2")
     assert rows == [(True, True, False), (True, True, False)]  # D had stepped when G's step began
     assert trainer.global_step == 4
 
 
-def test_released_order_steps_g_first_against_the_old_discriminator(tmp_path, stage1):
-    _, rows = fit(tmp_path, stage1, "iterations=2", "model.update_order=g_first")
+def test_released_order_steps_g_first_against_the_old_discriminator(tmp_path, stage1_ckpt):
+    _, rows = fit(tmp_path, stage1_ckpt, "iterations=2", "model.update_order=g_first")
     assert rows == [(True, True, True), (True, True, True)]
 
 
-def test_d_ratio_and_warmup_skip_generator_steps_and_count_them_in_max_steps(tmp_path, stage1):
+def test_d_ratio_and_warmup_skip_generator_steps_and_count_them_in_max_steps(tmp_path, stage1_ckpt):
     extra = ["iterations=6", "model.d_updates_per_g_update=2", "model.d_warmup_iterations=1"]
-    trainer, rows = fit(tmp_path, stage1, *extra)
+    trainer, rows = fit(tmp_path, stage1_ckpt, *extra)
     assert [g for g, _, _ in rows] == [False, True, False, True, False, True]  # iterations 1, 3, 5
     assert all(d for _, d, _ in rows)
     assert len(rows) == 6 and trainer.global_step == 6 + 3
 
 
-def test_bad_schedule_values_are_named(tmp_path, stage1):
+def test_bad_schedule_values_are_named(tmp_path, stage1_ckpt):
     with pytest.raises(ValueError, match="update_order must be"):
-        build(compose_config([*GAN, f"init.ckpt={stage1}", "model.update_order=sideways"], tmp_path))
+        build(compose_config([*GAN, f"init.ckpt={stage1_ckpt}", "model.update_order=sideways"], tmp_path))
     with pytest.raises(ValueError, match="d_updates_per_g_update must be >= 1"):
-        build(compose_config([*GAN, f"init.ckpt={stage1}", "model.d_updates_per_g_update=0"], tmp_path))
+        build(compose_config([*GAN, f"init.ckpt={stage1_ckpt}", "model.d_updates_per_g_update=0"], tmp_path))
 
 
 def test_weighted_losses_equal_their_per_sample_definition():

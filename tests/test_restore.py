@@ -27,12 +27,12 @@ H, W = 21, 30  # not multiples of 4: the network pads internally
 
 
 @pytest.fixture(scope="module")
-def ckpts(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("ckpts")
+def ckpts(ckpts, tmp_path_factory) -> dict[str, Path]:
+    """The shared generator files, and a wider generator, a file of another kind and a foreign checkpoint."""
+    folder = tmp_path_factory.mktemp("more")
     codec = LevelCodec()
     paths = {
-        "mse": save_generator_checkpoint(folder / "mse.ckpt", make_net(0), codec, kind="cunet"),
-        "gan": save_generator_checkpoint(folder / "gan.ckpt", make_net(1), codec, kind="cugan"),
+        **ckpts,
         "wide": save_generator_checkpoint(
             folder / "wide.ckpt", make_net(2, channels=(8, 16, 16)), codec, kind="cugan"
         ),

@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY, assert_one_line_error, compose_config, make_generator
+from conftest import TINY, TINY_GAN, assert_one_line_error, compose_config, make_generator
 from cugan_lightning.apps.train import build, train
 from cugan_lightning.checkpoint import (
     CheckpointError,
@@ -261,13 +261,10 @@ def test_stage1_killed_at_any_moment_resumes_bit_for_bit(tmp_path, kill):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kill", [("iteration", 2), ("checkpoint", 3), ("validation", 3)])
-def test_stage2_killed_resumes_bit_for_bit(tmp_path, kill):
-    torch.manual_seed(0)
-    stage1 = save_generator_checkpoint(
-        tmp_path / "stage1.ckpt", make_generator(0, channels=(4, 8, 16), blocks=(1, 1, 1)), LevelCodec()
-    )
+def test_stage2_killed_resumes_bit_for_bit(tmp_path, kill, stage1_ckpt):
+    stage1 = stage1_ckpt
     overrides = [
-        *STAGE1, "model=cugan", "model.net_d.base_channels=4", "model.perceptual.weights=null", "model.val_metrics=[]",
+        *STAGE1, *TINY_GAN,
         f"init.ckpt={stage1}", "data.patch_size=32", "model.log_figures=false",
     ]  # fmt: skip
     overrides = [o for o in overrides if o != "callbacks.model_checkpoint=null"] + [

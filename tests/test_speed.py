@@ -8,10 +8,8 @@ import logging
 import pytest
 import torch
 
-from conftest import TINY, compose_config, fit_recording, make_generator
+from conftest import TINY, TINY_GAN, compose_config, fit_recording
 from cugan_lightning.apps.train import build
-from cugan_lightning.checkpoint import save_generator_checkpoint
-from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.modules import speed
 from cugan_lightning.modules.speed import TrainingSpeed, check_compile, native_bf16, resolve_precision
 
@@ -75,13 +73,10 @@ def test_each_option_resumes_exactly_on_the_cpu(tmp_path, option):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_the_gan_stage_trains_with_channels_last_and_bf16(tmp_path):
-    stage1 = save_generator_checkpoint(
-        tmp_path / "s1.ckpt", make_generator(0, channels=(4, 8, 16), blocks=(1, 1, 1)), LevelCodec()
-    )
+def test_the_gan_stage_trains_with_channels_last_and_bf16(tmp_path, stage1_ckpt):
+    stage1 = stage1_ckpt
     overrides = [
-        *TINY, "model=cugan", "model.net_d.base_channels=4", "model.perceptual.weights=null",
-        "model.val_metrics=[]", f"init.ckpt={stage1}", "data.patch_size=32", "model.log_figures=false",
+        *TINY, *TINY_GAN, f"init.ckpt={stage1}", "data.patch_size=32", "model.log_figures=false",
         "iterations=3", "data.batches_per_epoch=3", "logger=csv", "callbacks=gan", "callbacks.rich_progress_bar=null",
         "model.channels_last=true", "trainer.precision=bf16-mixed",
     ]  # fmt: skip

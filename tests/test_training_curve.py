@@ -53,6 +53,7 @@ def test_a_run_without_the_clock_is_drawn_against_iterations(tmp_path):
     write_metrics(tmp_path, timed=False)
     curve = read_training_curve(tmp_path / "csv" / "metrics.csv")
     assert curve.x_label == "iterations" and curve.x == [10.0, 20.0, 30.0]
+    assert curve.markdown().splitlines()[0].startswith("| iterations | mean |")  # no minutes column
     png = plot_training_curve(curve, tmp_path / "curve.png")
     image = np.asarray(Image.open(png))
     assert image.ndim == 3 and image.shape[0] > 200 and image.std() > 0

@@ -19,28 +19,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_one_line_error, make_generator
+from conftest import assert_one_line_error
 from cugan_lightning.apps.app import main as app_main
-from cugan_lightning.checkpoint import save_generator_checkpoint
 from cugan_lightning.data.io import read_image_raw
-from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.inference import load_restorer
 from cugan_lightning.webapp import DEMO_PHOTOS, Workbench
-
-
-@pytest.fixture(scope="module")
-def ckpts(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("ckpts")
-    return {
-        "mse": save_generator_checkpoint(folder / "mse.ckpt", make_generator(0), LevelCodec(), kind="cunet"),
-        "gan": save_generator_checkpoint(folder / "gan.ckpt", make_generator(1), LevelCodec(), kind="cugan"),
-        "jpeg": save_generator_checkpoint(
-            folder / "jpeg.ckpt",
-            make_generator(2, cond_dim=3),
-            LevelCodec(("blur", "noise", "jpeg"), (4.0, 50.0, 92.0)),
-            kind="cunet",
-        ),
-    }
 
 
 @pytest.fixture
@@ -69,7 +52,7 @@ def test_sliders_follow_the_checkpoint_codec(ckpts, tmp_path):
     assert [s.name for s in pair.sliders()] == ["blur", "noise", "alpha"]
     blur = pair.sliders()[0]
     assert (blur.minimum, blur.maximum, blur.step) == (0.0, 4.0, 0.1) and "pixels" in blur.info
-    single = Workbench(ckpts["jpeg"], workdir=tmp_path)
+    single = Workbench(ckpts["mse3"], workdir=tmp_path)
     assert [s.name for s in single.sliders()] == ["blur", "noise", "jpeg"]  # no GAN: no alpha
     assert "JPEG quality" in single.sliders()[2].info
 
@@ -78,7 +61,7 @@ def test_settings_snap_to_the_slider_steps(bench, ckpts, tmp_path):
     settings = bench.settings({"blur": 1.2300001, "noise": 29.6}, alpha=0.52)
     assert settings.levels == (("blur", 1.2), ("noise", 30.0)) and settings.alpha == 0.5
     assert bench.settings({"blur": 9.0, "noise": -3}).levels == (("blur", 4.0), ("noise", 0.0))
-    jpeg = Workbench(ckpts["jpeg"], workdir=tmp_path).settings({"jpeg": 4})
+    jpeg = Workbench(ckpts["mse3"], workdir=tmp_path).settings({"jpeg": 4})
     assert jpeg.level("jpeg") == 10.0 and jpeg.alpha is None  # qualities below the lowest snap up to it
 
 
@@ -440,15 +423,15 @@ def test_the_page_in_a_real_browser(server, browser, ckpts, tmp_path):
 
     # another model from the Model panel: a JPEG factor and no GAN, so a JPEG slider shows and alpha goes
     box.clear()
-    box.send_keys(str(ckpts["jpeg"]))
+    box.send_keys(str(ckpts["mse3"]))
     gan_box = browser.find_element(By.CSS_SELECTOR, "#gan textarea, #gan input")
     gan_box.send_keys(Keys.CONTROL, "a")
     gan_box.send_keys(Keys.DELETE)  # typed away, so the page hears it (clear() fires no input event)
     browser.find_element(By.ID, "load-model").click()
-    wait_for(browser, lambda d: "jpeg.ckpt" in text_of(d, "model-info"), what="the new model")
+    wait_for(browser, lambda d: "mse3.ckpt" in text_of(d, "model-info"), what="the new model")
     wait_for(browser, lambda d: shown(d, "slider-jpeg") and not shown(d, "slider-alpha"), what="the sliders")
     src = wait_for_result(browser, src, "the new model's restoration")
-    jpeg_model = load_restorer(ckpts["jpeg"], device="cpu")
+    jpeg_model = load_restorer(ckpts["mse3"], device="cpu")
     expected = jpeg_model.restore(image, blur=blur, noise=noise, jpeg=slider_value(browser, "jpeg"))
     np.testing.assert_array_equal(fetch_image(src), expected)
     assert "--gan" not in browser.find_element(By.CSS_SELECTOR, "#command textarea").get_attribute("value")

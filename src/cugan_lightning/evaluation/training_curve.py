@@ -35,20 +35,24 @@ class TrainingCurve:
     inputs: dict[str, float]
 
     def markdown(self, every: int = 1) -> str:
-        """The table: one row per ``every``-th validation (and always the last), one column per setting."""
+        """The table: one row per ``every``-th validation (and always the last), one column per setting; a run
+        timed by the clock gets a minutes column before the iterations."""
         names = list(self.settings)
+        timed = self.x_label == "minutes"
+        lead = ["minutes", "iterations"] if timed else ["iterations"]
         rows = [
-            f"| {self.x_label} | iterations | mean | {' | '.join(names)} |",
-            "|---|---|---|" + "---|" * len(names),
+            f"| {' | '.join(lead)} | mean | {' | '.join(names)} |",
+            "|---" * (len(lead) + 1) + "|" + "---|" * len(names),
         ]
         if self.inputs:
             mean_in = sum(self.inputs.values()) / len(self.inputs)
             cells = " | ".join(f"{self.inputs.get(n, float('nan')):.2f}" for n in names)
-            rows.append(f"| input | | {mean_in:.2f} | {cells} |")
+            rows.append(f"| input |{' |' * (len(lead) - 1)} {mean_in:.2f} | {cells} |")
         picked = [i for i in range(len(self.x)) if i % every == every - 1 or i == len(self.x) - 1]
         for i in picked:
             cells = " | ".join(f"{self.settings[n][i]:.2f}" for n in names)
-            rows.append(f"| {self.x[i]:.1f} | {self.iterations[i] + 1} | {self.mean[i]:.2f} | {cells} |")
+            when = f"{self.x[i]:.1f} | {self.iterations[i] + 1}" if timed else f"{self.iterations[i] + 1}"
+            rows.append(f"| {when} | {self.mean[i]:.2f} | {cells} |")
         return "\n".join(rows)
 
 

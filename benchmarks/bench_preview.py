@@ -8,7 +8,7 @@
    headless Chromium. For a 512x512 and a ``--size`` photo, the time from releasing the noise slider to the
    preview and to the full result shown in the page (the image loaded), measured in the page itself.
 
-``--screenshot PATH`` saves the page on the demo photograph (the README's docs/app.png). Usage:
+``--screenshot PATH`` saves the page on the demo photograph (docs/app.png, shown by the README). Usage:
     python benchmarks/bench_preview.py [--size 2048] [--rounds 3] [--browser] [--screenshot docs/app.png]
 """
 

@@ -1,4 +1,4 @@
-"""Tests of cugan_lightning.dni: blending MSE and GAN generators (SPEC section 5) and its command line."""
+"""Tests of cugan_lightning.dni: blending MSE and GAN generators (docs/model.md) and its command line."""
 
 from __future__ import annotations
 

@@ -31,15 +31,6 @@ def evaluate_in_process(tmp_path: Path, *overrides: str) -> dict:
     return run(cfg)
 
 
-@pytest.fixture(scope="module")
-def ckpts(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("eval_ckpts")
-    return {
-        "mse": save_generator_checkpoint(folder / "mse.ckpt", make_generator(0), LevelCodec(), kind="cunet"),
-        "gan": save_generator_checkpoint(folder / "gan.ckpt", make_generator(1), LevelCodec(), kind="cugan"),
-    }
-
-
 def center(array: np.ndarray, size: int) -> np.ndarray:
     top, left = (array.shape[0] - size) // 2, (array.shape[1] - size) // 2
     return array[top : top + size, left : left + size]
@@ -47,7 +38,7 @@ def center(array: np.ndarray, size: int) -> np.ndarray:
 
 def reference_ssim(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM (Wang et al. 2004) with an 11-tap Gaussian window, sigma 1.5, mirrored borders, every pixel of every
-    channel averaged (the README's convention), computed with scipy."""
+    channel averaged (docs/evaluation.md's convention), computed with scipy."""
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     blur = lambda x: gaussian_filter(x, sigma=1.5, truncate=5 / 1.5, mode="mirror", axes=(0, 1))  # noqa: E731
     mu_a, mu_b = blur(a), blur(b)

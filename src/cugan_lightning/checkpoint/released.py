@@ -4,7 +4,7 @@ Their test code saves ``model.state_dict()`` of its 3-scale ``CUGAN`` generator 
 ``conv_stage1_left.weight``, ``CResBlocks_stage2_right.1.local_scale.weight``), sometimes under ``module.``
 (DataParallel) and sometimes wrapped in a dict (``{"state_dict": ...}``, ``{"params": ...}``). Such a file holds
 no metadata: the architecture is read off the weight shapes and the paper's codec (blur sigma 0..4, noise sigma
-0..50, SPEC section 1) is attached, so every tool accepts the file as it accepts ours (kind ``released``).
+0..50, docs/degradations.md) is attached, so every tool accepts the file as it accepts ours (kind ``released``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Batched, device-agnostic degradations (SPEC section 1): blur, noise, quantisation, level sampling and the codec.
+"""Batched, device-agnostic degradations (docs/degradations.md): blur, noise, quantisation, level sampling and the codec.
 
 Pure torch: nothing here imports Lightning, Hydra or OmegaConf.
 """

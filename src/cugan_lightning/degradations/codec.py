@@ -1,4 +1,4 @@
-"""The mapping between physical degradation levels and the condition vector z (SPEC section 1).
+"""The mapping between physical degradation levels and the condition vector z (docs/degradations.md).
 
 The codec is plain data stored in every checkpoint and exported model, so that a slider can be labelled in physical
 units and a model can never be driven with levels scaled for another one.
@@ -32,7 +32,7 @@ _UNITS = {
 }
 JPEG = "jpeg"
 JPEG_QUALITY_REF = 102.0
-"""``z_jpeg = (102 - quality) / 92`` (SPEC section 1, as in CResMD)."""
+"""``z_jpeg = (102 - quality) / 92`` (as in CResMD; docs/degradations.md)."""
 
 LevelValue = float | Sequence[float] | Tensor
 

@@ -112,7 +112,7 @@ def degrade(
 ) -> Tensor:
     """Degrade gt `(B, C, H, W)` in [0, 1] into lq of the same shape and dtype.
 
-    Order (SPEC section 1): Gaussian blur (`blur_sigma`, pixels), Gaussian noise (`noise_sigma`, 0..255 scale,
+    Order (docs/degradations.md): Gaussian blur (`blur_sigma`, pixels), Gaussian noise (`noise_sigma`, 0..255 scale,
     drawn from `generator`), clip to [0, 1], 8-bit quantisation if `quantize`, then JPEG if `jpeg_quality`
     (which quantises by itself; 0 leaves a sample uncompressed). Levels are floats or `(B,)` tensors.
     ``jpeg_codec``: ``"libjpeg"`` (a real file's compression, on the CPU, per sample: evaluation inputs) or

@@ -1,4 +1,4 @@
-"""Random degradation levels for training (SPEC section 1) and stable seeds for reproducible draws.
+"""Random degradation levels for training (docs/degradations.md) and stable seeds for reproducible draws.
 
 Every draw comes from an explicit `torch.Generator`; nothing here touches torch's global generator, numpy or
 `random`. Seeding a fresh generator from (run seed, iteration, rank) with `make_generator` makes a resumed run and
@@ -109,7 +109,7 @@ def _max_label(maximum: float, step: float, name: str) -> int:
 
 @dataclass(frozen=True)
 class LevelSampler:
-    """Draws degradation levels for training batches (SPEC section 1).
+    """Draws degradation levels for training batches (docs/degradations.md).
 
     Two factors (the paper): with probability `p_single` a sample gets one degradation (blur only with
     probability `p_blur_given_single`, else noise only; the other level is 0), otherwise both.

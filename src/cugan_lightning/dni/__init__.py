@@ -1,4 +1,4 @@
-"""Deep network interpolation (DNI) between the MSE model (stage 1) and the GAN model (stage 2), SPEC section 5.
+"""Deep network interpolation (DNI) between the MSE model (stage 1) and the GAN model (stage 2), paper section 3.4 (docs/model.md).
 
 ``theta = (1 - alpha) * theta_GAN + alpha * theta_MSE`` over every floating-point tensor of the generator G **and**
 its condition network C_G; integer buffers are copied from the GAN side. ``alpha = 0`` is the GAN model and

@@ -43,7 +43,7 @@ __all__ = ["CLASSICAL_METHODS", "PREFIX", "ClassicalMethod", "classical_method",
 PREFIX = "classical:"
 """How a ``models`` entry names a classical method: ``classical:bm3d``."""
 
-KERNEL_SIZE = 21  # the degradation's blur kernel (SPEC section 1)
+KERNEL_SIZE = 21  # the degradation's blur kernel (docs/degradations.md)
 
 
 def psf(blur: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Image-quality scores per image, with the project's conventions (SPEC section 6), all from torchmetrics.
+"""Image-quality scores per image, with the project's conventions (docs/evaluation.md), all from torchmetrics.
 
 Conventions: outputs are clamped and rounded to 8 bits before scoring (``round(255 x)``), the whole image is
 scored (no border crop), RGB unless the name says Y. ``psnr`` / ``ssim``: torchmetrics on 0..255 (SSIM with its

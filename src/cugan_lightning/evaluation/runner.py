@@ -34,7 +34,7 @@ EXAMPLE_CROP = 128
 
 
 def parse_settings(settings: Any) -> list[tuple[float, float, float]]:
-    """``"paper"`` (SPEC section 6), ``"paper_jpeg"`` (those and the JPEG settings), or a list of
+    """``"paper"`` (the paper's ten, section 4.2), ``"paper_jpeg"`` (those and the JPEG settings), or a list of
     ``[blur, noise]`` / ``[blur, noise, jpeg quality]`` or names like ``"b2_n30"``, ``"b0_n0_q30"``.
     Returns ``(blur, noise, quality)`` triples, quality 0 for none."""
     named = {"paper": PAPER_SETTINGS, "paper_jpeg": (*PAPER_SETTINGS, *JPEG_SETTINGS)}

@@ -1,6 +1,6 @@
 """CUnet: the modulated U-Net generator of CUGAN, with its condition network C_G.
 
-Layout (SPEC section 2, as in the released code), for ``S = len(channels)`` scales::
+Layout (docs/model.md; as in the released code), for ``S = len(channels)`` scales::
 
     f_0  = MRB x blocks[0] ( head(x) )                       full resolution
     f_s  = MRB x blocks[s] ( down_{s-1}(f_{s-1}) )           1 / 2**s, s = 1 .. S-1
@@ -96,7 +96,7 @@ def _as_int_tuple(value: int | Sequence[int], name: str) -> tuple[int, ...]:
 
 
 class CUnet(nn.Module):
-    """Modulated U-Net generator with its condition network (SPEC section 2).
+    """Modulated U-Net generator with its condition network (paper section 3; docs/model.md).
 
     Args:
         in_channels: image channels (input and output).

@@ -1,4 +1,4 @@
-"""VGG-style discriminator with global feature modulation (GFM), SPEC section 3.
+"""VGG-style discriminator with global feature modulation (GFM), paper section 3.3 (docs/model.md).
 
 The authors never released it; this follows the paper. Module names: ``features.<i>.conv`` / ``.norm`` for the
 10 conv layers, ``head`` for the two fully connected layers, and the condition network C_D under ``cond.<i>``

@@ -1,6 +1,6 @@
 """torchvision's ImageNet weight files in the torch hub cache: where each goes, fetching it once, checking it.
 
-Three files serve this project (SPEC section 6): ``vgg19-dcbb9e9d.pth`` (perceptual loss),
+Three files serve this project (docs/model.md, docs/evaluation.md): ``vgg19-dcbb9e9d.pth`` (perceptual loss),
 ``alexnet-owt-7be5be79.pth`` (LPIPS) and ``vgg16-397923af.pth`` (DISTS). They live in
 ``$TORCH_HOME/hub/checkpoints/`` (``torch.hub.get_dir()``), where torchvision itself looks. Where there is no
 network the user puts them there by hand; every message says which file, which folder and where to get it.

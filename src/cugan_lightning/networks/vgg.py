@@ -1,4 +1,4 @@
-"""Frozen VGG19 feature extractor for the perceptual loss (SPEC section 4: conv5_4 features before the ReLU).
+"""Frozen VGG19 feature extractor for the perceptual loss (paper section 4.1, docs/model.md: conv5_4 features before the ReLU).
 
 The layers are laid out exactly like torchvision's ``vgg19().features`` (same indices and state-dict keys), so
 torchvision's ImageNet weights, or any state dict of them, load directly. Weights are injectable: ``"imagenet"``

@@ -213,7 +213,7 @@ def build_page(workbench: Workbench) -> gr.Blocks:
                         label="input",
                         type="filepath",
                         interactive=False,
-                        buttons=["fullscreen"],
+                        buttons=["download", "fullscreen"],  # a demo photo, for the command below
                         height=IMAGE_HEIGHT,
                         elem_id="input",
                     )

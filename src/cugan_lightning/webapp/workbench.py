@@ -91,7 +91,7 @@ class Photo:
     display: Path
     """An 8-bit PNG of the input for the browser."""
     source: Path | None = None
-    """Where the restore command finds the photo (a demo photo written by the app); None: ``name``."""
+    """The file the app wrote for a demo photo (the input view offers it for download); None for an upload."""
     levels: dict[str, float] = field(default_factory=dict)
     """The true levels of a demo photo (the sliders start there)."""
     token: str = ""
@@ -131,6 +131,15 @@ def _stoppable(net: nn.Module, stop: Callable[[], bool]) -> Iterator[None]:
     finally:
         for handle in handles:
             handle.remove()
+
+
+def shown_path(path: Path) -> str:
+    """A model file as the page shows it: relative to the folder the app was started in when it lies below it
+    (what the person typed), else as given."""
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _display_png(array: np.ndarray, path: Path) -> Path:
@@ -233,9 +242,9 @@ class Workbench:
 
     def describe_model(self) -> str:
         codec = self.restorer.codec
-        text = f"model `{self.model}` (factors: {', '.join(codec.names)})"
+        text = f"model `{shown_path(self.model)}` (factors: {', '.join(codec.names)})"
         if self.gan is not None:
-            text += f", DNI with `{self.gan}`"
+            text += f", DNI with `{shown_path(self.gan)}`"
         return text
 
     # ----------------------------------------------------------------------------------------------- photos
@@ -290,11 +299,13 @@ class Workbench:
         return f"{Path(photo.name).stem}_restored.png"
 
     def command(self, photo: Photo, settings: Settings) -> str:
-        """The restore command line that writes the same full-resolution result as the page."""
-        parts = ["cugan-restore", str(photo.source or photo.name)]
-        parts += ["-o", self.output_name(photo), "--model", str(self.model)]
+        """The restore command line that writes the same full-resolution result as the page, run in the folder
+        that holds the photo: it names the photo by its own file name (an upload's, or the demo photo's as
+        downloaded from the input view), never a path on the server, and the models as :func:`shown_path` does."""
+        parts = ["cugan-restore", photo.name]
+        parts += ["-o", self.output_name(photo), "--model", shown_path(self.model)]
         if self.gan is not None:
-            parts += ["--gan", str(self.gan), "--alpha", f"{settings.alpha:g}"]
+            parts += ["--gan", shown_path(self.gan), "--alpha", f"{settings.alpha:g}"]
         for name, value in settings.levels:
             parts += [f"--{name}", f"{value:g}"]
         if self.tile is not None:

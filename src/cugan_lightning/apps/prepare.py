@@ -1,4 +1,4 @@
-"""``cugan-prepare {div2k,cbsd68,live1} [--root DIR]``: download, verify, extract and
+"""``cugan-prepare {div2k,cbsd68,live1,cbsd432,mcmaster} [--root DIR]``: download, verify, extract and
 lay out a data set where the ``data=div2k`` / ``cbsd68`` / ``live1`` configs read it (see
 :mod:`cugan_lightning.data.prepare`)."""
 
@@ -19,12 +19,18 @@ def build_parser() -> CliArgumentParser:
         description="Download (resumable), verify, extract and lay out a data set of the paper.",
     )
     parser.add_argument(
-        "datasets", nargs="+", choices=sorted(DATASETS), metavar="DATASET", help="div2k, cbsd68, live1"
+        "datasets", nargs="+", choices=sorted(DATASETS), metavar="DATASET", help=", ".join(sorted(DATASETS))
     )
     parser.add_argument(
         "--root", type=Path, default=Path("data"), help="where data sets go (default data/: paths.data_dir)"
     )
-    parser.add_argument("--mirror", help="fetch the archives from this URL prefix instead (a local mirror)")
+    parser.add_argument(
+        "--mirror",
+        metavar="URL",
+        help="fetch each archive from URL/<its file name> instead (a flat folder of the archives served over "
+        "HTTP, e.g. by python -m http.server): Extended_SURE-master.zip, FFDNet-master.zip, "
+        "CBSD68-dataset-master.zip, DnCNN-master.zip, DIV2K_train_HR.zip, DIV2K_valid_HR.zip",
+    )
     parser.add_argument(
         "--delete-archives", action="store_true", help="delete the downloaded archives when done"
     )

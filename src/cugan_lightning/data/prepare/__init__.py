@@ -120,6 +120,30 @@ DATASETS: dict[str, DatasetSpec] = {
         (Archive("DnCNN-master.zip", "https://github.com/cszn/DnCNN/archive/refs/heads/master.zip"),),
         {"": ("LIVE1", 29)},
     ),
+    "cbsd432": DatasetSpec(
+        "cbsd432",
+        "CBSD432",
+        # The colour Berkeley images other than the 68 of CBSD68 (BSDS500's 500 minus them), the training set of
+        # colour denoisers such as CDnCNN, as JPEG files named by BSD image id, from the repository of
+        # "Extended SURE" (Dataset/CBSD432): https://github.com/Magauiya/Extended_SURE. Checked here: none of its
+        # 432 images is one of CBSD68's or LIVE1's (thumbnails compared in every flip and rotation).
+        (
+            Archive(
+                "Extended_SURE-master.zip",
+                "https://github.com/Magauiya/Extended_SURE/archive/refs/heads/master.zip",
+            ),
+        ),
+        {"": ("CBSD432", 432)},
+    ),
+    "mcmaster": DatasetSpec(
+        "mcmaster",
+        "McMaster",
+        # McMaster18 (18 colour 500x500 crops, TIFF), a validation set that overlaps neither CBSD68 nor LIVE1
+        # (Kodak24 would: many LIVE1 images are Kodak photographs), from the FFDNet repository's testsets:
+        # https://github.com/cszn/FFDNet
+        (Archive("FFDNet-master.zip", "https://github.com/cszn/FFDNet/archive/refs/heads/master.zip"),),
+        {"": ("McMaster", 18)},
+    ),
 }
 
 
@@ -329,6 +353,7 @@ def prepare(
             "dataset": spec.name,
             "archives": [{"file": p.name, "bytes": p.stat().st_size, "sha256": _sha256(p)} for p in archives],
             "images": {name or ".": count for name, (_, count) in spec.folders.items()},
+            "from": mirror or [archive.url for archive in spec.archives],
             "subimages": cut,
         }
         (staging / RECORD).write_text(json.dumps(details, indent=2) + "\n")

@@ -15,5 +15,9 @@ config_packages = [CONFIG_PACKAGE] + [f"{CONFIG_PACKAGE}.{name}" for name in fin
 setup(
     packages=find_packages("src") + config_packages,
     package_dir={"": "src", CONFIG_PACKAGE: "conf"},
-    package_data={name: ["*.yaml"] for name in config_packages},
+    # the Hydra configs, and the model zoo's registry and the models it ships
+    package_data={
+        **{name: ["*.yaml"] for name in config_packages},
+        "cugan_lightning.zoo": ["*.json", "*.safetensors"],
+    },
 )

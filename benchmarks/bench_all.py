@@ -10,7 +10,9 @@ Rows (medians of interleaved rounds; each ratio compares two things measured in 
 3. the training step and a 512x512 restoration in float32 eager against channels_last, torch.compile and
    bfloat16 autocast (bf16 only where the CPU or GPU has native bfloat16; elsewhere the row says why not);
 4. a slider move (new z, new alpha) against a forward pass with the condition weights already computed;
-5. ONNX Runtime against PyTorch for a 512x512 restoration on the CPU.
+5. ONNX Runtime against PyTorch for a 512x512 restoration on the CPU;
+6. the achieved GFLOP/s of a 512x512 restoration through the Restorer, float32 and the bf16 fast path, against
+   the machine's own matrix-multiplication rate in the same precision (a 2048x2048 matmul).
 
 Usage: python benchmarks/bench_all.py [--device cpu|cuda] [--width small|full] [--rounds 5] [--quick]
 (``--width small`` is the CPU demo's CUnet (16/32/64 channels), ``full`` the paper's (64/128/256); the default is
@@ -41,7 +43,7 @@ from cugan_lightning.checkpoint import describe_generator
 from cugan_lightning.degradations import LevelCodec
 from cugan_lightning.dni import DNIBlender
 from cugan_lightning.inference import Restorer
-from cugan_lightning.modules.speed import native_bf16
+from cugan_lightning.inference.precision import native_bf16
 from cugan_lightning.networks import CUnet
 
 WIDTHS = {"small": (16, 32, 64), "full": (64, 128, 256)}
@@ -441,6 +443,47 @@ def onnx_runtime(args: argparse.Namespace) -> None:
     )
 
 
+# ---------------------------------------------------------------------------------------------- 6. throughput
+def matmul_gflops(dtype: torch.dtype, device: torch.device, rounds: int, n: int = 2048) -> float:
+    """The machine's own rate: GFLOP/s of an n x n matrix product in ``dtype`` (2 n^3 operations)."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    seconds = interleaved({"mm": lambda: a @ b}, calls=3, rounds=rounds, device=device)["mm"]
+    return 2 * n**3 / seconds / 1e9
+
+
+def throughput(args: argparse.Namespace, device: torch.device) -> None:
+    print("\n6. achieved GFLOP/s of a restoration against the machine's matmul rate", flush=True)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    net = CUnet(channels=WIDTHS[args.width]).eval()
+    x = torch.rand(1, 3, args.size, args.size, device=device)
+    z = torch.full((1, 2), 0.5, device=device)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net.to(device)(x, z)
+    flops = counter.get_total_flops()  # multiply-adds counted as 2 operations
+    bf16_ok, why = native_bf16(device)
+    for precision, dtype in (("float32", torch.float32), ("bf16", torch.bfloat16)):
+        if precision == "bf16" and not bf16_ok:
+            row("throughput", f"{args.size}x{args.size} restoration, bf16 fast path", "skipped", why)
+            continue
+        restorer = Restorer(
+            CUnet(channels=WIDTHS[args.width]), LevelCodec(), device=device, precision=precision
+        )
+        seconds = interleaved(
+            {"restore": lambda r=restorer: r.restore_tensor(x, z)}, calls=1, rounds=args.rounds, device=device
+        )["restore"]
+        achieved = flops / seconds / 1e9
+        peak = matmul_gflops(dtype, device, args.rounds)
+        row(
+            "throughput",
+            f"{args.size}x{args.size} restoration, {precision} / {precision} matmul rate",
+            f"{100 * achieved / peak:.0f}%",
+            f"{achieved:.0f} GFLOP/s of {peak:.0f} ({flops / 1e9:.1f} GFLOP in {seconds * 1e3:.0f} ms)",
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -454,7 +497,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="fewer rounds and iterations (a smoke run)")
     parser.add_argument(
-        "--skip", nargs="*", default=[], choices=["lightning", "degradation", "variants", "sliders", "onnx"]
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["lightning", "degradation", "variants", "sliders", "onnx", "throughput"],
     )
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -496,6 +542,8 @@ def main() -> None:
         sliders(args, device)
     if "onnx" not in args.skip and not gpu:
         onnx_runtime(args)
+    if "throughput" not in args.skip:
+        throughput(args, device)
     print(f"\n{header}; {time.perf_counter() - start:.0f} s in all\n")
     print("| section | what | ratio or share | measured |")
     print("|---|---|---|---|")

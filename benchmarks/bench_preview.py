@@ -8,8 +8,10 @@
    headless Chromium. For a 512x512 and a ``--size`` photo, the time from releasing the noise slider to the
    preview and to the full result shown in the page (the image loaded), measured in the page itself.
 
-``--screenshot PATH`` saves the page on the demo photograph (docs/app.png, shown by the README). Usage:
+``--screenshot PATH`` saves the page on the demo photograph (docs/app.png, shown by the README: taken with
+``--model zoo:cunet-blur-noise``, so the page names no path of any machine). Usage:
     python benchmarks/bench_preview.py [--size 2048] [--rounds 3] [--browser] [--screenshot docs/app.png]
+        [--model FILE|zoo:NAME]
 """
 
 from __future__ import annotations
@@ -55,16 +57,18 @@ document.querySelector('#slider-noise input[type=range]').addEventListener(
 """
 
 
-def checkpoints(folder: Path) -> tuple[Path, Path | None, str]:
-    """The demo's checkpoints, else random demo-size weights written to ``folder``."""
-    try:
-        mse, gan = find_checkpoints()
+def checkpoints(folder: Path, model: str | None) -> tuple[Path | str, Path | None, str]:
+    """``model`` (a file or zoo:NAME) when given; else the demo's checkpoints under logs/, else random demo-size
+    weights written to ``folder``."""
+    if model is not None:
+        return model, None, f"the model {model}"
+    mse, gan = find_checkpoints()
+    if isinstance(mse, Path):
         return mse, gan, f"trained checkpoint {mse}" + (" and its GAN pair" if gan else "")
-    except FileNotFoundError:
-        torch.manual_seed(0)
-        net = CUnet(channels=DEMO_CHANNELS).eval()
-        path = save_generator_checkpoint(folder / "random.ckpt", net, LevelCodec(), kind="cunet")
-        return path, None, "random weights (no checkpoint under logs/)"
+    torch.manual_seed(0)
+    net = CUnet(channels=DEMO_CHANNELS).eval()
+    path = save_generator_checkpoint(folder / "random.ckpt", net, LevelCodec(), kind="cunet")
+    return path, None, "random weights of the demo's size (no checkpoint under logs/)"
 
 
 def photo(size: int) -> np.ndarray:
@@ -74,7 +78,7 @@ def photo(size: int) -> np.ndarray:
     return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
 
 
-def bench_api(ckpt: Path, gan: Path | None, size: int, max_side: int, rounds: int) -> None:
+def bench_api(ckpt: Path | str, gan: Path | None, size: int, max_side: int, rounds: int) -> None:
     restorer = load_restorer(ckpt, gan, device="cpu")
     image = photo(size)
     alpha = 0.5 if gan else None
@@ -104,7 +108,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(ckpt: Path, gan: Path | None, max_side: int) -> tuple[subprocess.Popen, str]:
+def start_app(ckpt: Path | str, gan: Path | None, max_side: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     command = [sys.executable, "-m", "cugan_lightning.apps.app", "--model", str(ckpt), "--port", str(port)]
     command += ["--device", "cpu", "--preview-side", str(max_side)] + (["--gan", str(gan)] if gan else [])
@@ -123,7 +127,7 @@ def start_app(ckpt: Path, gan: Path | None, max_side: int) -> tuple[subprocess.P
 
 
 def bench_page(
-    ckpt: Path, gan: Path | None, size: int, max_side: int, rounds: int, screenshot: Path | None
+    ckpt: Path | str, gan: Path | None, size: int, max_side: int, rounds: int, screenshot: Path | None
 ) -> None:
     from selenium import webdriver
     from selenium.webdriver.common.action_chains import ActionChains
@@ -203,11 +207,12 @@ def main() -> None:
     parser.add_argument("--browser", action="store_true", help="also time the web page in headless Chromium")
     parser.add_argument("--skip-api", action="store_true", help="only the page (with --browser)")
     parser.add_argument("--screenshot", type=Path, help="save a screenshot of the page here (with --browser)")
+    parser.add_argument("--model", help="a model file or zoo:NAME (default: the demo's, else random weights)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt, gan, what = checkpoints(Path(tmp))
+        ckpt, gan, what = checkpoints(Path(tmp), args.model)
         print(f"generator: {what}")
         if not args.skip_api:
             bench_api(ckpt, gan, args.size, args.max_side, args.rounds)

@@ -66,3 +66,7 @@ def test_make_bench_prints_its_table(tmp_path):
         assert 0.2 < ratio < 20  # a slider move costs about one forward pass, never many
     onnx = next(line for line in table if "ONNX Runtime / PyTorch" in line)
     assert "skipped" in onnx or float(onnx.split(" | ")[2]) > 0
+    share = rows["64x64 restoration, float32 / float32 matmul rate"][1]
+    assert share.endswith("%") and 0 < float(share[:-1]) < 200  # of the machine's own matmul rate
+    bf16 = next(v for k, v in rows.items() if k.startswith("64x64 restoration, bf16"))[1]
+    assert bf16 == "skipped" or 0 < float(bf16.rstrip("%")) < 200

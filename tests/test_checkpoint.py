@@ -106,7 +106,19 @@ def test_every_tool_accepts_the_released_file(tmp_path, capsys):
 
     # restore: the file's generator at noise 20 (z = 0.4)
     assert (
-        restore_main([str(photo), "-o", str(tmp_path / "out.png"), "--model", str(path), "--noise", "20"])
+        restore_main(
+            [
+                str(photo),
+                "-o",
+                str(tmp_path / "out.png"),
+                "--model",
+                str(path),
+                "--noise",
+                "20",
+                "--precision",
+                "float32",
+            ]
+        )
         == 0
     )
     with torch.no_grad():
@@ -129,7 +141,7 @@ def test_every_tool_accepts_the_released_file(tmp_path, capsys):
     assert read_generator_file(exported, tensors=False).metadata["released"]["source"] == str(path)
 
     # notebook session
-    session = ModulationSession(path, gan, image=rgb, alpha=1.0)
+    session = ModulationSession(path, gan, image=rgb, alpha=1.0, precision="float32")
     np.testing.assert_array_equal(session.set(noise=20), expected)
 
     # evaluation app: a row like any generator file

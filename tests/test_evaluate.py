@@ -23,7 +23,7 @@ from cugan_lightning.evaluation.modulation import ModulationMap, best_condition
 from cugan_lightning.networks import CUnet
 
 CROP = 40
-FAST = [f"data.crop={CROP}", "metrics=[psnr,psnr_y,ssim]", "figures=false"]
+FAST = [f"data.crop={CROP}", "metrics=[psnr,psnr_y,ssim]", "figures=false", "precision=float32"]
 
 
 def evaluate_in_process(tmp_path: Path, *overrides: str) -> dict:
@@ -74,6 +74,31 @@ def test_a_table_cell_equals_an_independent_computation(tmp_path, ckpts):
     lines = (out / "scores.csv").read_text().splitlines()
     assert lines[0] == "image,setting,blur,noise,jpeg,model,alpha,metric,value"
     assert len(lines) - 1 == 2 * 2 * 2 * 3  # images x settings x rows x metrics
+
+
+def test_the_standard_protocol_keeps_the_same_noise_unclipped_and_every_table_names_its_protocol(
+    tmp_path, ckpts
+):
+    from cugan_lightning.evaluation.runner import degraded_inputs
+
+    gt = torch.from_numpy(center(load_embedded_image("coffee"), CROP)).permute(2, 0, 1).float() / 255
+    settings = [(0.0, 50.0, 0.0), (2.0, 25.0, 0.0)]
+    paper = degraded_inputs(gt, "coffee", settings, seed=0, protocol="paper")
+    standard = degraded_inputs(gt, "coffee", settings, seed=0, protocol="standard")
+    assert standard.min() < 0 and standard.max() > 1  # noise added in floating point, not clipped
+    # the same draws: the paper's input is the standard one clipped and rounded to 8 bits
+    torch.testing.assert_close(paper, (standard.clamp(0, 1) * 255).round() / 255, atol=1e-6, rtol=0)
+    summary = evaluate_in_process(
+        tmp_path, f"models.cunet={ckpts['mse']}", "settings=[b0_n25]", "protocol=standard"
+    )
+    assert summary["protocol"] == "standard"
+    text = (tmp_path / "summary.md").read_text()
+    assert (
+        "Inputs: the standard denoising protocol" in text
+        and "### psnr (higher is better, standard protocol)" in text
+    )
+    with pytest.raises(ValueError, match="protocol must be one of paper, standard"):
+        evaluate_in_process(tmp_path / "bad", f"models.cunet={ckpts['mse']}", "protocol=gaussian")
 
 
 def write_baseline(path: Path, level: tuple[float, float], seed: int, kind: str = "cunet") -> Path:

@@ -14,6 +14,7 @@ import torch
 from cugan_lightning.checkpoint.find import find_checkpoints
 from cugan_lightning.dni import interpolate
 from cugan_lightning.interactive import DEFAULT_DEGRADATION, ModulationSession, default_image
+from cugan_lightning.zoo import default_model
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "interactive_modulation.ipynb"
 
@@ -47,7 +48,7 @@ def test_each_slider_recomputes_only_what_it_changes(ckpts, image):
 
 
 def test_session_output_equals_the_interpolated_network(ckpts, image):
-    session = ModulationSession(ckpts["mse"], ckpts["gan"], image=image)
+    session = ModulationSession(ckpts["mse"], ckpts["gan"], image=image, precision="float32")
     out = session.set(blur=2.5, noise=35, alpha=0.3)
     net, codec = interpolate(ckpts["mse"], ckpts["gan"], 0.3)
     x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
@@ -125,8 +126,12 @@ def test_find_checkpoints_picks_the_newest_of_each_kind(ckpts, tmp_path):
         placed[name] = target
     assert find_checkpoints(roots=[root]) == (placed["new_mse"], placed["new_gan"])
     assert find_checkpoints(ckpts["mse"], roots=[tmp_path / "none"]) == (ckpts["mse"], None)
-    with pytest.raises(FileNotFoundError, match="make demo"):
-        find_checkpoints(roots=[tmp_path / "none"])
+    assert find_checkpoints(roots=[tmp_path / "none"]) == (
+        f"zoo:{default_model()}",
+        None,
+    )  # nothing trained yet
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        find_checkpoints(tmp_path / "gone.ckpt")
 
 
 def test_notebook_is_valid_stripped_and_uses_the_helper():

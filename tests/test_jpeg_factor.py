@@ -128,10 +128,11 @@ def test_restore_tool_and_api_take_the_quality(ckpts, photo, tmp_path, capsys):
     assert (
         restore_main(
             [str(photo), "-o", str(out), "--model", str(ckpts["mse3"]), "--jpeg", "30", "--noise", "5"]
+            + ["--precision", "float32"]
         )
         == 0
     )
-    restorer = load_restorer(ckpts["mse3"])
+    restorer = load_restorer(ckpts["mse3"], precision="float32")
     array = read_image_raw(photo)
     np.testing.assert_array_equal(read_image_raw(out), restorer.restore(array, noise=5, jpeg=30))
     x = torch.from_numpy(to_float(array)).permute(2, 0, 1)[None]

@@ -27,6 +27,7 @@ NAME = "cugan_lightning"
 
 LAYERS = {
     "atomic": 0,
+    "zoo": 0,  # the model registry: names, files, downloads, checksums (no torch)
     "networks": 0,
     "degradations": 0,
     "losses": 0,

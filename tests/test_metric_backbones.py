@@ -111,8 +111,8 @@ def test_random_backbones_are_refused_or_labelled_unverified(random_backbones, c
     document = (tmp_path / "run" / "summary.md").read_text()
     headings = [line for line in document.splitlines() if line.startswith("### ")]
     assert headings[-2:] == [
-        "### lpips_unverified (lower is better)",
-        "### dists_unverified (lower is better)",
+        "### lpips_unverified (lower is better, paper protocol)",
+        "### dists_unverified (lower is better, paper protocol)",
     ]
     assert "lpips" not in json.loads((tmp_path / "run" / "summary.json").read_text())["summary"]
 

@@ -45,7 +45,7 @@ def ckpts(ckpts, tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def restorer(ckpts) -> Restorer:
-    return load_restorer(ckpts["mse"], ckpts["gan"])
+    return load_restorer(ckpts["mse"], ckpts["gan"], precision="float32")  # compared with float32 networks
 
 
 def rng_image(shape, dtype=np.uint8, seed=0) -> np.ndarray:
@@ -268,7 +268,7 @@ def images(tmp_path) -> dict[str, Path]:
 def test_cli_one_file_equals_the_api(tmp_path, ckpts, images, restorer, capsys):
     out = tmp_path / "out" / "restored.png"
     argv = [str(images["rgb"]), "-o", str(out), "--model", str(ckpts["mse"]), "--blur", "1", "--noise", "10"]
-    assert main([*argv, "--device", "cpu"]) == 0
+    assert main([*argv, "--device", "cpu", "--precision", "float32"]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     expected = restorer.restore(read_input_image(images["rgb"]), blur=1, noise=10)
     np.testing.assert_array_equal(read_input_image(out), expected)
@@ -325,8 +325,17 @@ def test_cli_folder_keeps_layout_and_bit_depth(tmp_path, ckpts, images):
 def test_cli_gan_blend_equals_the_api(tmp_path, ckpts, images, restorer):
     out = tmp_path / "blend.png"
     argv = [str(images["rgb"]), "-o", str(out), "--model", str(ckpts["mse"]), "--gan", str(ckpts["gan"])]
-    assert main([*argv, "--alpha", "0.2", "--noise", "30"]) == 0
+    assert main([*argv, "--alpha", "0.2", "--noise", "30", "--precision", "float32"]) == 0
     expected = restorer.restore(read_input_image(images["rgb"]), noise=30, alpha=0.2)
+    np.testing.assert_array_equal(read_input_image(out), expected)
+
+
+def test_the_default_precision_is_the_same_in_the_tool_and_the_api(tmp_path, ckpts, images):
+    out = tmp_path / "default.png"
+    argv = [str(images["rgb"]), "-o", str(out), "--model", str(ckpts["mse"]), "--gan", str(ckpts["gan"])]
+    assert main([*argv, "--alpha", "0.4", "--noise", "25"]) == 0
+    default = load_restorer(ckpts["mse"], ckpts["gan"])  # precision auto, as the tool's default
+    expected = default.restore(read_input_image(images["rgb"]), noise=25, alpha=0.4)
     np.testing.assert_array_equal(read_input_image(out), expected)
 
 

@@ -10,8 +10,9 @@ import torch
 
 from conftest import TINY, TINY_GAN, compose_config, fit_recording
 from cugan_lightning.apps.train import build
-from cugan_lightning.modules import speed
-from cugan_lightning.modules.speed import TrainingSpeed, check_compile, native_bf16, resolve_precision
+from cugan_lightning.inference import precision
+from cugan_lightning.inference.precision import native_bf16
+from cugan_lightning.modules.speed import TrainingSpeed, check_compile, resolve_precision
 
 SHORT = [*TINY, "iterations=24", "data.batches_per_epoch=12", "logger=csv", "model.log_figures=false"]
 PSNR_TOLERANCE = {"channels_last": 0.02, "bf16": 0.3, "compile": 0.05}
@@ -125,18 +126,18 @@ def test_bad_speed_values_are_named(tmp_path):
 
 def test_precision_auto_is_bf16_only_where_it_is_native(tmp_path, monkeypatch):
     assert resolve_precision("16-mixed", "gpu") == "16-mixed"  # an explicit value is kept
-    monkeypatch.setattr(speed, "_cpu_flags", lambda: {"avx2", "fma"})
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx2", "fma"})
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_precision("auto", "gpu") == "32-true"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert resolve_precision("auto", "gpu") == "bf16-mixed"
-    monkeypatch.setattr(speed, "_cpu_flags", lambda: {"avx2", "fma"})
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx2", "fma"})
     assert resolve_precision("auto", "cpu") == "32-true"
     assert "emulated" in native_bf16("cpu")[1]
-    monkeypatch.setattr(speed, "_cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx2", "avx512_bf16"})
     assert resolve_precision("auto", "cpu") == "bf16-mixed"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(speed, "_cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx2"})
     _, _, trainer = build(compose_config([*TINY, "trainer.precision=auto"], tmp_path))
     assert trainer.precision == "32-true"

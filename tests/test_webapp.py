@@ -182,10 +182,17 @@ def test_cli_missing_checkpoint_is_one_line(capsys, tmp_path):
     assert_one_line_error(capsys.readouterr().err, f"--model '{tmp_path / 'gone.ckpt'}' does not exist")
 
 
-def test_cli_without_checkpoints_says_to_run_the_demo(capsys, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert app_main([]) == 2
-    assert_one_line_error(capsys.readouterr().err, "run `make demo` first")
+def test_cli_without_a_model_opens_on_the_zoos_default(capsys, tmp_path, monkeypatch):
+    from cugan_lightning.apps.app import _checkpoints, build_parser
+    from cugan_lightning.zoo import default_model
+
+    monkeypatch.chdir(tmp_path)  # no logs/ here: nothing trained, and nothing needed
+    assert _checkpoints(build_parser().parse_args([])) == (f"zoo:{default_model()}", None)
+    assert f"model: zoo:{default_model()}" in capsys.readouterr().out
+    bench = Workbench(f"zoo:{default_model()}", workdir=tmp_path / "w")
+    assert bench.describe_model().startswith(f"model `zoo:{default_model()}`")
+    photo = bench.open_demo(DEMO_PHOTOS[0].label)
+    assert f"--model zoo:{default_model()}" in bench.command(photo, bench.settings(photo.levels))
     assert app_main(["--gan", str(tmp_path)]) == 2
     assert "error: --gan" in capsys.readouterr().err
 

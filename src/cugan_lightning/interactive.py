@@ -72,6 +72,7 @@ class ModulationSession:
         alpha: starting DNI weight with a GAN checkpoint (0 = GAN, 1 = MSE).
         preview_side: the widgets show a preview of at most this many pixels on the long side before the
             full-resolution result, for images larger than that (None: never).
+        precision: ``auto`` (bfloat16 where it is native), ``float32`` or ``bf16``, as :class:`Restorer`.
     """
 
     def __init__(
@@ -84,8 +85,9 @@ class ModulationSession:
         alpha: float = 0.5,
         crop: int | None = 256,
         preview_side: int | None = PREVIEW_SIDE,
+        precision: str = "auto",
     ) -> None:
-        self.restorer: Restorer = load_restorer(model, gan, device)
+        self.restorer: Restorer = load_restorer(model, gan, device, precision)
         self.sliders = Sliders(self.restorer)
         self.preview_side = preview_side
         self.codec = self.restorer.codec

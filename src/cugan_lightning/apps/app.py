@@ -1,6 +1,6 @@
 """``cugan-app``: the web page for interactive restoration::
 
-    cugan-app                                   # the newest `make demo` checkpoints in logs/
+    cugan-app                                   # the zoo's default model (shipped in the package)
     cugan-app --model mse.ckpt --gan gan.ckpt --port 8080
 
 It listens on 127.0.0.1 (this computer only) unless ``--host`` says otherwise, and stops with Ctrl+C. The page is
@@ -15,10 +15,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..checkpoint.find import SEARCH_ROOTS, find_checkpoints
 from ..inference import MIN_TILE, PREVIEW_SIDE, resolve_device
 from ..webapp import DEFAULT_MAX_PIXELS, Workbench
-from .common import CliArgumentParser, CliError, add_model_arguments, check_model_arguments, run_cli
+from ..zoo import is_zoo_reference
+from .common import (
+    CliArgumentParser,
+    CliError,
+    add_device_arguments,
+    add_model_arguments,
+    check_model_arguments,
+    run_cli,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -32,7 +39,7 @@ def build_parser() -> CliArgumentParser:
     add_model_arguments(parser, required=False, alpha=False)
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    parser.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"), help="default: auto")
+    add_device_arguments(parser)
     parser.add_argument(
         "--max-pixels",
         type=int,
@@ -51,24 +58,17 @@ def build_parser() -> CliArgumentParser:
     return parser
 
 
-def _checkpoints(args: argparse.Namespace) -> tuple[Path, Path | None]:
-    check_model_arguments(args, alpha_needed=False)  # alpha is the page's slider
+def _checkpoints(args: argparse.Namespace) -> tuple[str, str | None]:
+    check_model_arguments(
+        args, alpha_needed=False
+    )  # alpha is the page's slider; no --model: the zoo's default
     for flag, path in (("--model", args.model), ("--gan", args.gan)):
-        if path is not None and not path.is_file():
+        if path is not None and not is_zoo_reference(path) and not Path(path).is_file():
             raise CliError(
-                f"{flag} '{path}' does not exist; give an existing .ckpt or .safetensors file, or run "
-                "`make demo` first and start the app without --model"
+                f"{flag} '{path}' does not exist; give an existing .ckpt or .safetensors file or zoo:NAME, or "
+                "start the app without --model (the zoo's default model)"
             )
-    if args.model is not None:
-        return args.model, args.gan
-    try:
-        return find_checkpoints()
-    except FileNotFoundError:
-        roots = " or ".join(f"{root}/" for root in SEARCH_ROOTS)
-        raise CliError(
-            f"no stage-1 (cunet) checkpoint under {roots}: run `make demo` first (it writes its checkpoints "
-            "under logs/), or pass --model MSE.ckpt [--gan GAN.ckpt]"
-        ) from None
+    return args.model, args.gan
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -81,6 +81,7 @@ def _run(args: argparse.Namespace) -> None:
         model,
         gan,
         device=resolve_device(args.device),
+        precision=args.precision,
         max_pixels=args.max_pixels,
         preview_side=args.preview_side,
         tile=args.tile,

@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from ..dni import ALPHA_HELP, check_alpha
+from ..zoo import PREFIX as ZOO_PREFIX
+from ..zoo import default_model
 
 __all__ = [
     "ALPHA_HELP",
+    "add_device_arguments",
     "add_model_arguments",
     "check_model_arguments",
     "USER_ERRORS",
@@ -112,15 +115,13 @@ def add_model_arguments(
     parser.add_argument(
         "--model",
         required=required,
-        type=Path,
         metavar="FILE",
-        help="the generator: a training .ckpt, an exported .safetensors or the authors' released weights "
-        "(with --gan: the MSE end of the DNI pair)",
+        help="the generator: zoo:NAME (a model shipped with the package; the default), a training .ckpt, an "
+        "exported .safetensors or the authors' released weights (with --gan: the MSE end of the DNI pair)",
     )
     parser.add_argument(
         "--gan",
         required=pair,
-        type=Path,
         metavar="FILE",
         help="a GAN model (stage 2) to blend with --model by DNI",
     )
@@ -131,9 +132,13 @@ def add_model_arguments(
 
 
 def check_model_arguments(args: argparse.Namespace, *, alpha_needed: bool = True) -> None:
-    """``--gan`` goes with ``--model``, ``--alpha`` with ``--gan`` (and, where ``alpha_needed``, the reverse)."""
+    """``--gan`` goes with ``--model``, ``--alpha`` with ``--gan`` (and, where ``alpha_needed``, the reverse).
+    Without ``--model`` the tool uses the zoo's default model (``args.model`` is set to it, and said)."""
     if args.gan is not None and args.model is None:
         raise CliError("--gan needs --model (the MSE end of the pair)")
+    if args.model is None:
+        args.model = f"{ZOO_PREFIX}{default_model()}"
+        print(f"model: {args.model} (the default; --model FILE or zoo:NAME chooses another)", flush=True)
     given = getattr(args, "alpha", None)
     if given is not None and args.gan is None:
         raise CliError("--alpha blends two models and needs --gan")
@@ -141,3 +146,17 @@ def check_model_arguments(args: argparse.Namespace, *, alpha_needed: bool = True
         raise CliError(f"--gan needs --alpha in [0, 1] ({ALPHA_HELP})")
     if given is not None:
         check_alpha(given)
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--precision``, for the tools that run a network."""
+    from ..inference.precision import PRECISIONS
+
+    parser.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"), help="default: auto")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="auto (default): bfloat16 with channels-last weights where bfloat16 is native (a CPU with "
+        "avx512_bf16 / amx_bf16, a GPU with bf16 units), else float32",
+    )

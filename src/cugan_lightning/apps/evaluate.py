@@ -31,7 +31,15 @@ from ..evaluation.metrics import ImageScorer, check_metric_names
 from ..evaluation.models import EvalModel, alpha_sweep, load_models, parse_models
 from ..evaluation.modulation import ModulationMap, grid_values, modulation_maps
 from ..evaluation.plots import plot_modulation_map
-from ..evaluation.runner import EvalResult, evaluate, example_rows, load_test_images, parse_settings
+from ..evaluation.runner import (
+    PROTOCOLS,
+    EvalResult,
+    check_protocol,
+    evaluate,
+    example_rows,
+    load_test_images,
+    parse_settings,
+)
 from ..evaluation.tables import (
     CONVENTIONS,
     distance_tables,
@@ -67,6 +75,7 @@ class Plan:
     scorer: ImageScorer
     images: list[tuple[str, np.ndarray]]
     device: torch.device
+    protocol: str = "paper"
 
 
 def prepare(cfg: DictConfig) -> Plan:
@@ -75,6 +84,7 @@ def prepare(cfg: DictConfig) -> Plan:
     missing = sorted(OmegaConf.missing_keys(cfg.models)) if cfg.get("models") else []  # full keys: models.x.y
     if missing:
         raise ConfigError(f"{', '.join(missing)} not set; give it on the command line (=PATH)")
+    protocol = check_protocol(str(cfg.protocol))
     settings = parse_settings(cfg.settings)
     metrics = check_metric_names(list(cfg.metrics))
     if int(cfg.batch_size) < 1:
@@ -107,7 +117,7 @@ def prepare(cfg: DictConfig) -> Plan:
         )
     scorer = ImageScorer(metrics, allow_unverified=bool(cfg.allow_unverified_backbones))
     device = resolve_device(cfg.device)
-    models = load_models(specs, device)
+    models = load_models(specs, device, str(cfg.precision))
     if cfg.curve.enabled:
         blends = [m for m in models if m.blender is not None]
         if not blends:
@@ -128,7 +138,7 @@ def prepare(cfg: DictConfig) -> Plan:
                         f"setting {setting_name(*setting)} for models.{model.name}: {err}"
                     ) from None
     images = load_test_images(cfg.data.test_dir, cfg.data.crop)
-    return Plan(settings, models, scorer, images, device)
+    return Plan(settings, models, scorer, images, device, protocol)
 
 
 def _model_rows(models: list[EvalModel]) -> list[dict[str, Any]]:
@@ -151,7 +161,9 @@ def write_outputs(
     names = [setting_name(*s) for s in plan.settings]
     labels = list(plan.scorer.labels.values())
     means = mean_scores(result.rows)
-    text, summary_rows, summary = summary_tables(means, [m.name for m in plan.models], names, labels)
+    text, summary_rows, summary = summary_tables(
+        means, [m.name for m in plan.models], names, labels, plan.protocol
+    )
     timing = {
         "network_seconds": result.network_seconds,
         "degrade_seconds": result.degrade_seconds,
@@ -162,7 +174,8 @@ def write_outputs(
     }
     header = (
         f"Test images: {len(plan.images)} ({cfg.data.test_dir or 'the embedded validation photographs'}"
-        f"{f', central {cfg.data.crop}px crops' if cfg.data.crop else ''}). {CONVENTIONS}\n\n"
+        f"{f', central {cfg.data.crop}px crops' if cfg.data.crop else ''}). Inputs: {PROTOCOLS[plan.protocol]}. "
+        f"{CONVENTIONS}\n\n"
     )
     write_csv(
         out / "scores.csv",
@@ -202,11 +215,14 @@ def write_outputs(
     curve_text, _ = write_curve(curve_entries, out, names) if cfg.curve.enabled else ("", [])
     if cfg.figures and plan.images:
         rows = example_rows(
-            plan.models, plan.images[0], plan.settings, device=plan.device, seed=int(cfg.seed)
-        )
+            plan.models, plan.images[0], plan.settings, device=plan.device, seed=int(cfg.seed),
+            protocol=plan.protocol,
+        )  # fmt: skip
         save_png(render_rows(rows), out / "examples.png")
     document = {
         "conventions": CONVENTIONS,
+        "protocol": plan.protocol,
+        "precision": sorted({m.fast.precision for m in plan.models if m.fast is not None}),
         "test_set": {
             "folder": cfg.data.test_dir,
             "crop": cfg.data.crop,
@@ -271,6 +287,7 @@ def run(cfg: DictConfig) -> dict:
     result = evaluate(
         plan.models, plan.images, plan.settings, plan.scorer,
         device=plan.device, batch_size=int(cfg.batch_size), seed=int(cfg.seed), progress=log.info,
+        protocol=plan.protocol,
     )  # fmt: skip
     maps: list[ModulationMap] = []
     if cfg.modulation_map.enabled:
@@ -281,7 +298,7 @@ def run(cfg: DictConfig) -> dict:
         maps = modulation_maps(
             conditional, plan.images, plan.settings, map_scorer,
             grid_values(cfg.modulation_map.blur, "blur"), grid_values(cfg.modulation_map.noise, "noise"),
-            device=plan.device, batch_size=int(cfg.batch_size), seed=int(cfg.seed),
+            device=plan.device, batch_size=int(cfg.batch_size), seed=int(cfg.seed), protocol=plan.protocol,
         )  # fmt: skip
     summary = write_outputs(cfg, plan, result, maps, out)
     _log(cfg, summary, out)
@@ -331,7 +348,7 @@ class MergeSweep(Callback):
         means = {(r["model"], r["setting"], r["metric"]): (r["value"], r["images"]) for r in scores}
         models = list(dict.fromkeys(r["model"] for r in scores))
         metrics = list(dict.fromkeys(r["metric"] for r in scores))
-        text, rows, _ = summary_tables(means, models, settings, metrics)
+        text, rows, _ = summary_tables(means, models, settings, metrics, documents[0][1].get("protocol"))
         write_text(sweep / "summary.md", text)
         write_csv(sweep / "summary.csv", rows, ["metric", "model", "setting", "value", "images"])
         curve_text, _ = write_curve(entries, sweep, settings)

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..checkpoint import export_onnx, read_generator_file, save_safetensors_generator
 from ..checkpoint.onnx import ONNX_OPSET
 from ..dni import interpolate
+from ..zoo import is_zoo_reference
 from .common import (
     CliArgumentParser,
     CliError,
@@ -40,6 +41,9 @@ def build_parser() -> CliArgumentParser:
     )
     parser.add_argument("-o", "--output", type=Path, help="output file (default: beside the checkpoint)")
     parser.add_argument("--opset", type=int, default=ONNX_OPSET, help=f"ONNX opset (default {ONNX_OPSET})")
+    parser.add_argument(
+        "--half", action="store_true", help="safetensors: store the weights as float16 (half the size)"
+    )
     return parser
 
 
@@ -61,14 +65,19 @@ def _resolve_format(args: argparse.Namespace) -> tuple[str, Path]:
         raise CliError(
             "give --format onnx or --format safetensors (or an -o file ending in .onnx / .safetensors)"
         )
-    stem = args.model.stem if args.gan is None else f"{args.model.stem}_dni{args.alpha:g}"
-    return fmt, args.model.with_name(stem + FORMATS[fmt])
+    if is_zoo_reference(args.model):
+        raise CliError(f"give -o OUTPUT{FORMATS[fmt]}: a zoo model has no folder to write beside")
+    model = Path(args.model)
+    stem = model.stem if args.gan is None else f"{model.stem}_dni{args.alpha:g}"
+    return fmt, model.with_name(stem + FORMATS[fmt])
 
 
 def _run(args: argparse.Namespace) -> None:
     check_model_arguments(args)
     fmt, output = _resolve_format(args)
     check_output_path(output)
+    if args.half and fmt != "safetensors":
+        raise CliError("--half is for --format safetensors")
     if fmt == "onnx":
         try:
             import onnx  # noqa: F401
@@ -91,7 +100,7 @@ def _run(args: argparse.Namespace) -> None:
         net_g, codec, kind = source.build(), source.codec, source.kind
         extra = {key: source.metadata[key] for key in ("dni", "released") if key in source.metadata}
     if fmt == "safetensors":
-        save_safetensors_generator(output, net_g, codec, kind=kind, **extra)
+        save_safetensors_generator(output, net_g, codec, kind=kind, half=args.half, **extra)
     else:
         export_onnx(net_g, codec, output, kind=kind, opset=args.opset, **extra)
     print(f"wrote {output}")

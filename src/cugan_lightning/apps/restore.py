@@ -34,6 +34,7 @@ from ..inference import DEFAULT_TILE_OVERLAP, MIN_TILE, Restorer, check_tile, lo
 from .common import (
     CliArgumentParser,
     CliError,
+    add_device_arguments,
     add_model_arguments,
     check_model_arguments,
     check_output_path,
@@ -51,7 +52,7 @@ def build_parser() -> CliArgumentParser:
     parser.add_argument(
         "-o", "--output", required=True, type=Path, help="output file (one input) or folder (created)"
     )
-    add_model_arguments(parser)
+    add_model_arguments(parser, required=False)
     parser.add_argument(
         "--blur", type=float, help="blur sigma of the input in pixels (codec range, e.g. 0..4)"
     )
@@ -71,7 +72,7 @@ def build_parser() -> CliArgumentParser:
     parser.add_argument(
         "--tile-overlap", type=int, default=DEFAULT_TILE_OVERLAP, help="overlap of neighbouring tiles"
     )
-    parser.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"), help="default: auto")
+    add_device_arguments(parser)
     parser.add_argument("--ext", default="png", help="output extension when -o is a folder (default png)")
     parser.add_argument(
         "--sweep",
@@ -179,7 +180,7 @@ def _run(args: argparse.Namespace) -> None:
             budget -= array.nbytes
 
     # 3. the model and the condition
-    restorer = load_restorer(args.model, args.gan, device)
+    restorer = load_restorer(args.model, args.gan, device, args.precision)
     z = restorer.z_for(args.blur, args.noise, args.z, jpeg=args.jpeg)
 
     # 4. restore and write (each file atomically)

@@ -3,8 +3,8 @@
 - :func:`find_start`: the stage-1 checkpoint a run starts from, by what checkpoints record rather than by age;
 - :func:`latest_checkpoint`: the newest ``last.ckpt`` of a task (``ckpt_path=last``);
 - :func:`find_runs` / :func:`find_baselines`: the jobs of a sweep, and per-level baselines, for the evaluation;
-- :func:`find_checkpoints`: the newest stage-1 and stage-2 checkpoints under ``logs/`` (the web app and the
-  notebook open on them when given none).
+- :func:`find_checkpoints`: the newest stage-1 and stage-2 checkpoints under ``logs/``, else the zoo's default
+  model (the notebook opens on them when given none).
 
 A stage-2 run (CUGAN) starts from a stage-1 CUnet, a UGAN baseline from the Unet baseline of its level. The
 candidates are the ``last.ckpt`` files under a folder (plain runs and multirun jobs alike); one fits when its
@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..degradations import setting_name
+from ..zoo import PREFIX as ZOO_PREFIX
+from ..zoo import default_model, is_zoo_reference
 from .metadata import CheckpointError, baseline_level, generator_differences
 from .read import checkpoint_kind, read_generator_file
 
@@ -203,22 +205,18 @@ def find_checkpoints(
     model: str | Path | None = None,
     gan: str | Path | None = None,
     roots: Sequence[str | Path] = SEARCH_ROOTS,
-) -> tuple[Path, Path | None]:
-    """The checkpoints to use: the given ones, else the newest stage-1 (``cunet``) and stage-2 (``cugan``)
-    checkpoints under ``roots`` (``make demo`` writes them under ``logs/``). The GAN one may be missing (None).
-    """
+) -> tuple[Path | str, Path | None]:
+    """The models to open a slider session on: the given ones, else the newest stage-1 (``cunet``) and stage-2
+    (``cugan``) checkpoints under ``roots`` (``make demo`` writes them under ``logs/``), else the zoo's default
+    model (``zoo:NAME``, shipped in the package) without a GAN end."""
     if model is not None:
-        mse = Path(model)
-        if not mse.is_file():
-            raise FileNotFoundError(f"model '{mse}' does not exist")
+        if not is_zoo_reference(model) and not Path(model).is_file():
+            raise FileNotFoundError(f"model '{model}' does not exist")
+        mse: Path | str = model if is_zoo_reference(model) else Path(model)
     else:
         found = newest_of_kind(roots, "cunet")
         if found is None:
-            raise FileNotFoundError(
-                f"no stage-1 (cunet) checkpoint under {' or '.join(f'{r}/' for r in roots)}: run `make demo` "
-                "first (it trains both stages on the embedded photos and writes checkpoints under logs/), or "
-                "give a model file"
-            )
+            return f"{ZOO_PREFIX}{default_model()}", None
         mse = found
     if gan is not None:
         gan_path: Path | None = Path(gan)

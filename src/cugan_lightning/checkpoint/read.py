@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ..degradations import LevelCodec
+from ..zoo import model_path
 from .metadata import (
     CHECKPOINT_KEY,
     FORMAT_TAG,
@@ -166,6 +167,10 @@ def _from_loaded(obj: Any, where: str, tensors: bool) -> tuple[dict[str, Any], d
     )
 
 
+def _widened(tensor: Tensor) -> Tensor:
+    return tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
+
+
 def _read_safetensors(
     path: Path, map_location: str | torch.device, tensors: bool
 ) -> tuple[dict[str, Any], dict[str, Tensor] | None]:
@@ -179,7 +184,8 @@ def _read_safetensors(
             keys = list(handle.keys())
             released = strings.get("format") != FORMAT_TAG and is_released_layout(keys)
             if tensors:
-                state = {key: handle.get_tensor(key).to(map_location) for key in keys}
+                # float16 files (export --half) are widened here: every network and blend works in float32
+                state = {key: _widened(handle.get_tensor(key)).to(map_location) for key in keys}
             elif released:  # names and shapes tell the architecture; the header has both
                 state = {key: handle.get_slice(key).get_shape() for key in keys}
             else:
@@ -203,12 +209,15 @@ def read_generator_file(
     tensors: bool = True,
 ) -> GeneratorFile:
     """Read a generator file: a training ``.ckpt``, an exported ``.safetensors``, the authors' released state
-    dict (either format), or an already loaded checkpoint dict.
+    dict (either format), a model of the zoo (``zoo:NAME``, fetched and verified by :mod:`cugan_lightning.zoo`),
+    or an already loaded checkpoint dict.
 
     ``role`` ("MSE", "GAN", ...) names the file in error messages; ``kinds`` lists the accepted kinds (None
     accepts any). ``tensors=False`` reads the metadata only: tensor data are memory-mapped (``.ckpt``) or not
     touched (``.safetensors``), so telling the kind of a large checkpoint costs little.
     """
+    if not isinstance(source, Mapping):
+        source = model_path(source)
     try:
         if isinstance(source, Mapping):
             path = "<checkpoint>"

@@ -31,12 +31,25 @@ def save_generator_checkpoint(
 
 
 def save_safetensors_generator(
-    path: str | Path, net_g: nn.Module, codec: LevelCodec, kind: str = "cunet", **extra: Any
+    path: str | Path,
+    net_g: nn.Module,
+    codec: LevelCodec,
+    kind: str = "cunet",
+    *,
+    half: bool = False,
+    **extra: Any,
 ) -> Path:
-    """Write ``net_g``'s state dict with its description (config, codec, kind, ``extra``) as safetensors."""
+    """Write ``net_g``'s state dict with its description (config, codec, kind, ``extra``) as safetensors.
+
+    ``half`` stores the floating-point tensors as float16 (half the size; a reader loads them into the float32
+    network, so restorations move by far less than one 8-bit step); the metadata says so (``stored_dtype``).
+    """
     from safetensors.torch import save
 
     # clones: safetensors refuses tensors that share storage, and wants them contiguous on the CPU
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in net_g.state_dict().items()}
+    if half:
+        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+        extra = {**extra, "stored_dtype": "float16"}
     metadata = metadata_strings(describe_generator(kind, net_g, codec, **extra))
     return write_bytes_atomic(path, save(tensors, metadata=metadata))

@@ -106,13 +106,16 @@ def degrade_fixed(
     seed: int = 0,
     quantize: bool = True,
     jpeg: float = 0,
+    clip_values: bool = True,
 ) -> Tensor:
     """Degrade one evaluation image gt `(C, H, W)` or `(1, C, H, W)` in [0, 1] reproducibly; lq has gt's shape.
 
     The same (image_key, setting, seed) gives the same lq on every call and every machine: the work runs on the
     CPU in float64 (torch's float32 normal sampling has vectorised CPU paths that may differ between machines),
     with noise from a CPU generator seeded by `seed_for("eval", seed, image_key, setting_name(blur, noise, jpeg))`.
-    ``jpeg`` (a quality, 0: none) then compresses with libjpeg. Returned as float32 on gt's device.
+    ``jpeg`` (a quality, 0: none) then compresses with libjpeg. ``quantize=False, clip_values=False`` is the
+    standard denoising protocol (noise added in floating point, values left outside [0, 1]). Returned as float32
+    on gt's device.
     """
     if not isinstance(gt, Tensor) or gt.dim() not in (3, 4) or (gt.dim() == 4 and gt.shape[0] != 1):
         shape = tuple(gt.shape) if isinstance(gt, Tensor) else type(gt).__name__
@@ -122,6 +125,7 @@ def degrade_fixed(
     image = gt.detach().to(device="cpu", dtype=torch.float64).reshape(1, *gt.shape[-3:])
     quality = int(jpeg) if jpeg else None
     lq = degrade(
-        image, float(blur), float(noise), generator=generator, quantize=quantize, jpeg_quality=quality
-    )
+        image, float(blur), float(noise), generator=generator, quantize=quantize, jpeg_quality=quality,
+        clip_values=clip_values,
+    )  # fmt: skip
     return lq.to(dtype=torch.float32).reshape(gt.shape).to(gt.device)

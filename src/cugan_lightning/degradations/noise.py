@@ -109,6 +109,7 @@ def degrade(
     quantize: bool = True,
     jpeg_quality: Quality = None,
     jpeg_codec: str = "libjpeg",
+    clip_values: bool = True,
 ) -> Tensor:
     """Degrade gt `(B, C, H, W)` in [0, 1] into lq of the same shape and dtype.
 
@@ -117,11 +118,16 @@ def degrade(
     (which quantises by itself; 0 leaves a sample uncompressed). Levels are floats or `(B,)` tensors.
     ``jpeg_codec``: ``"libjpeg"`` (a real file's compression, on the CPU, per sample: evaluation inputs) or
     ``"device"`` (the batched codec of :mod:`.jpeg` on x's device, which follows libjpeg: training).
+    ``clip_values=False`` with ``quantize=False`` leaves the noisy values unclipped (the standard denoising
+    protocol of published denoisers); quantisation always clips first.
     """
     check_image(gt, "gt")
     lq = gaussian_blur(gt, blur_sigma)
     lq = add_gaussian_noise(lq, noise_sigma, generator=generator)
-    lq = _quantize(lq) if quantize else clip(lq)
+    if quantize:
+        lq = _quantize(lq)
+    elif clip_values:
+        lq = clip(lq)
     if jpeg_quality is not None:
         if jpeg_codec == "device":
             quality = jpeg_quality if isinstance(jpeg_quality, Tensor) else torch.as_tensor(jpeg_quality)

@@ -21,6 +21,8 @@ from ..checkpoint import GAN_KINDS, MSE_KINDS, CheckpointError, read_generator_f
 from ..checkpoint.find import level_triple
 from ..degradations import LevelCodec
 from ..dni import DNIBlender, check_alpha
+from ..inference.precision import FastPath
+from ..zoo import is_zoo_reference
 from .classical import ClassicalMethod, classical_method, is_classical
 
 __all__ = ["INPUT", "EvalModel", "alpha_sweep", "load_models", "parse_models"]
@@ -57,6 +59,8 @@ class EvalModel:
     source: dict[str, Any] = field(default_factory=dict)
     held: dict[str, float | None] = field(default_factory=dict)
     """The blend weight ``net`` holds now, shared by the models of an alpha sweep (one network, re-blended)."""
+    fast: FastPath | None = None
+    """How ``net`` runs: float32, or bfloat16 with channels-last weights (:mod:`cugan_lightning.inference.precision`)."""
 
     @property
     def conditional(self) -> bool:
@@ -99,7 +103,9 @@ class EvalModel:
         if self.blender is not None and self.held.get("alpha") != self.alpha:
             self.blender.blend_into(self.net, self.alpha)
             self.held["alpha"] = self.alpha
-        return self.net(lq, z.to(lq.device) if z is not None else None).clamp(0.0, 1.0)
+        z = z.to(lq.device) if z is not None else None
+        out = self.fast.run(self.net, lq, z) if self.fast is not None else self.net(lq, z)
+        return out.clamp(0.0, 1.0)
 
 
 def _spec(name: str, value: Any) -> ModelSpec:
@@ -136,13 +142,16 @@ def parse_models(models: Mapping[str, Any] | None) -> list[ModelSpec]:
     specs = [_spec(str(name), value) for name, value in (models or {}).items() if value is not None]
     for spec in specs:
         for role, path in (("", spec.path), (".model", spec.model), (".gan", spec.gan)):
-            if path is not None and not Path(path).is_file():
+            if path is not None and not is_zoo_reference(path) and not Path(path).is_file():
                 raise FileNotFoundError(f"models.{spec.name}{role}: '{path}' does not exist")
     return specs
 
 
-def load_models(specs: Sequence[ModelSpec], device: torch.device) -> list[EvalModel]:
-    """Read every file once (as data) and build the networks on ``device``; the input row comes first."""
+def load_models(
+    specs: Sequence[ModelSpec], device: torch.device, precision: str = "float32"
+) -> list[EvalModel]:
+    """Read every file once (as data) and build the networks on ``device``, run at ``precision`` (``auto``,
+    ``float32``, ``bf16``); the input row comes first."""
     out = [EvalModel(INPUT, INPUT)]
     for spec in specs:
         if spec.classical is not None:
@@ -173,6 +182,9 @@ def load_models(specs: Sequence[ModelSpec], device: torch.device) -> list[EvalMo
                 source={"model": spec.model, "gan": spec.gan, "alpha": spec.alpha},
                 held={"alpha": spec.alpha},
             )
+        if model.net is not None:
+            model.fast = FastPath(precision, device)
+            model.fast.prepare(model.net)
         if model.codec is not None and not {"blur", "noise"} <= set(model.codec.names):
             raise CheckpointError(
                 f"models.{spec.name} conditions on {list(model.codec.names)}; the evaluation grid sets blur and noise"
@@ -198,6 +210,7 @@ def alpha_sweep(model: EvalModel, alphas: Sequence[float]) -> list[EvalModel]:
             alpha=check_alpha(a),
             source={**model.source, "alpha": check_alpha(a)},
             held=model.held,
+            fast=model.fast,
         )
         for a in alphas
     ]

@@ -119,6 +119,7 @@ def modulation_maps(
     device: torch.device,
     batch_size: int = 8,
     seed: int = 0,
+    protocol: str = "paper",
 ) -> list[ModulationMap]:
     """One map per conditional model and setting (the JPEG quality held at the setting's); ``scorer`` holds
     exactly one metric."""
@@ -129,7 +130,7 @@ def modulation_maps(
     sums = {(m.name, s): torch.zeros(len(grid) + 1, dtype=torch.float64) for m in models for s in settings}
     for name, array in images:
         gt = torch.from_numpy(to_float(array)).permute(2, 0, 1)
-        lq_all = degraded_inputs(gt, name, settings, seed).to(device)
+        lq_all = degraded_inputs(gt, name, settings, seed, protocol).to(device)
         gt = gt.to(device)[None]
         for model in models:
             for index, setting in enumerate(settings):

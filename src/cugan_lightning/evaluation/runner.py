@@ -28,9 +28,31 @@ from ..degradations import (
 from .metrics import ImageScorer
 from .models import EvalModel
 
-__all__ = ["EvalResult", "degraded_inputs", "evaluate", "example_rows", "load_test_images", "parse_settings"]
+__all__ = [
+    "PROTOCOLS",
+    "EvalResult",
+    "check_protocol",
+    "degraded_inputs",
+    "evaluate",
+    "example_rows",
+    "load_test_images",
+    "parse_settings",
+]
 
 EXAMPLE_CROP = 128
+
+PROTOCOLS = {
+    "paper": "the paper's protocol: blur, noise, then clipped to [0, 1] and rounded to 8 bits",
+    "standard": "the standard denoising protocol: Gaussian noise added in floating point, neither clipped nor "
+    "rounded (as published denoisers report)",
+}
+"""How the evaluation inputs are made (``protocol=``); every table names the one it used."""
+
+
+def check_protocol(protocol: str) -> str:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    return protocol
 
 
 def parse_settings(settings: Any) -> list[tuple[float, float, float]]:
@@ -107,12 +129,20 @@ def _synchronize(device: torch.device) -> None:
 
 
 def degraded_inputs(
-    gt: Tensor, name: str, settings: Sequence[tuple[float, float, float]], seed: int
+    gt: Tensor,
+    name: str,
+    settings: Sequence[tuple[float, float, float]],
+    seed: int,
+    protocol: str = "paper",
 ) -> Tensor:
-    """``(S, 3, H, W)``: ``gt`` ``(3, H, W)`` under each setting, exactly as the training app validates."""
+    """``(S, 3, H, W)``: ``gt`` ``(3, H, W)`` under each setting: with the paper's protocol exactly as the
+    training app validates; with the standard one the same noise draws, unclipped and unrounded."""
+    exact = check_protocol(protocol) == "paper"
     return torch.stack(
         [
-            degrade_fixed(gt, blur, noise, image_key=name, seed=seed, jpeg=jpeg)
+            degrade_fixed(
+                gt, blur, noise, image_key=name, seed=seed, jpeg=jpeg, quantize=exact, clip_values=exact
+            )
             for blur, noise, jpeg in settings
         ]
     )
@@ -134,8 +164,10 @@ def evaluate(
     batch_size: int = 4,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    protocol: str = "paper",
 ) -> EvalResult:
-    """Score every model on every (image, setting) it applies to; see :class:`EvalResult`."""
+    """Score every model on every (image, setting) it applies to, inputs made by ``protocol``
+    (:data:`PROTOCOLS`); see :class:`EvalResult`."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     result = EvalResult()
@@ -146,7 +178,7 @@ def evaluate(
     for number, (name, array) in enumerate(images, 1):
         tic = time.perf_counter()
         gt = torch.from_numpy(to_float(array)).permute(2, 0, 1).contiguous()
-        lq_all = degraded_inputs(gt, name, settings, seed).to(device)
+        lq_all = degraded_inputs(gt, name, settings, seed, protocol).to(device)
         gt = gt.to(device)
         result.degrade_seconds += time.perf_counter() - tic
         for model in models:
@@ -198,12 +230,13 @@ def example_rows(
     device: torch.device,
     seed: int = 0,
     crop: int = EXAMPLE_CROP,
+    protocol: str = "paper",
 ) -> list[tuple[str, list[tuple[str, Tensor]]]]:
     """Panels of the restorations figure: one row per model (the input first), one column per setting, the
     central ``crop`` pixels of one image (the whole image is restored)."""
     name, array = image
     gt = torch.from_numpy(to_float(array)).permute(2, 0, 1).contiguous()
-    lq_all = degraded_inputs(gt, name, settings, seed).to(device)
+    lq_all = degraded_inputs(gt, name, settings, seed, protocol).to(device)
     blur, noise, jpeg = setting_columns(settings)
     height, width = gt.shape[-2:]
     top, left = max(0, (height - crop) // 2), max(0, (width - crop) // 2)

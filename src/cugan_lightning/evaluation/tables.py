@@ -66,8 +66,10 @@ def summary_tables(
     models: Sequence[str],
     settings: Sequence[str],
     metrics: Sequence[str],
+    protocol: str | None = None,
 ) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
-    """The summary as (Markdown: one table per metric, models x settings plus their mean; CSV rows; JSON)."""
+    """The summary as (Markdown: one table per metric, models x settings plus their mean, each titled with the
+    ``protocol`` that made its inputs; CSV rows; JSON)."""
     blocks, rows, as_json = [], [], {}
     for metric in metrics:
         body, per_model = [], {}
@@ -93,7 +95,10 @@ def summary_tables(
                     }
                 )
         arrow = "higher is better" if HIGHER_IS_BETTER[base_metric(metric)] else "lower is better"
-        blocks.append(f"### {metric} ({arrow})\n\n" + markdown_table(["model", *settings, "mean"], body))
+        named = f", {protocol} protocol" if protocol else ""
+        blocks.append(
+            f"### {metric} ({arrow}{named})\n\n" + markdown_table(["model", *settings, "mean"], body)
+        )
         as_json[metric] = per_model
     return "\n\n".join(blocks) + "\n", rows, as_json
 

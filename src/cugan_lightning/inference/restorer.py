@@ -37,6 +37,7 @@ from ..data.io import to_float
 from ..data.layouts import array_to_pil, from_float, merge_channels, pil_to_array, split_channels
 from ..degradations import LevelCodec
 from ..dni import DNIBlender, check_alpha
+from .precision import FastPath
 from .tiling import DEFAULT_TILE_OVERLAP, MIN_TILE, check_tile, tiled_forward
 
 __all__ = ["PREVIEW_SIDE", "Restorer", "load_restorer", "preview_size", "resolve_device"]
@@ -82,6 +83,9 @@ class Restorer:
     Condition weights are cached per ``(alpha, z)`` and the DNI blend is redone only when alpha changes, so moving
     one slider costs one base-network pass. ``stats`` counts ``condition_calls`` (C_G evaluations),
     ``blend_calls`` (DNI re-blends) and ``forward_calls`` (base-network passes, one per tile).
+
+    ``precision``: ``auto`` (bfloat16 autocast with channels-last weights where bfloat16 is native, float32
+    elsewhere), ``float32`` or ``bf16`` (:mod:`.precision`).
     """
 
     def __init__(
@@ -92,9 +96,11 @@ class Restorer:
         blender: DNIBlender | None = None,
         device: str | torch.device = "cpu",
         cache_size: int = 256,
+        precision: str = "auto",
     ) -> None:
         self.device = resolve_device(device)
-        self.net_g = net_g.to(self.device).eval()
+        self.fast = FastPath(precision, self.device)
+        self.net_g = self.fast.prepare(net_g.to(self.device).eval())
         self.codec = codec
         self.blender = blender
         self.cache_size = int(cache_size)
@@ -201,7 +207,7 @@ class Restorer:
 
         def run(part: Tensor) -> Tensor:
             self.stats["forward_calls"] += 1
-            return self.net_g(part, weights=weights)
+            return self.fast.run(self.net_g, part, weights=weights)
 
         if tile is None:
             return run(x).clamp(0.0, 1.0)
@@ -356,11 +362,13 @@ def load_restorer(
     model: str | Path,
     gan: str | Path | None = None,
     device: str | torch.device = "cpu",
+    precision: str = "auto",
 ) -> Restorer:
-    """A :class:`Restorer` for a generator file (``.ckpt``, exported ``.safetensors`` or the released weights).
+    """A :class:`Restorer` for a generator file (``.ckpt``, exported ``.safetensors``, the released weights, or
+    ``zoo:NAME``: a model of the zoo, :mod:`cugan_lightning.zoo`).
 
     With ``gan`` the two are a DNI pair (``model`` the MSE end, ``gan`` the GAN end) and ``restore``
-    accepts ``alpha``. ``device`` may be ``"auto"``.
+    accepts ``alpha``. ``device`` may be ``"auto"``; ``precision`` as :class:`Restorer` takes it.
     """
     device = resolve_device(device)
     main_source = read_generator_file(model, "MSE" if gan is not None else "model")
@@ -369,4 +377,4 @@ def load_restorer(
     if gan is not None:
         gan_source = read_generator_file(gan, "GAN")
         blender = DNIBlender.from_sources(main_source, gan_source, device=device)
-    return Restorer(net_g, main_source.codec, blender=blender, device=device)
+    return Restorer(net_g, main_source.codec, blender=blender, device=device, precision=precision)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from ..inference.precision import native_bf16
 
 __all__ = ["COMPILE_MODES", "TrainingSpeed", "check_compile", "native_bf16", "resolve_precision"]
 
@@ -39,26 +40,6 @@ def check_compile(value: Any) -> str | None:
     raise ValueError(
         f"model.compile must be false, true or a torch.compile mode ({', '.join(COMPILE_MODES)}), got {value!r}"
     )
-
-
-def native_bf16(device: str | torch.device = "cpu") -> tuple[bool, str]:
-    """Whether bfloat16 runs natively on ``device`` (a CUDA GPU with bf16 units; a CPU with ``avx512_bf16`` or
-    ``amx_bf16``), and why not when it does not."""
-    if torch.device(device).type == "cuda":
-        ok = torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
-        return ok, "" if ok else "this GPU has no native bfloat16"
-    if _cpu_flags() & {"avx512_bf16", "amx_bf16"}:
-        return True, ""
-    return False, "the CPU has no avx512_bf16 / amx_bf16: emulated bfloat16 is many times slower than float32"
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux: no native-bf16 claim
-        return set()
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    return set(line.split(":", 1)[-1].split())
 
 
 def resolve_precision(precision: Any, accelerator: str | None) -> str:

@@ -40,6 +40,7 @@ from ..inference import (
     preview_size,
 )
 from ..inference.session import Settings, Sliders, SliderSpec, restore_in_steps
+from ..zoo import is_zoo_reference
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -133,9 +134,16 @@ def _stoppable(net: nn.Module, stop: Callable[[], bool]) -> Iterator[None]:
             handle.remove()
 
 
-def shown_path(path: Path) -> str:
-    """A model file as the page shows it: relative to the folder the app was started in when it lies below it
-    (what the person typed), else as given."""
+def _reference(model: str | Path) -> Path | str:
+    """A model as the page keeps it: ``zoo:NAME`` as it is, a file as its absolute path."""
+    return str(model) if is_zoo_reference(model) else Path(model).resolve()
+
+
+def shown_path(path: Path | str) -> str:
+    """A model as the page shows it: ``zoo:NAME``, or a file relative to the folder the app was started in
+    when it lies below it (what the person typed), else as given."""
+    if isinstance(path, str):
+        return path
     try:
         return str(path.relative_to(Path.cwd().resolve()))
     except ValueError:
@@ -171,6 +179,7 @@ class Workbench:
         preview_side: int = PREVIEW_SIDE,
         tile: int | None = None,
         workdir: str | Path | None = None,
+        precision: str = "auto",
     ) -> None:
         if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
             raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
@@ -178,6 +187,7 @@ class Workbench:
         if tile is not None:
             check_tile(tile, DEFAULT_TILE_OVERLAP)
         self.device = device
+        self.precision = precision
         self.max_pixels = max_pixels
         self.preview_side = preview_side
         self.tile = tile
@@ -186,8 +196,8 @@ class Workbench:
         self._results: dict[str, tuple[tuple, Frame]] = {}
         self._files: dict[str, list[Path]] = {}
         self._count = itertools.count()
-        self.model: Path
-        self.gan: Path | None
+        self.model: Path | str
+        self.gan: Path | str | None
         self.restorer: Restorer
         self.load_model(model, gan)
         self._own_workdir = workdir is None
@@ -206,23 +216,23 @@ class Workbench:
         Raises FileNotFoundError for a missing file and ValueError (CheckpointError) for one that is not a
         usable generator, or whose factors the page has no slider for.
         """
-        paths = [Path(model)] + ([Path(gan)] if gan else [])
-        for path in paths:
-            if not path.is_file():
+        refs = [_reference(model)] + ([_reference(gan)] if gan else [])
+        for given, ref in zip([model, gan], refs, strict=False):
+            if isinstance(ref, Path) and not ref.is_file():
                 raise FileNotFoundError(
-                    f"checkpoint '{path}' does not exist; give an existing .ckpt or .safetensors file "
-                    "(`make demo` writes them under logs/)"
+                    f"checkpoint '{given}' does not exist; give an existing .ckpt or .safetensors file or zoo:NAME "
+                    "(`make demo` writes checkpoints under logs/)"
                 )
-        restorer = load_restorer(paths[0], paths[1] if gan else None, self.device)
+        restorer = load_restorer(refs[0], refs[1] if gan else None, self.device, self.precision)
         try:
             sliders = Sliders(restorer)
         except ValueError as err:
-            raise ValueError(f"'{paths[0]}': {err}") from None
+            raise ValueError(f"'{refs[0]}': {err}") from None
         with self._lock:
             self.restorer = restorer
             self._sliders = sliders
-            self.model = paths[0].resolve()
-            self.gan = paths[1].resolve() if gan else None
+            self.model = refs[0]
+            self.gan = refs[1] if gan else None
             self._results.clear()
 
     @property
@@ -310,6 +320,8 @@ class Workbench:
             parts += [f"--{name}", f"{value:g}"]
         if self.tile is not None:
             parts += ["--tile", str(self.tile)]
+        if self.precision != "auto":
+            parts += ["--precision", self.precision]
         parts += ["--device", self.restorer.device.type]
         return shlex.join(parts)
 

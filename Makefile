@@ -42,13 +42,15 @@ T2 := logs/table2
 TRAIN := $(VENV)/bin/cugan-train preset=cpu_table2 paths.data_dir=$(DATA) paths.log_dir=$(T2)
 CHEAP := models.nlm=classical:nlm models.wiener=classical:wiener models.rl=classical:rl
 
-results: $(STAMP)  ## the measured tables of docs/results.md (about 2 hours on 2 CPU cores, BM3D most of it)
+results: $(STAMP)  ## the measured tables of docs/results.md and docs/estimation.md (about 2.5 hours on 2 CPU cores)
 	$(EVAL) task_name=results_cbsd68 data.test_dir=$(DATA)/CBSD68/original_png $(ZOO) $(CHEAP)
 	$(EVAL) task_name=results_live1 data.test_dir=$(DATA)/LIVE1 $(ZOO) $(CHEAP)
 	$(EVAL) task_name=results_cbsd68_bm3d data.test_dir=$(DATA)/CBSD68/original_png $(ZOO) \
 	  models.bm3d=classical:bm3d "settings=[b0_n30,b0_n50]"
 	$(EVAL) task_name=results_cbsd68_standard data.test_dir=$(DATA)/CBSD68/original_png protocol=standard $(ZOO) \
 	  models.bm3d=classical:bm3d "settings=[b0_n15,b0_n25,b0_n50]"
+	$(EVAL) task_name=estimation_cbsd68 data.test_dir=$(DATA)/CBSD68/original_png $(ZOO) blind=auto
+	$(EVAL) task_name=estimation_live1 data.test_dir=$(DATA)/LIVE1 $(ZOO) blind=auto
 
 table2: $(STAMP)  ## the paper's Table 2 in miniature: the CUnet, ten per-level Unets and 1-2 scale CUnets at one CPU budget
 	$(TRAIN) experiment=cunet_mse

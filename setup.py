@@ -15,9 +15,9 @@ config_packages = [CONFIG_PACKAGE] + [f"{CONFIG_PACKAGE}.{name}" for name in fin
 setup(
     packages=find_packages("src") + config_packages,
     package_dir={"": "src", CONFIG_PACKAGE: "conf"},
-    # the Hydra configs, and the model zoo's registry and the models it ships
+    # the Hydra configs, and the model zoo's registry with the models and level estimators it ships
     package_data={
         **{name: ["*.yaml"] for name in config_packages},
-        "cugan_lightning.zoo": ["*.json", "*.safetensors"],
+        "cugan_lightning.zoo": ["*.json", "*.safetensors", "*.pt"],
     },
 )

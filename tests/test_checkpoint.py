@@ -142,7 +142,7 @@ def test_every_tool_accepts_the_released_file(tmp_path, capsys):
 
     # notebook session
     session = ModulationSession(path, gan, image=rgb, alpha=1.0, precision="float32")
-    np.testing.assert_array_equal(session.set(noise=20), expected)
+    np.testing.assert_array_equal(session.set(blur=0, noise=20), expected)  # it opened at the estimate
 
     # evaluation app: a row like any generator file
     (_, row) = load_models(parse_models({"released": str(path)}), torch.device("cpu"))

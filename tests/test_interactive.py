@@ -172,3 +172,20 @@ def test_the_notebook_runs_headless_on_tiny_checkpoints(ckpts, tmp_path):
     assert "'forward_calls'" in text  # session.stats
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the restored image of the last cell
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+
+
+def test_a_photo_opens_at_its_blind_estimate_and_auto_returns_there(ckpts):
+    from skimage import data
+
+    clean = data.astronaut()[100:164, 200:280].astype(float)
+    rng = np.random.default_rng(2)
+    noisy = np.clip(np.round(clean + rng.normal(0, 25, clean.shape)), 0, 255).astype(np.uint8)
+    session = ModulationSession(ckpts["mse"], image=noisy, crop=None, preview_side=None)
+    estimate = session.restorer.estimate(noisy)
+    assert session.estimates == estimate
+    assert session.levels["noise"] == round(estimate["noise"].value)
+    assert abs(session.levels["noise"] - 25) <= 3
+    session.set(noise=5)
+    restored = session.auto()
+    assert session.levels["noise"] == round(estimate["noise"].value)
+    np.testing.assert_array_equal(restored, session.restorer.restore(noisy, **session.levels))

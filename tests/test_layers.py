@@ -2,7 +2,7 @@
 
 Layer 0, pure torch / numpy / PIL: networks, degradations, losses, the atomic writer, image files and datasets.
 Layer 1, generator files and what works on them: checkpoint, dni, figures.
-Layer 2, libraries for inference (inference, interactive, the web page's webapp/) and for training (the data
+Layer 2, libraries for inference (inference, estimation, interactive, the web page's webapp/) and for training (the data
 module, modules, utils).
 Layer 3, apps/: every tool (the Hydra apps and the command-line tools), and ``python -m cugan_lightning``.
 A module imports only from its own layer or those below, and so does every folder: layers 0 to 2 never import
@@ -39,6 +39,7 @@ LAYERS = {
     "dni": 1,
     "figures": 1,
     "inference": 2,
+    "estimation": 2,  # blind level estimates: classical estimators, JPEG tables, the learned estimator (no Lightning)
     "interactive": 2,
     "webapp": 2,  # the web page: the workbench (no Gradio) and the Gradio page, no argparse
     "evaluation": 2,  # scoring, tables and plots of the evaluation app (torchmetrics, no Lightning or Hydra)
@@ -53,7 +54,13 @@ LAYERS = {
 }
 FRAMEWORKS = {"lightning", "pytorch_lightning", "hydra", "omegaconf"}
 FRAMEWORK_FREE_BELOW = 2  # layers 0 and 1 never import a training framework
-FRAMEWORK_FREE = ("inference", "interactive", "evaluation", "webapp")  # nor do these libraries of layer 2
+FRAMEWORK_FREE = (
+    "inference",
+    "estimation",
+    "interactive",
+    "evaluation",
+    "webapp",
+)  # nor do these libraries of layer 2
 
 
 def modules() -> dict[str, Path]:

@@ -131,6 +131,23 @@ def test_demo_photos_start_the_sliders_at_their_levels(bench):
         bench.open_demo("lena")
 
 
+def test_an_upload_opens_the_sliders_at_its_estimated_levels(bench, tmp_path):
+    from skimage import data
+
+    clean = data.astronaut()[100:164, 200:280].astype(float)
+    noisy = np.clip(np.round(clean + np.random.default_rng(1).normal(0, 20, clean.shape)), 0, 255).astype(
+        np.uint8
+    )
+    path = save_png(noisy, tmp_path / "noisy.png")
+    photo = bench.open_upload(path)
+    estimates = bench.restorer.estimate(noisy, source=path)
+    assert photo.estimates == estimates
+    assert photo.levels == {name: e.value for name, e in estimates.items() if e.value is not None}
+    assert photo.levels["noise"] == pytest.approx(20, abs=3)
+    settings = bench.settings(photo.levels)  # the page snaps them onto the sliders
+    assert settings.level("noise") == round(photo.levels["noise"])
+
+
 def test_a_large_photo_shows_a_preview_first_then_the_full_result(bench, tmp_path):
     image = smooth_image(48, 80)
     photo = bench.open_upload(save_png(image, tmp_path / "wide.png"))
@@ -367,6 +384,15 @@ def test_the_page_in_a_real_browser(server, browser, ckpts, tmp_path):
     wait_for(browser, lambda d: "photo.png: 96x72" in text_of(d, "photo-info"), what="the upload")
     before_src = wait_for_result(browser, first, "the upload's restoration")
     before = fetch_image(before_src)
+    # the sliders open at the photo's estimated levels, and the page says so
+    estimates = load_restorer(ckpts["mse"], device="cpu").estimate(image, source=photo_path)
+    estimated_noise = round(estimates["noise"].value)
+    wait_for(
+        browser, lambda d: slider_value(d, "noise") == estimated_noise, 30, "the sliders at the estimate"
+    )
+    wait_for(
+        browser, lambda d: text_of(d, "estimate").startswith("Estimated from the photo: blur"), 30, "it said"
+    )
     blur, alpha = slider_value(browser, "blur"), slider_value(browser, "alpha")
     np.testing.assert_array_equal(
         before, restored_by_api(ckpts, image, slider_value(browser, "noise"), blur, alpha)
@@ -398,6 +424,10 @@ def test_the_page_in_a_real_browser(server, browser, ckpts, tmp_path):
     time.sleep(0.5)  # a stale result, if any, would land now
     final_src = output_src(browser)
     np.testing.assert_array_equal(fetch_image(final_src), restored_by_api(ckpts, image, last, blur, alpha))
+
+    # Auto: the sliders go back to the estimate
+    browser.find_element(By.ID, "auto").click()
+    wait_for(browser, lambda d: slider_value(d, "noise") == estimated_noise, what="the Auto button")
 
     # bad input: a message on the page, and the page keeps working
     fake = tmp_path / "fake.png"

@@ -11,11 +11,13 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import assert_one_line_error
 from cugan_lightning import zoo
 from cugan_lightning.apps.restore import main as restore_main
 from cugan_lightning.checkpoint import read_generator_file
+from cugan_lightning.estimation import load_estimator
 from cugan_lightning.inference import load_restorer
 
 
@@ -23,10 +25,21 @@ def test_every_entry_is_its_file_with_its_codec():
     for name, entry in zoo.entries().items():
         path = zoo.resolve(f"zoo:{name}")
         assert hashlib.sha256(path.read_bytes()).hexdigest() == entry.sha256
+        assert path.stat().st_size < 8 * 2**20  # a few MB each
+        if entry.extra.get("kind") == "estimator":  # a level estimator: its own file layout
+            estimator = load_estimator(path)
+            assert estimator.codec.to_dict() == entry.codec
+            assert all(
+                v.dtype == torch.float16 for v in torch.load(path, weights_only=True)["state_dict"].values()
+            )
+            continue
         metadata = read_generator_file(path, tensors=False).metadata
         assert metadata["codec"] == entry.codec and metadata.get("stored_dtype") == "float16"
-        assert path.stat().st_size < 8 * 2**20  # a few MB each
+        linked = entry.extra.get("estimator")
+        if linked is not None:  # the estimator a model names is in the zoo, for the same codec
+            assert zoo.entries()[linked].codec == entry.codec
     assert zoo.default_model() in zoo.entries()
+    assert zoo.entries()[zoo.default_model()].extra.get("kind") != "estimator"
 
 
 def test_the_default_model_restores_a_photo_with_no_training(tmp_path, capsys):

@@ -24,6 +24,7 @@ from PIL import Image
 from .data.io import read_image_raw, tensor_to_uint8, to_uint8
 from .degradations import degrade_fixed
 from .dni import ALPHA_HELP
+from .estimation import Estimate
 from .inference import PREVIEW_SIDE, Restorer, load_restorer
 from .inference.session import ALPHA_STEP, SLIDER_LABELS, Settings, Sliders, restore_in_steps
 
@@ -66,8 +67,9 @@ class ModulationSession:
     Args:
         model: the generator file (the MSE end of a DNI pair).
         gan: optional GAN model file; enables the alpha slider.
-        image: a numpy array / PIL image / image path; default: the embedded photo degraded at
-            :data:`DEFAULT_DEGRADATION` (the sliders then start at the true levels).
+        image: a numpy array / PIL image / image path, whose sliders open at its blind estimate (``estimates``,
+            docs/estimation.md); default: the embedded photo degraded at :data:`DEFAULT_DEGRADATION` (the
+            sliders then start at the true levels).
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         alpha: starting DNI weight with a GAN checkpoint (0 = GAN, 1 = MSE).
         preview_side: the widgets show a preview of at most this many pixels on the long side before the
@@ -106,7 +108,12 @@ class ModulationSession:
             self.image = np.asarray(image.convert("RGBA" if "A" in image.mode else "RGB"))
         else:
             self.image = np.asarray(image)
-        self.current: Settings = self.sliders.settings(start, alpha if self.has_gan else None)
+        self.estimates: dict[str, Estimate] = {}
+        if image is not None:  # a photo of unknown degradation: the sliders open at its blind estimate
+            source = image if isinstance(image, (str, Path, Image.Image)) else None
+            self.estimates = self.restorer.estimate(self.image, source=source)
+            start = {name: e.value for name, e in self.estimates.items() if e.value is not None}
+        self.current: Settings = self.sliders.settings(start, alpha if self.has_gan else None, clamp=True)
         self._last: tuple[Settings, np.ndarray] | None = None
         self.controls: dict[str, Any] = {}
 
@@ -147,6 +154,11 @@ class ModulationSession:
         """
         *_, full = self._steps(self._move(blur, noise, alpha, levels), preview_side=None)
         return full
+
+    def auto(self) -> np.ndarray:
+        """The sliders moved to the image's blind estimate (docs/estimation.md), and the restored image."""
+        self.estimates = self.estimates or self.restorer.estimate(self.image)
+        return self.set(**{name: e.value for name, e in self.estimates.items() if e.value is not None})
 
     def _steps(self, settings: Settings, preview_side: int | None) -> Iterator[np.ndarray]:
         """The images a move to ``settings`` shows: the cached result when nothing changed, else a preview

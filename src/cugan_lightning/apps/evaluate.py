@@ -26,9 +26,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..checkpoint.find import find_baselines, find_runs
 from ..degradations import setting_name
+from ..estimation import find_estimator
 from ..evaluation.curve import write_curve
 from ..evaluation.metrics import ImageScorer, check_metric_names
-from ..evaluation.models import EvalModel, alpha_sweep, load_models, parse_models
+from ..evaluation.models import EvalModel, alpha_sweep, blind_twin, load_models, parse_models
 from ..evaluation.modulation import ModulationMap, grid_values, modulation_maps
 from ..evaluation.plots import plot_modulation_map
 from ..evaluation.runner import (
@@ -43,6 +44,7 @@ from ..evaluation.runner import (
 from ..evaluation.tables import (
     CONVENTIONS,
     distance_tables,
+    estimation_tables,
     markdown_table,
     mean_scores,
     summary_tables,
@@ -123,6 +125,13 @@ def prepare(cfg: DictConfig) -> Plan:
         if not blends:
             raise ConfigError("curve.enabled needs a blend: models.NAME={model: PATH, gan: PATH, alpha: A}")
         models = [row for m in models for row in (alpha_sweep(m, cfg.curve.alphas) if m.blender else [m])]
+    if cfg.get("blind"):  # each conditional model again, at levels estimated from each input
+        blind = str(cfg.blind)
+        models += [
+            blind_twin(m, None if blind == "classical" else find_estimator(blind, m.codec, _model_file(m)))
+            for m in models
+            if m.conditional
+        ]
     for model in models:
         if cfg.modulation_map.enabled and model.conditional:
             try:
@@ -139,6 +148,10 @@ def prepare(cfg: DictConfig) -> Plan:
                     ) from None
     images = load_test_images(cfg.data.test_dir, cfg.data.crop)
     return Plan(settings, models, scorer, images, device, protocol)
+
+
+def _model_file(model: EvalModel) -> str | None:
+    return model.source.get("path") or model.source.get("model")
 
 
 def _model_rows(models: list[EvalModel]) -> list[dict[str, Any]]:
@@ -207,6 +220,17 @@ def write_outputs(
         )
         for m in maps:
             plot_modulation_map(m, out / "modulation_maps" / f"{m.model}_{m.setting}.png")
+    estimation = ""
+    if result.estimates:
+        best = {(r["model"], r["setting"]): r["gap"] for r in (m.row() for m in maps)}
+        estimation, estimation_data = estimation_tables(result.rows, result.estimates, labels[0], best)
+        write_text(out / "estimation.md", estimation + "\n")
+        write_json(out / "estimation.json", estimation_data)
+        write_csv(
+            out / "estimates.csv",
+            result.estimates,
+            ["image", "setting", "model", "factor", "true", "estimate"],
+        )
     curve_entries = [
         {"blend": m.name.split("@")[0], "alpha": m.alpha, "setting": s, "metric": metric, "value": v}
         for m in plan.models if m.blender is not None
@@ -237,7 +261,13 @@ def write_outputs(
         "settings_without_baseline": missing,
     }
     write_json(out / "summary.json", document)
-    return {**document, "markdown": text, "distances_markdown": distances, "curve_markdown": curve_text}
+    return {
+        **document,
+        "markdown": text,
+        "distances_markdown": distances,
+        "curve_markdown": curve_text,
+        "estimation_markdown": estimation,
+    }
 
 
 def _log(cfg: DictConfig, summary: dict, out: Path) -> None:
@@ -306,6 +336,7 @@ def run(cfg: DictConfig) -> dict:
     print(
         summary["markdown"]
         + (("\n" + summary["distances_markdown"]) if summary["distances_markdown"] else "")
+        + (("\n\n" + summary["estimation_markdown"]) if summary["estimation_markdown"] else "")
     )
     log.info(
         "network passes took %.1f s of %.1f s (%s); run folder: %s",

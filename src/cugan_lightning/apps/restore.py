@@ -2,6 +2,7 @@
 
     cugan-restore photo.png -o restored.png --model mse.ckpt --blur 2 --noise 30
     cugan-restore photos/ -o out/ --model mse.ckpt --gan gan.ckpt --alpha 0.3 --noise 25
+    cugan-restore photo.jpg -o restored.png --auto                 # levels estimated from the photo
     cugan-restore photo.png -o grid.png --model mse.ckpt --gan gan.ckpt --sweep
 
 Every input and output is checked before anything is written, and each output is written atomically, so a bad
@@ -54,16 +55,27 @@ def build_parser() -> CliArgumentParser:
     )
     add_model_arguments(parser, required=False)
     parser.add_argument(
-        "--blur", type=float, help="blur sigma of the input in pixels (codec range, e.g. 0..4)"
+        "--blur", type=_level, help="blur sigma of the input in pixels (codec range, e.g. 0..4), or auto"
     )
     parser.add_argument(
-        "--noise", type=float, help="noise sigma of the input on the 0-255 scale (e.g. 0..50)"
+        "--noise", type=_level, help="noise sigma of the input on the 0-255 scale (e.g. 0..50), or auto"
     )
     parser.add_argument(
         "--jpeg",
-        type=float,
+        type=_level,
         metavar="Q",
-        help="JPEG quality of the input (models with a jpeg factor; 0: none)",
+        help="JPEG quality of the input (models with a jpeg factor; 0: none), or auto",
+    )
+    parser.add_argument(
+        "--auto",
+        action="store_true",
+        help="estimate every level not given from each image (printed; docs/estimation.md)",
+    )
+    parser.add_argument(
+        "--estimator",
+        default="auto",
+        metavar="FILE",
+        help="the learned level estimator (a file or zoo:NAME; default: the zoo's one for the model's codec)",
     )
     parser.add_argument("--z", type=float, nargs="+", metavar="Z", help="raw condition vector in [0, 1]")
     parser.add_argument(
@@ -80,6 +92,18 @@ def build_parser() -> CliArgumentParser:
         help="write a modulation grid (one row per slider) instead of one result",
     )
     return parser
+
+
+def _level(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or auto, got '{text}'") from None
+
+
+FACTORS = ("blur", "noise", "jpeg")
 
 
 @dataclass
@@ -151,16 +175,17 @@ KEEP_DECODED_BYTES = 1 << 30
 def _run(args: argparse.Namespace) -> None:
     # 1. arguments that need no file
     check_model_arguments(args, alpha_needed=not args.sweep)  # a sweep has a row over alpha
-    levels_given = any(getattr(args, n) is not None for n in ("blur", "noise", "jpeg"))
-    if args.z is not None and levels_given:
-        raise CliError("give either --blur / --noise / --jpeg (physical units) or --z, not both")
-    if args.z is None and not levels_given and not args.sweep:
+    fixed = {n: getattr(args, n) for n in FACTORS if getattr(args, n) not in (None, "auto")}
+    asked_auto = {n for n in FACTORS if getattr(args, n) == "auto"}
+    if args.z is not None and (fixed or asked_auto or args.auto):
+        raise CliError("give either --blur / --noise / --jpeg (physical units, or auto) or --z, not both")
+    if args.z is None and not (fixed or asked_auto or args.auto or args.sweep):
         raise CliError(
-            "give the input's degradation: --blur SIGMA, --noise SIGMA (and --jpeg QUALITY), or --z Z..."
+            "give the input's degradation: --blur SIGMA, --noise SIGMA (and --jpeg QUALITY), --auto to estimate "
+            "them, or --z Z..."
         )
-    for name in ("blur", "noise", "jpeg"):
-        value = getattr(args, name)
-        if value is not None and not math.isfinite(value):
+    for name, value in fixed.items():
+        if not math.isfinite(value):
             raise CliError(f"--{name} must be a finite number, got {value}")
     if args.tile is not None:
         check_tile(args.tile, args.tile_overlap)
@@ -180,16 +205,29 @@ def _run(args: argparse.Namespace) -> None:
             budget -= array.nbytes
 
     # 3. the model and the condition
-    restorer = load_restorer(args.model, args.gan, device, args.precision)
-    z = restorer.z_for(args.blur, args.noise, args.z, jpeg=args.jpeg)
+    restorer = load_restorer(args.model, args.gan, device, args.precision, estimator=args.estimator)
+    names = restorer.codec.names
+    unknown = sorted(asked_auto - set(names))
+    if unknown:
+        raise CliError(
+            f"--{unknown[0]} auto: this model has no {unknown[0]} slider; its factors are {list(names)}"
+        )
+    auto = (set(names) - set(fixed)) if args.auto else asked_auto
+    given = {"blur": fixed.get("blur"), "noise": fixed.get("noise"), "jpeg": fixed.get("jpeg")}
+    z = restorer.z_for(z=args.z, **given) if args.z is not None or not auto else None
 
     # 4. restore and write (each file atomically)
     for job in jobs:
         array = decoded.pop(job.source, None)
         if array is None:
             array = read_image_raw(job.source)
+        if z is None:  # levels estimated from this image
+            estimates = restorer.estimate(array, source=job.source)
+            print(f"{job.source}: estimated " + "; ".join(str(estimates[n]) for n in names if n in auto))
+            levels = {n: estimates[n].value or 0.0 for n in auto}
         try:
-            _restore_job(restorer, job, array, z, args)
+            job_z = z if z is not None else restorer.z_for(levels=levels, **given)
+            _restore_job(restorer, job, array, job_z, args)
         except torch.cuda.OutOfMemoryError:  # the CPU allocator raises plain RuntimeError
             size = "x".join(str(n) for n in array.shape[:2])
             hint = "use a smaller --tile" if args.tile else "use --tile 512 (or smaller)"

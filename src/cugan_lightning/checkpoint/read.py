@@ -123,14 +123,19 @@ def _open_torch_file(path: Path, map_location: str | torch.device, mmap: bool = 
     return _torch_load(path, map_location, mmap)
 
 
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """A whole training checkpoint of this project (weights, optimizer states, metadata), loaded as data."""
+def read_checkpoint(
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    key: str = CHECKPOINT_KEY,
+    hint: str = "use a .ckpt written by `cugan-train` (checkpoints/last.ckpt or best.ckpt)",
+) -> dict[str, Any]:
+    """A whole training checkpoint of this project (weights, optimizer states, metadata), loaded as data.
+    ``key``: the metadata entry it must hold (a generator's by default); ``hint`` ends the error without it."""
     path = Path(path)
     checkpoint = _open_torch_file(path, map_location)
-    if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint or "state_dict" not in checkpoint:
+    if not isinstance(checkpoint, dict) or key not in checkpoint or "state_dict" not in checkpoint:
         raise CheckpointError(
-            f"'{path}' is not a cugan-lightning training checkpoint (no '{CHECKPOINT_KEY}' entry); "
-            "use a .ckpt written by `cugan-train` (checkpoints/last.ckpt or best.ckpt)"
+            f"'{path}' is not a cugan-lightning training checkpoint (no '{key}' entry); {hint}"
         )
     return checkpoint
 

@@ -9,7 +9,8 @@ settings within its reach (the others are ``n/a``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,17 @@ from ..checkpoint import GAN_KINDS, MSE_KINDS, CheckpointError, read_generator_f
 from ..checkpoint.find import level_triple
 from ..degradations import LevelCodec
 from ..dni import DNIBlender, check_alpha
+from ..estimation import LearnedEstimator, estimate_levels
 from ..inference.precision import FastPath
 from ..zoo import is_zoo_reference
 from .classical import ClassicalMethod, classical_method, is_classical
 
-__all__ = ["INPUT", "EvalModel", "alpha_sweep", "load_models", "parse_models"]
+__all__ = ["BLIND_SUFFIX", "INPUT", "EvalModel", "alpha_sweep", "blind_twin", "load_models", "parse_models"]
 
 INPUT = "input"
 """Name of the row that scores the degraded input itself."""
+BLIND_SUFFIX = "_blind"
+"""A blind row is named after its model plus this: the same network at levels estimated from each input."""
 
 
 @dataclass
@@ -61,6 +65,9 @@ class EvalModel:
     """The blend weight ``net`` holds now, shared by the models of an alpha sweep (one network, re-blended)."""
     fast: FastPath | None = None
     """How ``net`` runs: float32, or bfloat16 with channels-last weights (:mod:`cugan_lightning.inference.precision`)."""
+    blind: Callable[[Tensor], tuple[Tensor, list[dict[str, float | None]]]] | None = None
+    """For a blind row: the condition of each degraded input estimated from the input itself, and the
+    estimated levels (:func:`blind_twin`); None: the model is told the true levels."""
 
     @property
     def conditional(self) -> bool:
@@ -214,3 +221,21 @@ def alpha_sweep(model: EvalModel, alphas: Sequence[float]) -> list[EvalModel]:
         )
         for a in alphas
     ]
+
+
+def blind_twin(model: EvalModel, estimator: LearnedEstimator | None) -> EvalModel:
+    """``model`` at levels estimated from each degraded input (:func:`cugan_lightning.estimation.estimate_levels`)
+    instead of the true ones, named ``<name>_blind``: the restoration a person gets from ``--auto``."""
+    if model.codec is None or not model.conditional:
+        raise ValueError(f"models.{model.name} has no condition to estimate")
+    codec = model.codec
+
+    def blind(lq: Tensor) -> tuple[Tensor, list[dict[str, float | None]]]:
+        found = []
+        for image in lq:
+            estimates = estimate_levels(image, codec, estimator)
+            found.append({name: e.value for name, e in estimates.items()})
+        levels = {name: [f[name] or 0.0 for f in found] for name in codec.names}
+        return codec.encode(levels).to(torch.float32), found
+
+    return dataclasses.replace(model, name=model.name + BLIND_SUFFIX, blind=blind)

@@ -117,6 +117,8 @@ class EvalResult:
     score_seconds: float = 0.0
     total_seconds: float = 0.0
     network_passes: int = 0
+    estimates: list[dict[str, Any]] = field(default_factory=list)
+    """Blind rows' estimated levels beside the true ones (``image, setting, model, factor, true, estimate``)."""
 
     @property
     def network_share(self) -> float:
@@ -186,7 +188,17 @@ def evaluate(
             for first in range(0, len(chosen), batch_size):
                 index = chosen[first : first + batch_size]
                 lq = lq_all[index]
-                z = model.z_for(blur_all[index], noise_all[index], jpeg_all[index])
+                if model.blind is not None:  # levels estimated from each input, kept beside the true ones
+                    z, found = model.blind(lq)
+                    for j, levels in zip(index, found, strict=True):
+                        true = dict(zip(("blur", "noise", "jpeg"), settings[j], strict=True))
+                        result.estimates += [
+                            {"image": name, "setting": names[j], "model": model.name, "factor": factor,
+                             "true": true[factor], "estimate": value}
+                            for factor, value in levels.items()
+                        ]  # fmt: skip
+                else:
+                    z = model.z_for(blur_all[index], noise_all[index], jpeg_all[index])
                 if model.restores:
                     _synchronize(device)
                     tic = time.perf_counter()
@@ -245,8 +257,13 @@ def example_rows(
         panels = []
         for i, setting in enumerate(settings):
             if model.applies_to(*setting):
-                z = model.z_for(blur[i : i + 1], noise[i : i + 1], jpeg[i : i + 1])
-                out = model.restore(lq_all[i : i + 1], z)
+                lq = lq_all[i : i + 1]
+                z = (
+                    model.blind(lq)[0]
+                    if model.blind
+                    else model.z_for(blur[i : i + 1], noise[i : i + 1], jpeg[i : i + 1])
+                )
+                out = model.restore(lq, z)
                 panels.append((setting_name(*setting), out[0, :, top : top + crop, left : left + crop].cpu()))
         if panels:
             rows.append((model.name, panels))

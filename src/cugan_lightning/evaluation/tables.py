@@ -15,11 +15,12 @@ from typing import Any
 from ..atomic import write_bytes_atomic
 from ..degradations import setting_name
 from .metrics import HIGHER_IS_BETTER
-from .models import EvalModel
+from .models import BLIND_SUFFIX, EvalModel
 
 __all__ = [
     "CONVENTIONS",
     "distance_tables",
+    "estimation_tables",
     "format_value",
     "markdown_table",
     "mean_scores",
@@ -185,3 +186,57 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 def write_text(path: str | Path, text: str) -> Path:
     return write_bytes_atomic(path, text.encode())
+
+
+UNITS = {"blur": "px", "noise": "0..255", "jpeg": "quality"}
+
+
+def estimation_tables(
+    rows: Sequence[Mapping[str, Any]],
+    estimates: Sequence[Mapping[str, Any]],
+    metric: str = "psnr",
+    best_gaps: Mapping[tuple[str, str], float] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """For each blind row: the mean absolute error of each estimated factor per setting (a factor that got no
+    estimate counts as level 0), and ``metric`` at the estimated levels minus ``metric`` at the true levels;
+    with ``best_gaps`` (the modulation maps' best-z gap per model and setting) those beside them."""
+    best_gaps = best_gaps or {}
+    means = mean_scores(rows)
+    errors: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for item in estimates:
+        estimate = item["estimate"] if item["estimate"] is not None else 0.0
+        errors[(item["model"], item["setting"], item["factor"])].append(
+            abs(float(estimate) - float(item["true"]))
+        )
+    blind_models = sorted({item["model"] for item in estimates})
+    blocks, data = [], {}
+    for blind in blind_models:
+        told = blind.removesuffix(BLIND_SUFFIX)
+        settings = list(dict.fromkeys(item["setting"] for item in estimates if item["model"] == blind))
+        factors = list(dict.fromkeys(item["factor"] for item in estimates if item["model"] == blind))
+        body, table = [], {}
+        for setting in [*settings, "mean"]:
+            chosen = settings if setting == "mean" else [setting]
+            cells = {}
+            for factor in factors:
+                values = [e for s in chosen for e in errors[(blind, s, factor)]]
+                cells[factor] = math.fsum(values) / len(values)
+            gaps = [means[(blind, s, metric)][0] - means[(told, s, metric)][0] for s in chosen]
+            cells["gap"] = math.fsum(gaps) / len(gaps)
+            best = [best_gaps[(told, s)] for s in chosen if (told, s) in best_gaps]
+            cells["best_z_gap"] = math.fsum(best) / len(best) if best and len(best) == len(chosen) else None
+            table[setting] = cells
+            row = [setting, *(f"{cells[f]:.2f}" for f in factors), f"{cells['gap']:+.2f}"]
+            body.append(row + ([format_value(cells["best_z_gap"], metric)] if best_gaps else []))
+        header = [
+            "setting",
+            *(f"{f} MAE ({UNITS.get(f, '')})" for f in factors),
+            f"{metric}: estimated - true",
+        ]
+        header += ["best z - true z (modulation map)"] if best_gaps else []
+        blocks.append(
+            f"### Blind levels: {told} at the levels estimated from each input ({blind})\n\n"
+            + markdown_table(header, body)
+        )
+        data[blind] = table
+    return "\n\n".join(blocks), data

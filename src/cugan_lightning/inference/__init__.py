@@ -5,7 +5,8 @@ No argparse here: the command-line tool is :mod:`cugan_lightning.apps.restore`, 
 :mod:`cugan_lightning.interactive`.
 """
 
-from .restorer import PREVIEW_SIDE, Restorer, load_restorer, preview_size, resolve_device
+from .precision import resolve_device
+from .restorer import PREVIEW_SIDE, Restorer, load_restorer, preview_size
 from .tiling import DEFAULT_TILE_OVERLAP, MIN_TILE, check_tile, tile_spans, tiled_forward
 
 __all__ = [

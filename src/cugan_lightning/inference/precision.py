@@ -19,11 +19,28 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-__all__ = ["FLOAT32_LAYERS", "PRECISIONS", "FastPath", "native_bf16", "resolve_inference_precision"]
+__all__ = [
+    "FLOAT32_LAYERS",
+    "PRECISIONS",
+    "FastPath",
+    "native_bf16",
+    "resolve_device",
+    "resolve_inference_precision",
+]
 
 PRECISIONS = ("auto", "float32", "bf16")
 FLOAT32_LAYERS = ("head", "tail")
 """The generator's layers that stay in float32 on the bfloat16 path: where the image enters and leaves."""
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` picks CUDA when available; asking for CUDA without it is a ValueError."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but CUDA is not available; use --device cpu or auto")
+    return device
 
 
 def _cpu_flags() -> set[str]:

@@ -20,11 +20,12 @@ full-resolution result after.
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -37,7 +38,8 @@ from ..data.io import to_float
 from ..data.layouts import array_to_pil, from_float, merge_channels, pil_to_array, split_channels
 from ..degradations import LevelCodec
 from ..dni import DNIBlender, check_alpha
-from .precision import FastPath
+from ..estimation import Estimate, LearnedEstimator, estimate_levels, find_estimator
+from .precision import FastPath, resolve_device
 from .tiling import DEFAULT_TILE_OVERLAP, MIN_TILE, check_tile, tiled_forward
 
 __all__ = ["PREVIEW_SIDE", "Restorer", "load_restorer", "preview_size", "resolve_device"]
@@ -67,16 +69,6 @@ def _shrink(x: Tensor, size: tuple[int, int]) -> Tensor:
     return x if tuple(x.shape[-2:]) == size else F.interpolate(x, size=size, mode="area")
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` picks CUDA when available; asking for CUDA without it is a ValueError."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but CUDA is not available; use --device cpu or auto")
-    return device
-
-
 class Restorer:
     """A generator (optionally a DNI pair) ready to restore images under user-chosen conditions.
 
@@ -85,7 +77,9 @@ class Restorer:
     ``blend_calls`` (DNI re-blends) and ``forward_calls`` (base-network passes, one per tile).
 
     ``precision``: ``auto`` (bfloat16 autocast with channels-last weights where bfloat16 is native, float32
-    elsewhere), ``float32`` or ``bf16`` (:mod:`.precision`).
+    elsewhere), ``float32`` or ``bf16`` (:mod:`.precision`). ``estimator``: the learned level estimator behind
+    :meth:`estimate` and ``restore(auto=True)``, or a function that loads it on first use (without one, noise and a
+    JPEG file's quality are still estimated).
     """
 
     def __init__(
@@ -97,8 +91,10 @@ class Restorer:
         device: str | torch.device = "cpu",
         cache_size: int = 256,
         precision: str = "auto",
+        estimator: LearnedEstimator | Callable[[], LearnedEstimator | None] | None = None,
     ) -> None:
         self.device = resolve_device(device)
+        self._estimator = estimator
         self.fast = FastPath(precision, self.device)
         self.net_g = self.fast.prepare(net_g.to(self.device).eval())
         self.codec = codec
@@ -120,6 +116,18 @@ class Restorer:
         return self._alpha
 
     # ------------------------------------------------------------------------------------------- conditions
+    def estimate(self, image: Any, source: str | Path | Image.Image | None = None) -> dict[str, Estimate]:
+        """Every factor of the model's codec estimated blind from ``image`` (docs/estimation.md); ``source`` is
+        the file it came from, whose JPEG tables give the quality exactly."""
+        return estimate_levels(image, self.codec, self.estimator, source)
+
+    @property
+    def estimator(self) -> LearnedEstimator | None:
+        """The learned level estimator, loaded on first use (a restoration with given levels never loads it)."""
+        if callable(self._estimator) and not isinstance(self._estimator, LearnedEstimator):
+            self._estimator = self._estimator()
+        return self._estimator
+
     def z_for(
         self,
         blur: float | None = None,
@@ -292,9 +300,11 @@ class Restorer:
         tile_overlap: int = DEFAULT_TILE_OVERLAP,
         levels: Mapping[str, float] | None = None,
         jpeg: float | None = None,
+        auto: bool = False,
     ) -> ImageT:
         """Restore ``image`` assuming it was degraded with ``blur`` / ``noise`` (physical units) and, for a model
-        with a JPEG factor, compressed at quality ``jpeg`` (0: none); or under a raw ``z``.
+        with a JPEG factor, compressed at quality ``jpeg`` (0: none); or under a raw ``z``. ``auto``: the levels
+        not given are estimated from the image (:meth:`estimate`).
 
         ``image``: a PIL image, a numpy array ``(H, W)`` / ``(H, W, 1|2|3|4)`` (uint8, uint16 or float in
         [0, 1]) or a float tensor ``(3, H, W)`` / ``(B, 3, H, W)`` in [0, 1]; the result is of the same kind, shape
@@ -302,6 +312,9 @@ class Restorer:
         blends the DNI pair (0 = GAN, 1 = MSE; None is the MSE model). ``levels`` sets further codec factors by
         name. ``tile`` restores in overlapping tiles of that size.
         """
+        if auto:  # a factor with no estimate stays at level 0
+            estimated = {name: e.value for name, e in self.estimate(image).items() if e.value is not None}
+            levels = {**estimated, **(levels or {})}
         cond = self.z_for(blur, noise, z, levels, jpeg)
         return _apply(
             image,
@@ -363,12 +376,14 @@ def load_restorer(
     gan: str | Path | None = None,
     device: str | torch.device = "cpu",
     precision: str = "auto",
+    estimator: str | Path | None = "auto",
 ) -> Restorer:
     """A :class:`Restorer` for a generator file (``.ckpt``, exported ``.safetensors``, the released weights, or
     ``zoo:NAME``: a model of the zoo, :mod:`cugan_lightning.zoo`).
 
     With ``gan`` the two are a DNI pair (``model`` the MSE end, ``gan`` the GAN end) and ``restore``
-    accepts ``alpha``. ``device`` may be ``"auto"``; ``precision`` as :class:`Restorer` takes it.
+    accepts ``alpha``. ``device`` may be ``"auto"``; ``precision`` as :class:`Restorer` takes it. ``estimator``:
+    a level estimator file or ``zoo:NAME``; ``auto``, the zoo's estimator for the model's codec if there is one.
     """
     device = resolve_device(device)
     main_source = read_generator_file(model, "MSE" if gan is not None else "model")
@@ -377,4 +392,7 @@ def load_restorer(
     if gan is not None:
         gan_source = read_generator_file(gan, "GAN")
         blender = DNIBlender.from_sources(main_source, gan_source, device=device)
-    return Restorer(net_g, main_source.codec, blender=blender, device=device, precision=precision)
+    learned = functools.partial(find_estimator, estimator, main_source.codec, model)  # loaded when first used
+    return Restorer(
+        net_g, main_source.codec, blender=blender, device=device, precision=precision, estimator=learned
+    )

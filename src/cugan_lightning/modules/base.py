@@ -27,7 +27,7 @@ from .lightning_private import align_log_step, attached_trainer, batches_trained
 from .metrics import SettingMetrics
 from .speed import TrainingSpeed
 
-__all__ = ["RestorationModule", "mean_level"]
+__all__ = ["RestorationModule", "mean_level", "optimizer_config"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,15 @@ log = logging.getLogger(__name__)
 def mean_level(z: torch.Tensor) -> torch.Tensor:
     """``mean(z)`` per sample ``(B,)`` in [0, 1]: how degraded each input is (the released code's level weights)."""
     return z.detach().float().mean(dim=1)
+
+
+def optimizer_config(optimizer_factory: Any, scheduler_factory: Any, params: Any) -> Any:
+    """``configure_optimizers``' answer for one optimizer and an optional scheduler stepped every iteration."""
+    optimizer = optimizer_factory(params=params)
+    if scheduler_factory is None:
+        return optimizer
+    scheduler = scheduler_factory(optimizer=optimizer)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 class RestorationModule(L.LightningModule):

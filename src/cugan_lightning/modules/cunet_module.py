@@ -11,7 +11,7 @@ from torch import nn
 
 from ..degradations import LevelCodec
 from ..losses import PixelLoss
-from .base import RestorationModule, mean_level
+from .base import RestorationModule, mean_level, optimizer_config
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
@@ -65,8 +65,4 @@ class CUnetModule(RestorationModule):
         return loss
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return optimizer_config(self.optimizer_factory, self.scheduler_factory, self.parameters())

@@ -15,6 +15,7 @@ from cugan_lightning.networks.cunet import (
     load_released_state_dict,
 )
 from cugan_lightning.networks.discriminator import CUGANDiscriminator, GFMCondition
+from cugan_lightning.networks.estimator import LevelEstimator
 from cugan_lightning.networks.pretrained import (
     PretrainedWeightsMissingError,
     ensure_imagenet_file,
@@ -28,6 +29,7 @@ __all__ = [
     "VGG19_LAYERS",
     "CUGANDiscriminator",
     "CUnet",
+    "LevelEstimator",
     "GFMCondition",
     "ModulatedResidualBlock",
     "PretrainedWeightsMissingError",

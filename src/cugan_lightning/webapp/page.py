@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,19 +112,36 @@ def build_page(workbench: Workbench) -> gr.Blocks:
         workbench.request(session_of(request), photo, settings)
         return photo, str(photo.display), photo.describe(), command_of(photo, settings), ""
 
-    def on_upload(
-        path: str | None, blur: float, noise: float, jpeg: float, alpha: float, request: gr.Request
-    ):
+    def at_levels(photo: Photo, levels: Mapping[str, float], jpeg: float, alpha: float, request: gr.Request):
+        """Show ``photo`` with the sliders at ``levels`` (those not named keep ``jpeg`` / 0)."""
+        settings = settings_of(
+            levels.get("blur", 0.0), levels.get("noise", 0.0), levels.get("jpeg", jpeg), alpha
+        )
+        values = dict(settings.levels)
+        sliders_at = (values.get("blur", 0.0), values.get("noise", 0.0), values.get("jpeg", jpeg))
+        return (*show(photo, settings, request), *sliders_at)
+
+    def estimate_text(estimates: Mapping[str, Any]) -> str:
+        shown = "; ".join(str(e) for e in estimates.values())
+        return f"Estimated from the photo: {shown}" if shown else ""
+
+    def on_upload(path: str | None, jpeg: float, alpha: float, request: gr.Request):
         if path is None:  # the file was removed from the box
-            return (gr.skip(),) * 6
-        photo = workbench.open_upload(path)
-        return (*show(photo, settings_of(blur, noise, jpeg, alpha), request), None)  # no demo photo chosen
+            return (gr.skip(),) * 10
+        photo = workbench.open_upload(path)  # estimated: the sliders open at the estimate
+        shown = at_levels(photo, photo.levels, jpeg, alpha, request)
+        return (*shown, None, estimate_text(photo.estimates))  # no demo photo chosen
+
+    def on_auto(photo: Photo | None, jpeg: float, alpha: float, request: gr.Request):
+        if photo is None:
+            raise ValueError("upload a photo or pick a demo photograph first")
+        estimates = photo.estimates or workbench.restorer.estimate(photo.array)
+        levels = {name: e.value for name, e in estimates.items() if e.value is not None}
+        return (*at_levels(photo, levels, jpeg, alpha, request), estimate_text(estimates))
 
     def on_demo(label: str, jpeg: float, alpha: float, request: gr.Request):
         photo = workbench.open_demo(label)
-        settings = settings_of(photo.levels["blur"], photo.levels["noise"], jpeg, alpha)
-        levels = dict(settings.levels)
-        return (*show(photo, settings, request), levels.get("blur", 0.0), levels.get("noise", 0.0))
+        return (*at_levels(photo, photo.levels, jpeg, alpha, request), "")
 
     def on_model(model: str, gan: str, photo: Photo | None, *values: float):
         workbench.load_model(model.strip(), gan.strip() or None)
@@ -204,6 +221,8 @@ def build_page(workbench: Workbench) -> gr.Blocks:
                         visible=spec is not None,
                         elem_id=f"slider-{name}",
                     )
+                auto = gr.Button("Auto: the sliders to the photo's estimated levels", elem_id="auto")
+                estimate = gr.Markdown(elem_id="estimate")
                 status = gr.Markdown("Loading…", elem_id="status")
                 message = gr.Markdown(elem_id="message")
                 info = gr.Markdown(elem_id="photo-info")
@@ -283,13 +302,15 @@ def build_page(workbench: Workbench) -> gr.Blocks:
         )
         gr.on(releases, **restoration)
         wire(page.load, on_load, [], [*shown, *levels, model_info, ckpt_box, gan_box])
-        wire(upload.upload, on_upload, [upload, *levels], [*shown, demo])
+        factors = [sliders["blur"], sliders["noise"], sliders["jpeg"]]
         wire(
-            demo.input,
-            on_demo,
-            [demo, sliders["jpeg"], sliders["alpha"]],
-            [*shown, sliders["blur"], sliders["noise"]],
+            upload.upload,
+            on_upload,
+            [upload, sliders["jpeg"], sliders["alpha"]],
+            [*shown, *factors, demo, estimate],
         )
+        wire(auto.click, on_auto, [photo, sliders["jpeg"], sliders["alpha"]], [*shown, *factors, estimate])
+        wire(demo.input, on_demo, [demo, sliders["jpeg"], sliders["alpha"]], [*shown, *factors, estimate])
         wire(
             load_model.click,
             on_model,

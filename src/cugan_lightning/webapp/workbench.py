@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -94,7 +95,9 @@ class Photo:
     source: Path | None = None
     """The file the app wrote for a demo photo (the input view offers it for download); None for an upload."""
     levels: dict[str, float] = field(default_factory=dict)
-    """The true levels of a demo photo (the sliders start there)."""
+    """Where the sliders start: a demo photo's true levels, an upload's blind estimate."""
+    estimates: dict[str, Any] = field(default_factory=dict)
+    """An upload's blind estimate per factor (:class:`~cugan_lightning.estimation.Estimate`), shown on the page."""
     token: str = ""
 
     def describe(self) -> str:
@@ -278,7 +281,9 @@ class Workbench:
             raise ImageReadError(str(err).replace(f"'{path}'", f"'{name}'")) from None
         token = self._new_token(Path(name).stem)
         display = _display_png(array, self.workdir / f"input-{token}.png")
-        return Photo(array=array, name=name, display=display, token=token)
+        found = self.restorer.estimate(array, source=path)  # the sliders open at the estimate
+        levels = {factor: e.value for factor, e in found.items() if e.value is not None}
+        return Photo(array=array, name=name, display=display, token=token, levels=levels, estimates=found)
 
     def open_demo(self, label: str) -> Photo:
         """A demo photograph (by its label or name), degraded at its levels and written as a PNG that the

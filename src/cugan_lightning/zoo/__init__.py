@@ -9,6 +9,9 @@ SHA-256 on every first use in a process, and written atomically; offline, a file
 that says where to put it. A file shipped in the package is verified the same way, so a damaged install is
 named rather than loaded. Adding a model trained elsewhere (a GPU-trained paper-size one) is one entry: name,
 URL, SHA-256, codec, card.
+
+An entry of ``"kind": "estimator"`` is a level estimator (:mod:`cugan_lightning.estimation`), not a generator; a
+model's entry names the estimator that opens its sliders (``"estimator": NAME``).
 """
 
 from __future__ import annotations

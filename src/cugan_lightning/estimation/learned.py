@@ -1,0 +1,165 @@
+"""The learned level estimator, loaded from the checkpoint its training wrote (``experiment=estimator_cpu``)."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .. import zoo
+from ..atomic import write_bytes_atomic
+from ..checkpoint.metadata import CheckpointError
+from ..checkpoint.read import read_checkpoint
+from ..degradations import LevelCodec
+from ..networks.estimator import LevelEstimator
+from .common import Estimate
+
+__all__ = ["ESTIMATOR_KEY", "LearnedEstimator", "find_estimator", "load_estimator", "save_estimator"]
+
+ESTIMATOR_KEY = "cugan_estimator"
+"""The checkpoint entry that describes the estimator (written by :class:`~cugan_lightning.modules.EstimatorModule`)."""
+_STATE_PREFIX = "net."
+
+log = logging.getLogger(__name__)
+
+
+def _as_batch(image: Any, device: torch.device) -> Tensor:
+    """``(H, W[, C])`` uint8 / float numpy or ``(C, H, W)`` / ``(1, C, H, W)`` float tensor -> ``(1, 3, H, W)``."""
+    if isinstance(image, Tensor):
+        x = image.float()
+        x = x.unsqueeze(0) if x.dim() == 3 else x
+    else:
+        array = np.asarray(image)
+        array = array[:, :, None] if array.ndim == 2 else array
+        scale = 255.0 if array.dtype == np.uint8 else 1.0
+        x = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32) / scale).permute(2, 0, 1)[None]
+    if x.dim() != 4 or x.shape[0] != 1:
+        raise ValueError(f"one image at a time: (H, W, C) or (C, H, W); got shape {tuple(x.shape)}")
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    if x.shape[1] != 3:
+        raise ValueError(f"an RGB or gray image is needed; got {x.shape[1]} channels")
+    return x.to(device)
+
+
+class LearnedEstimator:
+    """A trained :class:`LevelEstimator` with its codec: levels of an image in the codec's physical units."""
+
+    method = "learned"
+    min_side = 16
+
+    def __init__(self, net: LevelEstimator, codec: LevelCodec, source: str = "") -> None:
+        self.net = net.eval()
+        self.codec = codec
+        self.source = source
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    @torch.inference_mode()
+    def z(self, image: Any) -> Tensor | None:
+        """The image's condition ``(D,)`` in [0, 1], or None for an image under 16 pixels on a side."""
+        x = _as_batch(image, self.device)
+        if min(x.shape[-2:]) < self.min_side:
+            return None
+        return self.net.global_z(x)[0].float().cpu()
+
+    @torch.inference_mode()
+    def condition_map(self, image: Any) -> Tensor:
+        """Per-region condition ``(D, ceil(H / 4), ceil(W / 4))`` in [0, 1]."""
+        return self.net.condition_map(_as_batch(image, self.device))[0].float().cpu()
+
+    def estimate(self, image: Any) -> dict[str, Estimate]:
+        """Every factor of the codec, in its physical units (JPEG as a quality; 0 when no compression is seen)."""
+        z = self.z(image)
+        if z is None:
+            note = f"the image is under {self.min_side}x{self.min_side} pixels: too small"
+            return {name: Estimate(name, None, self.method, note=note) for name in self.codec.names}
+        levels = self.codec.decode(z, validate=False)[0]
+        return {
+            name: Estimate(name, round(float(levels[d]), 2), self.method)
+            for d, name in enumerate(self.codec.names)
+        }
+
+
+def load_estimator(path: str | Path, map_location: str | torch.device = "cpu") -> LearnedEstimator:
+    """The estimator of a checkpoint written by ``cugan-train experiment=estimator_cpu`` (weights read as data)."""
+    hint = "a level estimator's checkpoint is written by cugan-train experiment=estimator_cpu"
+    checkpoint = read_checkpoint(path, map_location, key=ESTIMATOR_KEY, hint=hint)
+    meta = checkpoint[ESTIMATOR_KEY]
+    spec = meta.get("estimator", {})
+    if spec.get("class") != LevelEstimator.__name__:
+        raise CheckpointError(f"'{path}': unknown estimator class '{spec.get('class')}'")
+    net = LevelEstimator(**spec.get("config", {}))
+    state = {
+        k[len(_STATE_PREFIX) :]: v
+        for k, v in checkpoint.get("state_dict", {}).items()
+        if k.startswith(_STATE_PREFIX)
+    }
+    net.load_state_dict(state)
+    return LearnedEstimator(net.to(map_location), LevelCodec.from_dict(meta["codec"]), str(path))
+
+
+def save_estimator(estimator: LearnedEstimator, path: str | Path, half: bool = True) -> Path:
+    """The estimator alone (no optimizer state): its weights (float16 with ``half``) and its description, in
+    the layout :func:`load_estimator` reads; for the zoo."""
+    state = {
+        _STATE_PREFIX + k: (v.half() if half and v.is_floating_point() else v).cpu().contiguous()
+        for k, v in estimator.net.state_dict().items()
+    }
+    meta = {
+        "kind": "estimator",
+        "estimator": {"class": type(estimator.net).__name__, "config": dict(estimator.net.config)},
+        "codec": estimator.codec.to_dict(),
+    }
+    buffer = io.BytesIO()
+    torch.save({"state_dict": state, ESTIMATOR_KEY: meta}, buffer)
+    return write_bytes_atomic(Path(path), buffer.getvalue())
+
+
+def _zoo_estimator_for(codec: LevelCodec, model: str | Path | None) -> str | None:
+    """The zoo estimator named by a zoo model's entry, else the first zoo estimator with this codec."""
+    entries = zoo.entries()
+    if model is not None and zoo.is_zoo_reference(model):
+        entry = entries.get(str(model).removeprefix(zoo.PREFIX) or zoo.default_model())
+        if entry is not None and entry.extra.get("estimator"):
+            return str(entry.extra["estimator"])
+    for entry in entries.values():
+        if entry.extra.get("kind") == "estimator" and LevelCodec.from_dict(entry.codec) == codec:
+            return entry.name
+    return None
+
+
+def find_estimator(
+    reference: str | Path | None,
+    codec: LevelCodec,
+    model: str | Path | None = None,
+    map_location: str | torch.device = "cpu",
+) -> LearnedEstimator | None:
+    """The level estimator for a model of ``codec``: ``reference`` a file or ``zoo:NAME``; ``auto``, the zoo's
+    estimator for this model or codec (None when the zoo has none, or it cannot be fetched: then only noise and a
+    JPEG file's quality are estimated); None, no learned estimator."""
+    if reference is None:
+        return None
+    if str(reference) != "auto":
+        learned = load_estimator(zoo.model_path(reference), map_location)
+        if tuple(learned.codec.names) != tuple(codec.names):
+            raise ValueError(
+                f"the level estimator {reference} estimates {list(learned.codec.names)} but the model's factors are "
+                f"{list(codec.names)}; give an estimator trained for this model's codec"
+            )
+        return learned
+    name = _zoo_estimator_for(codec, model)
+    if name is None:
+        return None
+    try:
+        return load_estimator(zoo.resolve(zoo.PREFIX + name), map_location)
+    except zoo.ZooError as err:
+        log.warning("no learned level estimator (%s); noise and JPEG files are still estimated", err)
+        return None

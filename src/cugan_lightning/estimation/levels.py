@@ -1,0 +1,99 @@
+"""Every factor of a codec estimated at once, each by the best source there is for it (docs/estimation.md).
+
+- JPEG quality: read exactly off the file's tables when the image came from a JPEG file; otherwise the learned
+  estimator (from pixels); a codec without a JPEG factor is never asked.
+- Noise: the learned estimator where there is one, else the patch-PCA estimator (on luma for a JPEG file).
+- Blur: the learned estimator; without one there is no blind blur estimate, and the estimate says so.
+
+Large images are estimated on their central ``MAX_SIDE`` x ``MAX_SIDE`` crop: the factors are global, and the
+crop keeps an estimate under a second on a CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..degradations import LevelCodec
+from .common import Estimate
+from .jpeg import jpeg_quality_from_file
+from .learned import LearnedEstimator
+from .noise import noise_pca
+
+__all__ = ["MAX_SIDE", "estimate_levels", "to_rgb_float"]
+
+MAX_SIDE = 1024
+
+
+def to_rgb_float(image: Any) -> np.ndarray:
+    """A PIL image, a numpy array (uint8 / uint16 / float, gray or with alpha) or a ``(3, H, W)`` tensor as
+    float ``(H, W, 3)`` in [0, 1] (alpha dropped, gray repeated)."""
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
+    if hasattr(image, "detach"):  # a torch tensor (C, H, W) or (1, C, H, W)
+        tensor = image.detach().float().cpu()
+        tensor = tensor[0] if tensor.dim() == 4 else tensor
+        image = tensor.permute(1, 2, 0).numpy()
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3:
+        raise ValueError(f"an image is (H, W) or (H, W, C); got shape {array.shape}")
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(array.dtype, 1.0)
+    rgb = array[:, :, :3] if array.shape[2] >= 3 else array[:, :, :1]
+    rgb = np.repeat(rgb, 3, axis=2) if rgb.shape[2] == 1 else rgb
+    return np.clip(rgb.astype(np.float32) / scale, 0.0, 1.0)
+
+
+def _is_jpeg(source: str | Path | Image.Image | None) -> bool:
+    if source is None:
+        return False
+    if isinstance(source, Image.Image):
+        return source.format == "JPEG"
+    with Image.open(source) as image:
+        return image.format == "JPEG"
+
+
+def _central(array: np.ndarray, side: int) -> np.ndarray:
+    height, width = array.shape[:2]
+    top, left = max(0, (height - side) // 2), max(0, (width - side) // 2)
+    return array[top : top + side, left : left + side]
+
+
+def estimate_levels(
+    image: Any,
+    codec: LevelCodec,
+    learned: LearnedEstimator | None = None,
+    source: str | Path | Image.Image | None = None,
+) -> dict[str, Estimate]:
+    """Each factor of ``codec`` estimated blind, in its physical units. ``source``: the file (or the opened
+    PIL image) the image came from, whose JPEG tables give the quality exactly."""
+    rgb = _central(to_rgb_float(image), MAX_SIDE)
+    if learned is not None and tuple(learned.codec.names) != tuple(codec.names):
+        raise ValueError(
+            f"the level estimator estimates {list(learned.codec.names)} but the model's factors are "
+            f"{list(codec.names)}: use an estimator trained for this codec (cugan-train experiment=estimator_cpu "
+            "with the model's degradation config)"
+        )
+    from_network = learned.estimate(rgb) if learned is not None else {}
+    out: dict[str, Estimate] = {}
+    for index, name in enumerate(codec.names):
+        estimate = from_network.get(name)
+        if name == "jpeg" and source is not None:
+            read = jpeg_quality_from_file(source)
+            estimate = read if read.value is not None or estimate is None else estimate
+        if name == "noise" and estimate is None:
+            estimate = noise_pca(rgb, luma=_is_jpeg(source))
+        if estimate is None:
+            estimate = Estimate(
+                name, None, "none", note=f"no blind {name} estimate without a learned estimator"
+            )
+        if estimate.value is not None:  # a valid level of the codec, so that it can drive the sliders
+            low, high, _ = codec.slider(index)
+            estimate = replace(estimate, value=codec.snap(name, min(max(estimate.value, low), high)))
+        out[name] = estimate
+    return out

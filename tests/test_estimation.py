@@ -1,0 +1,287 @@
+"""Blind level estimates: JPEG quality read exactly off a file's tables, noise sigma by two classical
+estimators, and a stated answer (never an exception) for images that say nothing about a factor."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+from conftest import assert_one_line_error, compose_config
+from cugan_lightning.estimation import (
+    Estimate,
+    estimate_noise,
+    jpeg_quality_from_file,
+    jpeg_quality_from_tables,
+)
+
+
+def _jpeg(image: np.ndarray, **save) -> Image.Image:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", **save)
+    buffer.seek(0)
+    return Image.open(buffer)
+
+
+@pytest.mark.parametrize("quality", [5, 10, 23, 49, 50, 51, 75, 90, 97, 100])
+def test_jpeg_quality_is_read_exactly_from_a_libjpeg_file(quality):
+    estimate = jpeg_quality_from_file(_jpeg(data.chelsea(), quality=quality))
+    assert estimate.exact and estimate.value == quality
+    gray = jpeg_quality_from_file(_jpeg(data.camera(), quality=quality))  # one table only
+    assert gray.exact and gray.value == quality
+
+
+def test_custom_tables_are_named_and_approximated():
+    luma = [16] * 64  # flat, not an IJG scaling of Annex K
+    estimate = jpeg_quality_from_file(_jpeg(data.chelsea(), qtables=[luma, luma]))
+    assert not estimate.exact
+    assert "not IJG's" in estimate.note
+    assert 1 <= estimate.value <= 100
+
+
+def test_jpeg_quality_of_a_non_jpeg_file_is_unknown_with_a_reason(tmp_path):
+    path = tmp_path / "photo.png"
+    Image.fromarray(data.chelsea()).save(path)
+    estimate = jpeg_quality_from_file(path)
+    assert estimate.value is None and "PNG" in estimate.note
+    assert jpeg_quality_from_tables({}).value is None
+
+
+@pytest.fixture(scope="module")
+def clean() -> np.ndarray:
+    return data.astronaut()[:256, 128:384]
+
+
+@pytest.mark.parametrize("method", ["pca", "wavelet"])
+@pytest.mark.parametrize("sigma", [5, 15, 30])
+def test_noise_sigma_is_recovered(clean, method, sigma):
+    rng = np.random.default_rng(sigma)
+    noisy = np.clip(np.round(clean + rng.normal(0, sigma, clean.shape)), 0, 255).astype(np.uint8)
+    estimate = estimate_noise(noisy, method)
+    assert isinstance(estimate, Estimate) and estimate.method == method
+    # clipping at 0 and 255 lowers the measurable sigma a little; the PCA estimator is the tighter of the two
+    tolerance = {"pca": 0.08, "wavelet": 0.25}[method]
+    assert abs(estimate.value - sigma) <= tolerance * sigma + 0.6
+
+
+def test_a_noise_free_textured_image_reads_as_nearly_noise_free():
+    yy, xx = np.mgrid[0:128, 0:128] / 128.0
+    texture = 0.5 + 0.2 * np.sin(2 * np.pi * (3 * xx + 2 * yy)) + 0.2 * np.cos(2 * np.pi * 7 * xx * yy)
+    image = np.round(np.stack([texture, texture**2, 1 - texture], axis=-1) * 255).astype(np.uint8)
+    assert estimate_noise(image, "pca").value < 1.0  # the 8-bit rounding alone is sigma 0.29
+    rng = np.random.default_rng(0)
+    noisy = np.clip(np.round(image + rng.normal(0, 10, image.shape)), 0, 255).astype(np.uint8)
+    assert estimate_noise(noisy, "pca").value == pytest.approx(10, abs=1)
+
+
+def test_float_and_uint8_inputs_agree(clean):
+    rng = np.random.default_rng(0)
+    noisy = np.clip(np.round(clean + rng.normal(0, 20, clean.shape)), 0, 255).astype(np.uint8)
+    assert estimate_noise(noisy).value == pytest.approx(estimate_noise(noisy / 255.0).value, rel=1e-9)
+
+
+def test_flat_and_tiny_images_get_a_stated_answer():
+    flat = estimate_noise(np.full((64, 64, 3), 0.5))
+    assert flat.value == pytest.approx(0.0, abs=1e-6) and "flat" in flat.note
+    tiny = estimate_noise(np.zeros((5, 5, 3), dtype=np.uint8))
+    assert tiny.value is None and "too small" in tiny.note
+    assert estimate_noise(np.zeros((3, 3), dtype=np.uint8), "wavelet").value is None
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match="unknown noise estimator 'mad'"):
+        estimate_noise(np.zeros((32, 32)), "mad")
+    with pytest.raises(ValueError, match="shape"):
+        estimate_noise(np.zeros((2, 32, 32, 3)))
+    with pytest.raises(ValueError, match="uint16"):
+        estimate_noise(np.zeros((32, 32), dtype=np.uint16))
+
+
+# ------------------------------------------------------------------------------------------ the learned one
+TINY_ESTIMATOR = [
+    "experiment=estimator_cpu",
+    "data=embedded",
+    "model.net.channels=4",
+    "model.net.depth=1",
+    "data.patch_size=32",
+    "data.batch_size=2",
+    "data.num_workers=0",
+    "data.val_crop=32",
+    "data.batches_per_epoch=4",
+    "data.eval_settings=[[0,30],[2,0]]",
+    "trainer.precision=32-true",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "callbacks.rich_progress_bar=null",
+    "iterations=8",
+]
+
+
+def test_the_map_and_the_global_estimate_agree():
+    import torch
+
+    from cugan_lightning.networks import LevelEstimator
+
+    torch.manual_seed(0)
+    net = LevelEstimator(cond_dim=3, channels=4, depth=2)
+    x = torch.rand(2, 3, 37, 50)
+    raw = net(x)
+    assert raw.shape == (2, 3, 10, 13)  # two stride-2 stages, rounded up
+    assert torch.allclose(net.global_z(x), raw.mean(dim=(2, 3)).clamp(0, 1))
+    assert net.condition_map(x).min() >= 0 and net.condition_map(x).max() <= 1
+    with pytest.raises(ValueError, match="positive"):
+        LevelEstimator(cond_dim=0)
+
+
+@pytest.mark.slow
+def test_estimator_trains_checkpoints_and_loads(tmp_path):
+    import torch
+
+    from cugan_lightning.apps.train import train
+    from cugan_lightning.estimation import load_estimator
+
+    result = train(compose_config(TINY_ESTIMATOR, tmp_path))
+    metrics = result["metrics"]
+    for name in (
+        "val/level_error",
+        "val/mae/blur",
+        "val/mae/noise",
+        "val/mae/noise/b0_n30",
+        "val/mae/blur/b2_n0",
+    ):
+        assert name in metrics
+    # the per-factor errors are |z error| x max level: blur at most 4 px, noise at most 50
+    assert 0 <= metrics["val/mae/blur"] <= 4 and 0 <= metrics["val/mae/noise"] <= 50
+    estimator = load_estimator(result["best_checkpoint"])
+    assert estimator.codec.names == ("blur", "noise")
+    image = data.chelsea()[:64, :64]
+    estimates = estimator.estimate(image)
+    z = estimator.z(image)
+    assert estimates["noise"].value == pytest.approx(float(z[1]) * 50, abs=0.01)
+    assert estimates["blur"].method == "learned"
+    assert estimator.condition_map(image).shape == (2, 16, 16)
+    # weights as trained: the module's network and the loaded one agree on a batch
+    state = torch.load(result["best_checkpoint"], weights_only=True)["state_dict"]
+    assert all(torch.equal(state[f"net.{k}"], v) for k, v in estimator.net.state_dict().items())
+
+
+def test_a_generator_file_is_not_an_estimator(ckpts):
+    from cugan_lightning.checkpoint.metadata import CheckpointError
+    from cugan_lightning.estimation import load_estimator
+
+    with pytest.raises(CheckpointError, match="no 'cugan_estimator' entry.*experiment=estimator_cpu"):
+        load_estimator(ckpts["mse"])
+
+
+def test_tiny_images_get_no_learned_estimate():
+    import torch
+
+    from cugan_lightning.degradations import LevelCodec
+    from cugan_lightning.estimation import LearnedEstimator
+    from cugan_lightning.networks import LevelEstimator
+
+    estimator = LearnedEstimator(LevelEstimator(cond_dim=2, channels=4, depth=1), LevelCodec())
+    estimates = estimator.estimate(np.zeros((8, 40, 3), dtype=np.uint8))
+    assert all(e.value is None and "too small" in e.note for e in estimates.values())
+    with pytest.raises(ValueError, match="channels"):
+        estimator.z(torch.zeros(4, 32, 32))
+
+
+# ------------------------------------------------------------------------------ every factor, and the tools
+def _noisy(sigma: float, seed: int = 0) -> np.ndarray:
+    clean = data.astronaut()[:192, 160:352].astype(float)
+    rng = np.random.default_rng(seed)
+    return np.clip(np.round(clean + rng.normal(0, sigma, clean.shape)), 0, 255).astype(np.uint8)
+
+
+def test_levels_come_from_the_best_source_and_fit_the_codec(tmp_path):
+    from cugan_lightning.degradations import LevelCodec
+    from cugan_lightning.estimation import estimate_levels
+
+    codec3 = LevelCodec(names=("blur", "noise", "jpeg"), max_levels=(4.0, 50.0, 92.0))
+    image = _noisy(20)
+    Image.fromarray(image).save(tmp_path / "photo.jpg", quality=5)  # below the codec's lowest quality, 10
+    decoded = np.asarray(Image.open(tmp_path / "photo.jpg"))
+    levels = estimate_levels(decoded, codec3, source=tmp_path / "photo.jpg")
+    assert levels["jpeg"].exact and levels["jpeg"].value == 10  # read as 5, snapped to a level the codec has
+    assert (
+        levels["noise"].method == "pca (luma)"
+    )  # a JPEG file: luma, where chroma subsampling cannot hide it
+    assert levels["blur"].value is None and "learned estimator" in levels["blur"].note
+    loud = estimate_levels(_noisy(90), LevelCodec())
+    assert loud["noise"].value == 50.0  # beyond the codec: its top, so that it can drive the slider
+    png = estimate_levels(image, codec3)
+    assert png["jpeg"].value is None and png["noise"].method == "pca"
+
+
+def test_restore_auto_is_restore_at_the_estimate(ckpts):
+    from cugan_lightning import load_restorer
+
+    restorer = load_restorer(ckpts["mse"], estimator=None)
+    image = _noisy(20)[:64, :64]
+    estimate = restorer.estimate(image)
+    assert estimate["noise"].value == pytest.approx(20, abs=2)
+    expected = restorer.restore(image, noise=estimate["noise"].value)
+    assert np.array_equal(restorer.restore(image, auto=True), expected)
+    # a level given is kept; only the others are estimated
+    assert np.array_equal(restorer.restore(image, auto=True, noise=10), restorer.restore(image, noise=10))
+
+
+def test_cli_noise_auto_prints_the_estimate_and_restores_with_it(ckpts, tmp_path, capsys):
+    from cugan_lightning import load_restorer
+    from cugan_lightning.apps.restore import main
+
+    image = _noisy(20)[:64, :64]
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    args = [str(tmp_path / "photo.png"), "--model", str(ckpts["mse"]), "--device", "cpu"]
+    assert main([*args, "-o", str(tmp_path / "auto.png"), "--noise", "auto", "--blur", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "photo.png: estimated noise" in out and "by learned" in out  # the zoo's estimator for this codec
+    restorer = load_restorer(ckpts["mse"])
+    sigma = restorer.estimate(image)["noise"].value
+    expected = restorer.restore(image, noise=sigma, blur=1)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "auto.png")), expected)
+
+
+def test_cli_auto_errors_are_one_line(ckpts, tmp_path, capsys):
+    from cugan_lightning.apps.restore import main
+
+    Image.fromarray(_noisy(10)[:32, :32]).save(tmp_path / "photo.png")
+    args = [str(tmp_path / "photo.png"), "-o", str(tmp_path / "out.png"), "--model", str(ckpts["mse"])]
+    assert main([*args, "--jpeg", "auto"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "this model has no jpeg slider")
+    assert main([*args, "--noise", "loud"]) == 2
+    assert "expected a number or auto, got 'loud'" in capsys.readouterr().err
+    assert main([*args, "--auto", "--estimator", str(ckpts["mse"])]) == 2
+    assert_one_line_error(capsys.readouterr().err, "no 'cugan_estimator' entry")
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_the_evaluation_app_scores_blind_levels_beside_true_ones(ckpts, tmp_path):
+    import csv
+    import json
+
+    from cugan_lightning.apps.evaluate import run
+
+    overrides = [f"models.cunet={ckpts['mse']}", "metrics=[psnr]", "data.crop=96", "figures=false"]
+    overrides += ["settings=[[0,30],[2,0]]", "blind=classical"]
+    summary = run(compose_config(overrides, tmp_path, "evaluate"))
+    assert [m["name"] for m in summary["models"]] == ["input", "cunet", "cunet_blind"]
+    table = json.loads((tmp_path / "estimation.json").read_text())["cunet_blind"]
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "estimates.csv").read_text())))
+    assert len(rows) == 2 * 2 * 2  # images x settings x factors
+    for setting in ("b0_n30", "b2_n0"):
+        noise = [r for r in rows if r["setting"] == setting and r["factor"] == "noise"]
+        mae = sum(abs(float(r["estimate"]) - float(r["true"])) for r in noise) / len(noise)
+        assert table[setting]["noise"] == pytest.approx(mae)
+        # without a learned estimator there is no blind blur: it counts as level 0
+        assert table[setting]["blur"] == pytest.approx(float(setting[1]))
+        psnr = summary["summary"]["psnr"]
+        assert table[setting]["gap"] == pytest.approx(
+            psnr["cunet_blind"][setting] - psnr["cunet"][setting], abs=1e-6
+        )
+    assert table["b0_n30"]["noise"] < 3  # the patch-PCA estimate on a clipped, rounded sigma-30 input
+    assert "Blind levels: cunet" in summary["estimation_markdown"]

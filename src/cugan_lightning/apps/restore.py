@@ -4,6 +4,7 @@
     cugan-restore photos/ -o out/ --model mse.ckpt --gan gan.ckpt --alpha 0.3 --noise 25
     cugan-restore photo.jpg -o restored.png --auto                 # levels estimated from the photo
     cugan-restore photo.png -o grid.png --model mse.ckpt --gan gan.ckpt --sweep
+    cugan-restore photo.png -o restored.png --blur 1 --map noise=noise.png    # a level per pixel (docs/restore.md)
 
 Every input and output is checked before anything is written, and each output is written atomically, so a bad
 input means no output at all. The restoration itself is :class:`cugan_lightning.inference.Restorer`.
@@ -32,6 +33,7 @@ from ..data.io import (
 from ..data.layouts import split_channels
 from ..figures import render_rows, save_png, slider_rows
 from ..inference import DEFAULT_TILE_OVERLAP, MIN_TILE, Restorer, check_tile, load_restorer, resolve_device
+from ..inference.maps import MapError, check_maps, read_level_map, read_z_map
 from .common import (
     CliArgumentParser,
     CliError,
@@ -78,6 +80,17 @@ def build_parser() -> CliArgumentParser:
         help="the learned level estimator (a file or zoo:NAME; default: the zoo's one for the model's codec)",
     )
     parser.add_argument("--z", type=float, nargs="+", metavar="Z", help="raw condition vector in [0, 1]")
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="FACTOR=FILE",
+        help="a level per pixel for blur or noise: a gray 16-bit PNG / TIFF spanning the factor's range, a float "
+        "TIFF or .npy of levels, or auto (the estimator's map); replaces that factor's level",
+    )
+    parser.add_argument(
+        "--z-map", type=Path, metavar="FILE", help="levels of every factor per pixel: a .npy (D, H, W)"
+    )
     parser.add_argument(
         "--tile", type=int, help=f"restore in tiles of this size (>= {MIN_TILE}) to save memory"
     )
@@ -179,7 +192,10 @@ def _run(args: argparse.Namespace) -> None:
     asked_auto = {n for n in FACTORS if getattr(args, n) == "auto"}
     if args.z is not None and (fixed or asked_auto or args.auto):
         raise CliError("give either --blur / --noise / --jpeg (physical units, or auto) or --z, not both")
-    if args.z is None and not (fixed or asked_auto or args.auto or args.sweep):
+    map_files = _map_arguments(args)
+    if map_files and args.sweep:
+        raise CliError("--sweep moves one level over the whole image; it takes no --map / --z-map")
+    if args.z is None and not (fixed or asked_auto or args.auto or args.sweep or map_files):
         raise CliError(
             "give the input's degradation: --blur SIGMA, --noise SIGMA (and --jpeg QUALITY), --auto to estimate "
             "them, or --z Z..."
@@ -215,6 +231,8 @@ def _run(args: argparse.Namespace) -> None:
     auto = (set(names) - set(fixed)) if args.auto else asked_auto
     given = {"blur": fixed.get("blur"), "noise": fixed.get("noise"), "jpeg": fixed.get("jpeg")}
     z = restorer.z_for(z=args.z, **given) if args.z is not None or not auto else None
+    maps, map_levels = _read_maps(restorer, map_files)
+    given.update({name: level for name, level in map_levels.items() if given.get(name) is None})
 
     # 4. restore and write (each file atomically)
     for job in jobs:
@@ -227,12 +245,65 @@ def _run(args: argparse.Namespace) -> None:
             levels = {n: estimates[n].value or 0.0 for n in auto}
         try:
             job_z = z if z is not None else restorer.z_for(levels=levels, **given)
+            job_z = _with_maps(restorer, job, array, job_z, maps)
             _restore_job(restorer, job, array, job_z, args)
         except torch.cuda.OutOfMemoryError:  # the CPU allocator raises plain RuntimeError
             size = "x".join(str(n) for n in array.shape[:2])
             hint = "use a smaller --tile" if args.tile else "use --tile 512 (or smaller)"
             raise CliError(f"out of memory restoring '{job.source}' ({size}) on {device}; {hint}") from None
         print(f"wrote {job.target}")
+
+
+def _map_arguments(args: argparse.Namespace) -> dict[str, Path | str]:
+    """``--map FACTOR=FILE`` entries (and ``--z-map``, as the key ``*``) by factor name, checked for form."""
+    files: dict[str, Path | str] = {}
+    for entry in args.map:
+        name, sep, file = entry.partition("=")
+        if not sep or not name or not file:
+            raise CliError(f"--map takes FACTOR=FILE (e.g. noise=noise.png), got '{entry}'")
+        if name in files:
+            raise CliError(f"--map {name}= is given twice")
+        if name in FACTORS and getattr(args, name) is not None:
+            raise CliError(f"--{name} and --map {name}= both set the {name} level; give one")
+        files[name] = file if file == "auto" else Path(file)
+    if args.z_map is not None:
+        files["*"] = args.z_map
+    return files
+
+
+def _read_maps(
+    restorer: Restorer, files: dict[str, Path | str]
+) -> tuple[dict[str, object], dict[str, float]]:
+    """The maps read and checked (values, factors) before anything is written; ``auto`` stays a marker."""
+    codec, maps, levels = restorer.codec, {}, {}
+    try:
+        if "*" in files:
+            maps, levels = read_z_map(files["*"], codec)
+        for name, file in files.items():
+            if name != "*":
+                maps[name] = file if file == "auto" else read_level_map(file, codec, name)
+        for name, level in maps.items():  # factor and values checked at the map's own size
+            shape = (1, 1) if isinstance(level, str) else level.shape
+            check_maps(
+                codec, {name: 0.0 if isinstance(level, str) else level}, torch.zeros(1, codec.cond_dim), shape
+            )
+    except MapError as err:
+        raise CliError(str(err)) from None
+    return maps, levels
+
+
+def _with_maps(
+    restorer: Restorer, job: _Job, array: np.ndarray, z: Tensor, maps: dict[str, object]
+) -> Tensor:
+    if not maps:
+        return z
+    if any(isinstance(level, str) for level in maps.values()):
+        estimated = restorer.estimate_maps(array)
+        maps = {name: estimated.get(name, 0.0) if level == "auto" else level for name, level in maps.items()}
+    z, notes = check_maps(restorer.codec, maps, z, array.shape[:2])
+    for note in notes:
+        print(f"{job.source}: {note}")
+    return z
 
 
 def _restore_job(

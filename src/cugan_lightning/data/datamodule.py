@@ -10,7 +10,16 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from ..degradations import PAPER_SETTINGS, LevelCodec, LevelSampler, degrade, make_generator
+from ..degradations import (
+    PAPER_SETTINGS,
+    LevelCodec,
+    LevelSampler,
+    SpatialLevels,
+    degrade,
+    degrade_map,
+    encode_map,
+    make_generator,
+)
 from .datasets import EvalGridDataset, ImageSource, IterationBatchSampler, TrainPatchDataset
 from .embedded import load_embedded
 
@@ -44,6 +53,7 @@ class RestorationDataModule(L.LightningDataModule):
         val_dir: str | None = None,
         test_dir: str | None = None,
         sampler: LevelSampler | None = None,
+        spatial: SpatialLevels | None = None,
         codec: Mapping[str, Any] | LevelCodec | None = None,
         quantize: bool = True,
         eval_settings: Sequence[Sequence[float]] = PAPER_SETTINGS,
@@ -62,6 +72,7 @@ class RestorationDataModule(L.LightningDataModule):
         super().__init__()
         self.train_dir, self.val_dir, self.test_dir = train_dir, val_dir, test_dir
         self.sampler = sampler if sampler is not None else LevelSampler()
+        self.spatial = spatial if spatial is not None and spatial.p > 0 else None
         self.codec = LevelCodec.coerce(codec)
         if tuple(self.codec.names) != self.sampler.factors:
             raise ValueError(
@@ -196,11 +207,18 @@ class RestorationDataModule(L.LightningDataModule):
         levels = self.sampler.sample_levels(gt.shape[0], level_gen, device=gt.device)
         noise_gen = make_generator("train-noise", self.seed, batch_index, rank, device=gt.device)
         quality = levels.get("jpeg")
-        lq = degrade(
-            gt, levels["blur"], levels["noise"], generator=noise_gen, quantize=self.quantize,
-            jpeg_quality=quality, jpeg_codec="device",
-        )  # fmt: skip
-        z = self.codec.encode(levels, validate=False).to(device=gt.device, dtype=gt.dtype)
+        if self.spatial is not None:  # level maps: z becomes a condition map (B, D, P, P)
+            maxima = {"blur": self.sampler.blur_max, "noise": self.sampler.noise_max}
+            spatial_gen = make_generator("train-spatial", self.seed, batch_index, rank)
+            maps = self.spatial.sample_maps(levels, tuple(gt.shape[-2:]), maxima, spatial_gen)
+            lq = degrade_map(gt, maps, generator=noise_gen, quantize_values=self.quantize)
+            z = encode_map(self.codec, maps, validate=False).to(device=gt.device, dtype=gt.dtype)
+        else:
+            lq = degrade(
+                gt, levels["blur"], levels["noise"], generator=noise_gen, quantize=self.quantize,
+                jpeg_quality=quality, jpeg_codec="device",
+            )  # fmt: skip
+            z = self.codec.encode(levels, validate=False).to(device=gt.device, dtype=gt.dtype)
         batch = {"lq": lq, "gt": gt, "z": z, "blur_sigma": levels["blur"], "noise_sigma": levels["noise"]}
         if quality is not None:
             batch["jpeg_quality"] = quality

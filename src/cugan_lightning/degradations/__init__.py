@@ -22,22 +22,28 @@ from cugan_lightning.degradations.sampling import (
     sample_gamma,
     seed_for,
 )
+from cugan_lightning.degradations.spatial import SpatialLevels, blur_map, degrade_map, encode_map, noise_map
 
 __all__ = [
     "JPEG_SETTINGS",
     "PAPER_SETTINGS",
     "LevelCodec",
     "LevelSampler",
+    "SpatialLevels",
     "add_gaussian_noise",
+    "blur_map",
     "clip",
     "degrade",
     "degrade_fixed",
+    "degrade_map",
+    "encode_map",
     "gaussian_blur",
     "gaussian_kernel1d",
     "gaussian_kernel2d",
     "jpeg_compress",
     "jpeg_device",
     "make_generator",
+    "noise_map",
     "parse_setting",
     "quantize",
     "sample_beta",

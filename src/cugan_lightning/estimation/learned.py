@@ -9,13 +9,14 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .. import zoo
 from ..atomic import write_bytes_atomic
 from ..checkpoint.metadata import CheckpointError
 from ..checkpoint.read import read_checkpoint
-from ..degradations import LevelCodec
+from ..degradations import LevelCodec, gaussian_blur
 from ..networks.estimator import LevelEstimator
 from .common import Estimate
 
@@ -74,6 +75,23 @@ class LearnedEstimator:
     def condition_map(self, image: Any) -> Tensor:
         """Per-region condition ``(D, ceil(H / 4), ceil(W / 4))`` in [0, 1]."""
         return self.net.condition_map(_as_batch(image, self.device))[0].float().cpu()
+
+    @torch.inference_mode()
+    def level_maps(self, image: Any, factors: tuple[str, ...], smooth: float = 4.0) -> dict[str, np.ndarray]:
+        """Levels per pixel ``(H, W)`` float32 in physical units for the linear ``factors`` of the codec: the
+        per-region map smoothed (a Gaussian of ``smooth`` cells, 4 pixels each) and upsampled to the image. Empty
+        for an image under 16 pixels on a side."""
+        x = _as_batch(image, self.device)
+        if min(x.shape[-2:]) < self.min_side:
+            return {}
+        z = gaussian_blur(self.net.condition_map(x).float(), smooth)
+        z = F.interpolate(z, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)[0].cpu()
+        out = {}
+        for name in factors:
+            if name in self.codec.names:
+                d = self.codec.names.index(name)
+                out[name] = (z[d].clamp(0.0, 1.0) * self.codec.max_levels[d]).numpy()
+        return out
 
     def estimate(self, image: Any) -> dict[str, Estimate]:
         """Every factor of the codec, in its physical units (JPEG as a quality; 0 when no compression is seen)."""

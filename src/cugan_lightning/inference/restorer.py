@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -29,44 +30,26 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
 from ..checkpoint import CheckpointError, read_generator_file
 from ..data.io import to_float
-from ..data.layouts import array_to_pil, from_float, merge_channels, pil_to_array, split_channels
+from ..data.layouts import from_float, merge_channels, split_channels
 from ..degradations import LevelCodec
 from ..dni import DNIBlender, check_alpha
 from ..estimation import Estimate, LearnedEstimator, estimate_levels, find_estimator
+from ..estimation.levels import to_rgb_float
+from .images import PREVIEW_SIDE, SCALED_FACTORS, image_size, preview_size
+from .images import apply_to_image as _apply
+from .images import shrink as _shrink
+from .maps import MAP_FACTORS, check_maps
 from .precision import FastPath, resolve_device
-from .tiling import DEFAULT_TILE_OVERLAP, MIN_TILE, check_tile, tiled_forward
+from .tiling import DEFAULT_TILE_OVERLAP, check_tile, tiled_forward
 
 __all__ = ["PREVIEW_SIDE", "Restorer", "load_restorer", "preview_size", "resolve_device"]
 
 ImageT = TypeVar("ImageT")
-
-PREVIEW_SIDE = 512
-"""Default longest side of a preview, in pixels."""
-
-SCALED_FACTORS = ("blur", "noise")
-"""Factors whose level shrinks with the image: a blur sigma in pixels, and the noise, which averaging lowers."""
-
-
-def preview_size(height: int, width: int, max_side: int = PREVIEW_SIDE) -> tuple[int, int]:
-    """``(height, width)`` shrunk, aspect kept, so that the longer side is at most ``max_side`` (unchanged when it
-    already fits)."""
-    if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < MIN_TILE:
-        raise ValueError(f"preview max_side must be an integer >= {MIN_TILE} pixels, got {max_side!r}")
-    scale = max(height, width) / max_side
-    if scale <= 1:
-        return height, width
-    return max(1, round(height / scale)), max(1, round(width / scale))
-
-
-def _shrink(x: Tensor, size: tuple[int, int]) -> Tensor:
-    """``(B, C, H, W)`` float to ``size`` by area averaging (each output pixel the mean of the pixels it covers)."""
-    return x if tuple(x.shape[-2:]) == size else F.interpolate(x, size=size, mode="area")
 
 
 class Restorer:
@@ -161,6 +144,23 @@ class Restorer:
                 mapping[name] = float(value)
         return self.codec.encode(mapping).to(torch.float32)
 
+    def with_maps(self, image: Any, z: Tensor, maps: Mapping[str, Any] | None) -> Tensor:
+        """``z`` ``(1, D)`` with the factors in ``maps`` given per pixel: a condition map ``(1, D, H, W)`` for the
+        image's size (``z`` itself when there are no maps or all are constant). A resized map is noted in a
+        warning; a bad one raises :class:`~.maps.MapError`."""
+        if not maps:
+            return z
+        z, notes = check_maps(self.codec, maps, z, image_size(image))
+        for note in notes:
+            warnings.warn(note, stacklevel=3)
+        return z
+
+    def estimate_maps(self, image: Any) -> dict[str, np.ndarray]:
+        """The learned estimator's level maps ``(H, W)`` for blur and noise (physical units, smoothed), for
+        ``restore(maps=...)``; empty without a learned estimator."""
+        learned = self.estimator
+        return {} if learned is None else learned.level_maps(to_rgb_float(image), MAP_FACTORS)
+
     def _check_alpha(self, alpha: float | None) -> float:
         if alpha is None:
             return 1.0
@@ -206,22 +206,35 @@ class Restorer:
         tile: int | None = None,
         tile_overlap: int = DEFAULT_TILE_OVERLAP,
     ) -> Tensor:
-        """Restore ``x`` ``(B, 3, H, W)`` in [0, 1] (on the restorer's device) under ``z`` ``(1, cond_dim)``.
+        """Restore ``x`` ``(B, 3, H, W)`` in [0, 1] (on the restorer's device) under ``z`` ``(1, cond_dim)`` or a
+        condition map ``(1, cond_dim, H, W)`` (:mod:`.maps`).
 
         Returns ``(B, 3, H, W)`` clamped to [0, 1]. ``tile`` restores in overlapping tiles of that size.
         """
-        weights = self.condition_weights(z, alpha)
         x = x.to(device=self.device, dtype=torch.float32)
+        channels = x.shape[1]
+        if z.dim() == 4:  # the map travels with the image as extra channels, so each tile gets its own part
+            self.set_alpha(alpha)
+            x = torch.cat([x, z.to(x).expand(x.shape[0], -1, -1, -1)], dim=1)
 
-        def run(part: Tensor) -> Tensor:
-            self.stats["forward_calls"] += 1
-            return self.fast.run(self.net_g, part, weights=weights)
+            def run(part: Tensor) -> Tensor:
+                self.stats["forward_calls"] += 1
+                self.stats["condition_calls"] += 1
+                image, z_part = part[:, :channels], part[:1, channels:]
+                weights = [self.fast.input(w) for w in self.net_g.condition(z_part, tuple(image.shape[-2:]))]
+                return torch.cat([self.fast.run(self.net_g, image, weights=weights), part[:, channels:]], 1)
+        else:
+            weights = self.condition_weights(z, alpha)
+
+            def run(part: Tensor) -> Tensor:
+                self.stats["forward_calls"] += 1
+                return self.fast.run(self.net_g, part, weights=weights)
 
         if tile is None:
-            return run(x).clamp(0.0, 1.0)
+            return run(x)[:, :channels].clamp(0.0, 1.0)
         tile, tile_overlap = check_tile(tile, tile_overlap)
         multiple = int(getattr(self.net_g, "pad_multiple", 1))
-        return tiled_forward(run, x, tile, tile_overlap, multiple).clamp(0.0, 1.0)
+        return tiled_forward(run, x, tile, tile_overlap, multiple)[:, :channels].clamp(0.0, 1.0)
 
     def restore_array(
         self,
@@ -261,6 +274,8 @@ class Restorer:
         if size == (height, width):
             return self.restore_tensor(x, z, alpha)
         x = _shrink(x.to(device=self.device, dtype=torch.float32), size)
+        if z.dim() == 4:
+            z = _shrink(z.to(device=self.device, dtype=torch.float32), size)
         if scale_levels:
             scale = max(height, width) / max_side
             z = z.clone()
@@ -301,6 +316,7 @@ class Restorer:
         levels: Mapping[str, float] | None = None,
         jpeg: float | None = None,
         auto: bool = False,
+        maps: Mapping[str, Any] | None = None,
     ) -> ImageT:
         """Restore ``image`` assuming it was degraded with ``blur`` / ``noise`` (physical units) and, for a model
         with a JPEG factor, compressed at quality ``jpeg`` (0: none); or under a raw ``z``. ``auto``: the levels
@@ -310,12 +326,13 @@ class Restorer:
         [0, 1]) or a float tensor ``(3, H, W)`` / ``(B, 3, H, W)`` in [0, 1]; the result is of the same kind, shape
         and dtype (tensors on the same device; palette PIL images come back as RGB or RGBA). ``alpha`` in [0, 1]
         blends the DNI pair (0 = GAN, 1 = MSE; None is the MSE model). ``levels`` sets further codec factors by
-        name. ``tile`` restores in overlapping tiles of that size.
+        name. ``tile`` restores in overlapping tiles of that size. ``maps``: a level map ``(H, W)`` per factor
+        (blur, noise; physical units), which replaces that factor's level (:mod:`.maps`).
         """
         if auto:  # a factor with no estimate stays at level 0
             estimated = {name: e.value for name, e in self.estimate(image).items() if e.value is not None}
             levels = {**estimated, **(levels or {})}
-        cond = self.z_for(blur, noise, z, levels, jpeg)
+        cond = self.with_maps(image, self.z_for(blur, noise, z, levels, jpeg), maps)
         return _apply(
             image,
             lambda array: self.restore_array(array, cond, alpha, tile, tile_overlap),
@@ -334,6 +351,7 @@ class Restorer:
         *,
         max_side: int = PREVIEW_SIDE,
         scale_levels: bool = True,
+        maps: Mapping[str, Any] | None = None,
     ) -> ImageT:
         """A quick look at :meth:`restore` with the same arguments, for a large image: ``image`` shrunk so that
         its long side is at most ``max_side`` pixels, restored, and returned at that size (the same kind as the
@@ -341,34 +359,12 @@ class Restorer:
         shrink factor, as shrinking divides them (see :meth:`preview_tensor`); ``scale_levels=False`` keeps them.
         """
         preview_size(1, 1, max_side)  # checks max_side before any work
-        cond = self.z_for(blur, noise, z, levels, jpeg)
+        cond = self.with_maps(image, self.z_for(blur, noise, z, levels, jpeg), maps)
         return _apply(
             image,
             lambda array: self.preview_array(array, cond, alpha, max_side, scale_levels),
             lambda batch: self.preview_tensor(batch, cond, alpha, max_side, scale_levels),
         )
-
-
-def _apply(
-    image: ImageT, on_array: Callable[[np.ndarray], np.ndarray], on_tensor: Callable[[Tensor], Tensor]
-) -> ImageT:
-    """Run an array or a batch-tensor restoration on ``image`` of any kind and give back the same kind."""
-    if isinstance(image, Image.Image):
-        array, mode = pil_to_array(image)
-        return array_to_pil(on_array(array), mode)  # type: ignore[return-value]
-    if isinstance(image, Tensor):
-        if not image.is_floating_point() or image.dim() not in (3, 4) or image.shape[-3] != 3:
-            raise ValueError(
-                f"tensor images must be float (3, H, W) or (B, 3, H, W) in [0, 1], got {image.dtype} "
-                f"{tuple(image.shape)}"
-            )
-        batch = image if image.dim() == 4 else image[None]
-        out = on_tensor(batch)
-        out = out if image.dim() == 4 else out[0]
-        return out.to(device=image.device, dtype=image.dtype)  # type: ignore[return-value]
-    if isinstance(image, np.ndarray):
-        return on_array(image)  # type: ignore[return-value]
-    raise TypeError(f"image must be a PIL image, a numpy array or a torch tensor, got {type(image).__name__}")
 
 
 def load_restorer(

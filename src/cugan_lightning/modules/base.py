@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 
 
 def mean_level(z: torch.Tensor) -> torch.Tensor:
-    """``mean(z)`` per sample ``(B,)`` in [0, 1]: how degraded each input is (the released code's level weights)."""
-    return z.detach().float().mean(dim=1)
+    """``mean(z)`` per sample ``(B,)`` in [0, 1]: how degraded each input is (the released code's level weights);
+    a condition map ``(B, D, H, W)`` is averaged over the image too."""
+    return z.detach().float().flatten(1).mean(dim=1)
 
 
 def optimizer_config(optimizer_factory: Any, scheduler_factory: Any, params: Any) -> Any:

@@ -10,6 +10,10 @@ Layout (docs/model.md; as in the released code), for ``S = len(channels)`` scale
     r    = tail( MRB x blocks[0] (g) )
     y    = x + w_out(z) * r
 
+``z`` is a vector per image ``(B, D)`` or a map ``(B, D, H, W)`` (docs/model.md, "Spatial z"): each condition linear
+is then applied per pixel, at its scale's resolution (the map padded like the image and area-averaged), so a
+constant map gives the vector's result.
+
 Module names (stable: checkpoints and DNI rely on them): ``head``, ``encoders.<s>.<j>``, ``downs.<s>``,
 ``decoders.<s>.<j>``, ``ups.<s>``, ``tail``, and every condition linear under ``cond.<name>``, so parameters
 whose name starts with ``cond.`` are C_G and all others the base network.
@@ -176,6 +180,8 @@ class CUnet(nn.Module):
                 widths[f"msf{s - 1}"] = channels[s - 1]  # fusion of the upsampled scale s into scale s-1
         widths["out"] = in_channels
         self.cond_names: tuple[str, ...] = tuple(widths) if self.conditional else ()
+        # the scale each modulation point works at; -1: the output, at the unpadded full size
+        self._cond_scales = tuple(_scale_of(name) for name in self.cond_names)
         self.cond_channels: tuple[int, ...] = tuple(widths.values()) if self.conditional else ()
         self.cond = (
             nn.ModuleDict({k: nn.Linear(cond_dim, c, bias=True) for k, c in widths.items()})
@@ -202,37 +208,80 @@ class CUnet(nn.Module):
         return 2 ** (self.num_scales - 1)
 
     def _check_z(self, z: Tensor | None, batch: int | None) -> Tensor:
+        shape = f"(B, {self.cond_dim}) or a map (B, {self.cond_dim}, H, W)"
         if z is None:
-            raise ValueError(f"z is required for a conditional CUnet: pass a (B, {self.cond_dim}) tensor")
+            raise ValueError(f"z is required for a conditional CUnet: pass a {shape} tensor")
         if not isinstance(z, Tensor):
-            raise TypeError(f"z must be a torch.Tensor of shape (B, {self.cond_dim}), got {type(z).__name__}")
-        if z.dim() != 2 or z.shape[1] != self.cond_dim or (batch is not None and z.shape[0] != batch):
-            expected = f"({batch if batch is not None else 'B'}, {self.cond_dim})"
-            raise ValueError(f"z must have shape {expected}, got {tuple(z.shape)}")
+            raise TypeError(f"z must be a torch.Tensor of shape {shape}, got {type(z).__name__}")
+        if (
+            z.dim() not in (2, 4)
+            or z.shape[1] != self.cond_dim
+            or (batch is not None and z.shape[0] != batch)
+            or (z.dim() == 4 and min(z.shape[-2:]) < 1)
+        ):
+            b = batch if batch is not None else "B"
+            raise ValueError(
+                f"z must have shape ({b}, {self.cond_dim}) or ({b}, {self.cond_dim}, H, W), got {tuple(z.shape)}"
+            )
         return z
 
-    def condition(self, z: Tensor) -> tuple[Tensor, ...]:
-        """All modulation weights for ``z`` ``(B, cond_dim)``: one ``(B, C, 1, 1)`` tensor per ``cond_names`` entry.
+    def weight_sizes(self, height: int, width: int) -> tuple[tuple[int, int], ...]:
+        """``(h, w)`` of each modulation point's feature map (order of ``cond_names``) for an image of that size:
+        the size a condition map's weights take there."""
+        m = self.pad_multiple
+        padded = (height + (-height) % m, width + (-width) % m)
+        return tuple(
+            (height, width) if s < 0 else (padded[0] >> s, padded[1] >> s) for s in self._cond_scales
+        )
 
-        Feed the result to ``forward(x, weights=...)`` to skip the condition network, e.g. to blend or edit
-        weights. An unconditional network has nothing to modulate and returns ``()``.
+    def condition(self, z: Tensor, size: tuple[int, int] | None = None) -> tuple[Tensor, ...]:
+        """All modulation weights for ``z``: one tensor per ``cond_names`` entry.
+
+        A vector ``z`` ``(B, cond_dim)`` gives ``(B, C, 1, 1)`` weights. A map ``(B, cond_dim, h, w)`` gives
+        ``(B, C, h_s, w_s)`` weights at each point's resolution (:meth:`weight_sizes`) for an image of ``size``
+        (default: the map's own size; a map of another size is resized to it bilinearly first). Feed the result
+        to ``forward(x, weights=...)`` to skip the condition network, e.g. to blend or edit weights. An
+        unconditional network has nothing to modulate and returns ``()``.
         """
         if self.cond is None:
             return ()
         z = self._check_z(z, None)
-        return tuple(layer(z)[:, :, None, None] for layer in self.cond.values())
+        if z.dim() == 2:
+            return tuple(layer(z)[:, :, None, None] for layer in self.cond.values())
+        size = tuple(z.shape[-2:]) if size is None else (int(size[0]), int(size[1]))
+        if tuple(z.shape[-2:]) != size:
+            z = F.interpolate(z, size=size, mode="bilinear", align_corners=False)
+        # the map at each scale: padded like the image, then area-averaged once per halving (exact: the padded
+        # size is a multiple of every halving)
+        scales = [self._pad(z)]
+        for _ in range(1, self.num_scales):
+            scales.append(F.avg_pool2d(scales[-1], 2))
+        weights = []
+        for layer, s in zip(self.cond.values(), self._cond_scales, strict=True):
+            plane = z if s < 0 else scales[s]
+            weights.append(F.conv2d(plane, layer.weight[:, :, None, None], layer.bias))
+        return tuple(weights)
 
-    def _check_weights(self, weights: Sequence[Tensor], batch: int) -> tuple[Tensor, ...]:
+    def _check_weights(
+        self, weights: Sequence[Tensor], batch: int, height: int, width: int
+    ) -> tuple[Tensor, ...]:
         weights = tuple(weights)
         if len(weights) != len(self.cond_channels):
             raise ValueError(
                 f"weights must hold {len(self.cond_channels)} tensors (one per cond layer, see cond_names), "
                 f"got {len(weights)}"
             )
-        for name, c, w in zip(self.cond_names, self.cond_channels, weights, strict=True):
-            if w.dim() != 4 or w.shape[1:] != (c, 1, 1) or w.shape[0] not in (1, batch):
+        sizes = self.weight_sizes(height, width)
+        for name, c, size, w in zip(self.cond_names, self.cond_channels, sizes, weights, strict=True):
+            if (
+                w.dim() != 4
+                or w.shape[1] != c
+                or tuple(w.shape[-2:]) not in ((1, 1), size)
+                or w.shape[0] not in (1, batch)
+            ):
                 raise ValueError(
-                    f"weights[{name!r}] must have shape ({batch}, {c}, 1, 1), got {tuple(w.shape)}"
+                    f"weights[{name!r}] must have shape ({batch}, {c}, 1, 1) or ({batch}, {c}, {size[0]}, "
+                    f"{size[1]}), got {tuple(w.shape)}"
                 )
         return weights
 
@@ -248,7 +297,8 @@ class CUnet(nn.Module):
     def forward(
         self, x: Tensor, z: Tensor | None = None, *, weights: Sequence[Tensor] | None = None
     ) -> Tensor:
-        """Restore ``x`` ``(B, in_channels, H, W)`` in [0, 1] under ``z`` ``(B, cond_dim)``.
+        """Restore ``x`` ``(B, in_channels, H, W)`` in [0, 1] under ``z``: ``(B, cond_dim)``, or a map
+        ``(B, cond_dim, h, w)`` (resized to ``H, W`` when it differs).
 
         ``weights`` (from :meth:`condition`) replaces ``z``. An unconditional network ignores ``z``.
         Returns ``(B, in_channels, H, W)``.
@@ -265,9 +315,9 @@ class CUnet(nn.Module):
                 raise ValueError("weights were given but this CUnet is unconditional (conditional=False)")
             ws: Sequence[Tensor | None] = [None] * (2 * sum(self.blocks) + self.num_scales)
         elif weights is not None:
-            ws = self._check_weights(weights, batch)
+            ws = self._check_weights(weights, batch, height, width)
         else:
-            ws = self.condition(self._check_z(z, batch))
+            ws = self.condition(self._check_z(z, batch), (height, width))
         w_iter = iter(ws)
 
         feat = self.head(self._pad(x))
@@ -291,6 +341,14 @@ class CUnet(nn.Module):
         w_out = next(w_iter)
         # add to the unpadded input: at z = 0 (w_out == 0) the output is then exactly x
         return x + (residual if w_out is None else w_out * residual)
+
+
+def _scale_of(name: str) -> int:
+    """The scale a modulation point works at, from its name: ``enc<s>_<j>`` / ``dec<s>_<j>`` at ``s``,
+    ``msf<s>`` at ``s``, ``out`` at -1 (the output, unpadded)."""
+    if name == "out":
+        return -1
+    return int(re.match(r"(?:enc|dec|msf)(\d+)", name)[1])
 
 
 def load_released_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:

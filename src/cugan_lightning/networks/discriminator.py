@@ -7,6 +7,7 @@ The authors never released it; this follows the paper. Module names: ``features.
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["CUGANDiscriminator", "GFMCondition"]
@@ -16,7 +17,8 @@ _MIN_SIZE = 32  # five stride-2 convs: 32 -> 1
 
 
 class GFMCondition(nn.Module):
-    """Condition layers of one GFM: ``z`` ``(B, cond_dim)`` -> ``alpha, beta`` each ``(B, C, 1, 1)``.
+    """Condition layers of one GFM: ``z`` ``(B, cond_dim)`` -> ``alpha, beta`` each ``(B, C, 1, 1)``; a condition
+    map ``(B, cond_dim, h, w)`` -> ``(B, C, h', w')`` at the feature size ``size`` (area-resized first).
 
     Starts as the identity (``alpha = 1``, ``beta = 0``) through a zero weight and bias 1 / 0, so the weights still
     receive gradients through ``z`` from the first step.
@@ -31,8 +33,13 @@ class GFMCondition(nn.Module):
         nn.init.zeros_(self.beta.weight)
         nn.init.zeros_(self.beta.bias)
 
-    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        return self.alpha(z)[:, :, None, None], self.beta(z)[:, :, None, None]
+    def forward(self, z: Tensor, size: tuple[int, int] | None = None) -> tuple[Tensor, Tensor]:
+        if z.dim() == 2:
+            return self.alpha(z)[:, :, None, None], self.beta(z)[:, :, None, None]
+        if size is not None and tuple(z.shape[-2:]) != tuple(size):
+            z = F.adaptive_avg_pool2d(z, size)
+        alpha = F.conv2d(z, self.alpha.weight[:, :, None, None], self.alpha.bias)
+        return alpha, F.conv2d(z, self.beta.weight[:, :, None, None], self.beta.bias)
 
 
 class _ConvLayer(nn.Module):
@@ -113,7 +120,8 @@ class CUGANDiscriminator(nn.Module):
     def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         """Logits ``(B,)`` for images ``x`` ``(B, in_channels, H, W)`` in [0, 1], ``H, W >= 32``, under ``z``.
 
-        ``z`` ``(B, cond_dim)`` is required when ``gfm=True`` and ignored otherwise.
+        ``z`` ``(B, cond_dim)`` or a condition map ``(B, cond_dim, h, w)`` (applied per pixel, resized to each
+        layer) is required when ``gfm=True`` and ignored otherwise.
         """
         if not isinstance(x, Tensor) or x.dim() != 4:
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
@@ -129,14 +137,17 @@ class CUGANDiscriminator(nn.Module):
                 raise ValueError(
                     f"z is required when gfm=True: pass a ({x.shape[0]}, {self.cond_dim}) tensor"
                 )
-            if z.shape != (x.shape[0], self.cond_dim):
-                raise ValueError(f"z must have shape ({x.shape[0]}, {self.cond_dim}), got {tuple(z.shape)}")
+            if z.dim() not in (2, 4) or z.shape[:2] != (x.shape[0], self.cond_dim):
+                raise ValueError(
+                    f"z must have shape ({x.shape[0]}, {self.cond_dim}) or ({x.shape[0]}, {self.cond_dim}, H, W), "
+                    f"got {tuple(z.shape)}"
+                )
 
         feat = x
         for i, layer in enumerate(self.features):
             feat = layer(feat)
             if i > 0 and self.cond is not None:
-                alpha, beta = self.cond[i - 1](z)
+                alpha, beta = self.cond[i - 1](z, feat.shape[-2:])
                 feat = alpha * feat + beta
             feat = self.act(feat)
         return self.head(feat.mean(dim=(-2, -1))).squeeze(-1)

@@ -1,0 +1,144 @@
+"""Levels that vary over the image (docs/degradations.md, "Spatial levels"): smooth random level maps for
+training, the blur and noise they describe applied on the device, and maps encoded into a condition map.
+
+A level map is ``(B, H, W)`` in physical units. Blur with a varying sigma is approximated by blending, per pixel,
+the two images blurred at the neighbouring sigmas of a grid (``step`` pixels apart); noise scales per pixel.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from cugan_lightning.degradations.blur import check_image, gaussian_blur
+from cugan_lightning.degradations.codec import LevelCodec
+from cugan_lightning.degradations.jpeg import jpeg_device
+from cugan_lightning.degradations.noise import clip, jpeg_compress, quantize
+
+__all__ = ["SpatialLevels", "blur_map", "degrade_map", "encode_map", "noise_map"]
+
+MAP_FACTORS = ("blur", "noise")
+"""The factors whose level can vary over an image; JPEG keeps one quality per image."""
+
+
+def _check_map(level: Tensor, x: Tensor, name: str) -> Tensor:
+    if not isinstance(level, Tensor) or level.dim() != 3 or level.shape != (x.shape[0], *x.shape[-2:]):
+        shape = tuple(level.shape) if isinstance(level, Tensor) else type(level).__name__
+        raise ValueError(f"{name} map must have shape (B, H, W) = {(x.shape[0], *x.shape[-2:])}, got {shape}")
+    return level.to(device=x.device, dtype=x.dtype)
+
+
+def blur_map(x: Tensor, sigma: Tensor, step: float = 0.25) -> Tensor:
+    """Blur ``x`` ``(B, C, H, W)`` with a sigma per pixel ``(B, H, W)`` (pixels, >= 0): each pixel is the blend of
+    ``x`` blurred at the two grid sigmas ``k * step`` around its own, weighted linearly. Where the map is
+    constant at a grid sigma the result is exactly that blur."""
+    check_image(x)
+    sigma = _check_map(sigma, x, "blur sigma")
+    position = (sigma / step).clamp(min=0)[:, None]  # (B, 1, H, W) in grid steps
+    out = torch.zeros_like(x)
+    for k in range(int(math.floor(float(position.max()))) + 2):
+        weight = (1.0 - (position - k).abs()).clamp(min=0)
+        if bool((weight > 0).any()):
+            out = out + weight * gaussian_blur(x, k * step)
+    return out
+
+
+def noise_map(x: Tensor, sigma: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """``x + N(0, 1) * sigma / 255`` with a sigma per pixel ``(B, H, W)`` on the 0..255 scale; the normal draws
+    come from ``generator`` (on its device) in ``x``'s shape, as :func:`add_gaussian_noise` draws them."""
+    sigma = _check_map(sigma, x, "noise sigma")
+    draw_device = generator.device if generator is not None else x.device
+    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=draw_device).to(x.device)
+    return x + noise * (sigma[:, None] / 255.0)
+
+
+def degrade_map(
+    gt: Tensor,
+    levels: Mapping[str, Tensor],
+    generator: torch.Generator | None = None,
+    quantize_values: bool = True,
+    jpeg_codec: str = "device",
+) -> Tensor:
+    """Degrade ``gt`` ``(B, C, H, W)`` with level maps: ``levels["blur"]`` and ``levels["noise"]`` ``(B, H, W)``,
+    and ``levels["jpeg"]`` one quality per image ``(B,)`` (0: none), in the order of :func:`degrade`."""
+    check_image(gt, "gt")
+    lq = blur_map(gt, levels["blur"])
+    lq = noise_map(lq, levels["noise"], generator)
+    lq = quantize(lq) if quantize_values else clip(lq)
+    quality = levels.get("jpeg")
+    if quality is not None:
+        lq = jpeg_device(lq, quality) if jpeg_codec == "device" else jpeg_compress(lq, quality)
+    return lq
+
+
+def encode_map(codec: LevelCodec, levels: Mapping[str, Tensor | float], validate: bool = True) -> Tensor:
+    """Level maps ``(B, H, W)`` (or one value per image ``(B,)`` / a number) by factor name -> the condition map
+    ``(B, D, H, W)`` in [0, 1] through ``codec``; at least one entry must be a map."""
+    maps = [v for v in levels.values() if isinstance(v, Tensor) and v.dim() == 3]
+    if not maps:
+        raise ValueError("encode_map needs at least one level map (B, H, W)")
+    batch, height, width = maps[0].shape
+    columns = {}
+    for name, value in levels.items():
+        value = torch.as_tensor(value, dtype=torch.float32, device=maps[0].device)
+        if value.dim() == 1:
+            value = value[:, None, None]
+        columns[name] = value.expand(batch, height, width).reshape(-1)
+    z = codec.encode(columns, validate=validate)  # (B * H * W, D)
+    return z.reshape(batch, height, width, codec.cond_dim).permute(0, 3, 1, 2).contiguous()
+
+
+@dataclass(frozen=True)
+class SpatialLevels:
+    """Smooth random level maps for training (``degradation.spatial``).
+
+    With probability ``p`` a sample's active blur and noise levels vary over its patch: each goes from the level the
+    sampler drew to a second level drawn uniformly in ``0..max``, along a random field (``grid x grid`` uniform
+    control values, bilinearly upsampled) sharpened by a random logistic slope between 1 and ``max_slope``, so
+    both gentle gradients and near-step edges occur. Other samples keep constant maps. A factor the sampler left
+    at 0 stays 0 everywhere; JPEG keeps one quality per patch.
+    """
+
+    p: float = 0.5
+    grid: int = 3
+    max_slope: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.p) <= 1.0:
+            raise ValueError(f"degradation.spatial.p is a probability in [0, 1], got {self.p}")
+        if isinstance(self.grid, bool) or not isinstance(self.grid, int) or self.grid < 2:
+            raise ValueError(f"degradation.spatial.grid must be a whole number >= 2, got {self.grid!r}")
+        if not float(self.max_slope) >= 1.0:
+            raise ValueError(f"degradation.spatial.max_slope must be >= 1, got {self.max_slope}")
+
+    def sample_maps(
+        self,
+        levels: Mapping[str, Tensor],
+        size: tuple[int, int],
+        maxima: Mapping[str, float],
+        generator: torch.Generator,
+    ) -> dict[str, Tensor]:
+        """Level maps ``(B, H, W)`` for blur and noise from the sampled levels ``(B,)``; other factors as given.
+
+        A fixed number of draws per call (whatever the outcome) keeps the generator's stream aligned."""
+        batch = next(iter(levels.values())).shape[0]
+        device = next(iter(levels.values())).device
+        draw = dict(generator=generator, dtype=torch.float32, device=generator.device)
+        out: dict[str, Tensor] = dict(levels)
+        for name in MAP_FACTORS:
+            varies = torch.rand(batch, **draw) < self.p
+            second = torch.rand(batch, **draw) * float(maxima[name])
+            field = torch.rand(batch, 1, self.grid, self.grid, **draw)
+            slope = torch.exp(torch.rand(batch, 1, 1, 1, **draw) * math.log(self.max_slope))
+            field = F.interpolate(field, size=size, mode="bilinear", align_corners=True)
+            field = torch.sigmoid((field - 0.5) * slope)[:, 0].to(device)
+            first = levels[name].to(device=device, dtype=torch.float32)
+            varies, second = varies.to(device) & (first > 0), second.to(device)
+            target = torch.where(varies, second, first)
+            out[name] = first[:, None, None] + (target - first)[:, None, None] * field
+        return out

@@ -9,7 +9,8 @@ Rows (medians of interleaved rounds; each ratio compares two things measured in 
    NumPy noise and rounding, Pillow's libjpeg), and its share of a training step;
 3. the training step and a 512x512 restoration in float32 eager against channels_last, torch.compile and
    bfloat16 autocast (bf16 only where the CPU or GPU has native bfloat16; elsewhere the row says why not);
-4. a slider move (new z, new alpha) against a forward pass with the condition weights already computed;
+4. a slider move (new z, new alpha) against a forward pass with the condition weights already computed, and a
+   restoration under a painted condition map (docs/restore.md, "Level maps") against one under a vector;
 5. ONNX Runtime against PyTorch for a 512x512 restoration on the CPU;
 6. the achieved GFLOP/s of a 512x512 restoration through the Restorer, float32 and the bf16 fast path, against
    the machine's own matrix-multiplication rate in the same precision (a 2048x2048 matmul).
@@ -370,11 +371,14 @@ def sliders(args: argparse.Namespace, device: torch.device) -> None:
     restorer = Restorer(blender.build(1.0, device), codec, blender=blender, device=device)
     x = torch.rand(1, 3, args.size, args.size, device=device)
     z_fixed = codec.levels_to_z(1.0, 25.0)
+    painted = z_fixed[:, :, None, None].expand(1, 2, args.size, args.size).clone()
+    painted[:, 1, :, : args.size // 2] = 0.8  # more noise on the left half
     counter = iter(range(1, 10**9))
     restorer.restore_tensor(x, z_fixed, 0.5)
     times = interleaved(
         {
             "same setting": lambda: restorer.restore_tensor(x, z_fixed, 0.5),
+            "painted map": lambda: restorer.restore_tensor(x, painted.to(device), 0.5),
             "noise slider (new z)": lambda: restorer.restore_tensor(
                 x, codec.levels_to_z(1.0, 10 + next(counter) * 1e-4), 0.5
             ),
@@ -394,6 +398,12 @@ def sliders(args: argparse.Namespace, device: torch.device) -> None:
             f"{times[name] / base:.3f}",
             f"{times[name] * 1e3:.0f} ms vs {base * 1e3:.0f} ms",
         )
+    row(
+        "sliders",
+        f"{args.size}x{args.size} restoration, condition map / vector",
+        f"{times['painted map'] / base:.3f}",
+        f"{times['painted map'] * 1e3:.0f} ms vs {base * 1e3:.0f} ms (the map's weights computed every call)",
+    )
 
 
 # ------------------------------------------------------------------------------------------------ 5. ONNX

@@ -164,7 +164,11 @@ def test_restore_with_maps_constant_equals_levels_and_a_ramp_changes_its_side(re
     assert np.array_equal(levels, constant)
     ramp = np.full((40, 56), 20.0, dtype=np.float32)
     ramp[:, 28:] = 50.0
+    before = dict(restorer.stats)
     painted = restorer.restore(image.astype(np.float32) / 255, blur=1.0, maps={"noise": ramp})
+    # a move under a painted map costs what a vector move costs: one condition pass and one network pass
+    assert restorer.stats["forward_calls"] == before["forward_calls"] + 1
+    assert restorer.stats["condition_calls"] == before["condition_calls"] + 1
     diff = np.abs(painted - levels.astype(np.float32) / 255).mean(axis=(0, 2))
     assert diff[44:].mean() > 5 * diff[:12].mean()
     x, z = torch.rand(1, 3, 40, 56), torch.tensor([[0.25, 0.4]])
@@ -238,3 +242,82 @@ def test_cugan_restore_takes_maps_and_writes_nothing_for_a_bad_one(tmp_path, ckp
         capsys.readouterr().err, "must have shape (2, H, W) for the factors ['blur', 'noise']"
     )
     assert not (tmp_path / "c.png").exists()
+
+
+def test_onnx_with_a_map_input_matches_pytorch_at_other_sizes(tmp_path, ckpts):
+    ort = pytest.importorskip("onnxruntime")
+    from cugan_lightning.apps.export import main as export_main
+    from cugan_lightning.checkpoint import load_generator
+
+    out = tmp_path / "map.onnx"
+    assert export_main(["--model", str(ckpts["mse"]), "--format", "onnx", "--z-map", "-o", str(out)]) == 0
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["image", "z_map"]
+    net, _ = load_generator(ckpts["mse"])
+    for height, width in ((32, 48), (29, 51)):
+        x, z = torch.rand(1, 3, height, width), torch.rand(1, 2, height, width)
+        with torch.no_grad():
+            expected = net(x, z).clamp(0, 1).numpy()
+        got = session.run(["restored"], {"image": x.numpy(), "z_map": z.numpy()})[0]
+        assert got.shape == (1, 3, height, width) and np.abs(got - expected).max() < 1e-4
+
+
+def test_the_notebook_session_takes_a_map_and_refuses_a_bad_one(ckpts):
+    from cugan_lightning.interactive import ModulationSession
+
+    rng = np.random.default_rng(2)
+    image = (rng.random((32, 48, 3)) * 255).astype(np.uint8)
+    session = ModulationSession(ckpts["mse"], image=image, precision="float32", preview_side=None)
+    uniform = session.set(blur=1.0, noise=20)
+    assert np.array_equal(session.set_maps({"noise": np.full((32, 48), 20.0)}), uniform)
+    painted = np.full((32, 48), 20.0, np.float32)
+    painted[:, 24:] = 50.0
+    out = session.set_maps({"noise": painted}).astype(float)
+    change = np.abs(out - uniform).mean(axis=(0, 2))
+    assert change[40:].mean() > 5 * change[:8].mean()
+    with pytest.raises(MapError, match="the noise map holds -1"):
+        session.set_maps({"noise": painted - 21})
+    assert session.maps["noise"] is painted  # the bad map changed nothing
+    assert np.array_equal(session.set_maps(None), uniform)
+
+
+def test_the_spatial_table_scores_true_map_best_vector_and_auto_map(ckpts, tmp_path):
+    from cugan_lightning.degradations import degrade_map
+    from cugan_lightning.degradations import make_generator as seeded_gen
+    from cugan_lightning.evaluation.metrics import ImageScorer
+    from cugan_lightning.evaluation.models import load_models, parse_models
+    from cugan_lightning.evaluation.spatial import scenario_maps, score_spatial, write_spatial
+
+    maps = scenario_maps("noise_ramp", 4, 11)
+    assert torch.equal(maps["noise"][2], torch.linspace(0, 50, 11)) and not maps["blur"].any()
+    halves = scenario_maps("blur_halves", 4, 10, blur=2.0)["blur"]
+    assert not halves[:, :5].any() and bool((halves[:, 5:] == 2.0).all())
+    (model,) = load_models(parse_models({"tiny": str(ckpts["mse"])}), torch.device("cpu"))[1:]
+    rng = np.random.default_rng(3)
+    images = [(f"im{i}", (rng.random((24, 32, 3)) * 255).astype(np.uint8)) for i in range(2)]
+    scorer = ImageScorer(["psnr"])
+    rows = score_spatial([model], images, scorer, {"tiny": None}, device=torch.device("cpu"), seed=0)
+    assert (
+        len(rows) == 2 * 2 * 3
+    )  # per image and map: the input, the true map, the best vector (no estimator)
+    best = next(
+        r
+        for r in rows
+        if r["image"] == "im1" and r["scenario"] == "noise_ramp" and r["column"] == "best vector"
+    )
+    # recomputed another way: every vector of the grid, one at a time
+    gt = torch.from_numpy(images[1][1].astype(np.float32) / 255).permute(2, 0, 1)[None]
+    level = {k: v[None] for k, v in scenario_maps("noise_ramp", 24, 32).items()}
+    lq = degrade_map(gt, level, seeded_gen("spatial-eval", 0, "im1", "noise_ramp"))
+    scores = [
+        float(scorer(model.restore(lq, CODEC.encode({"blur": 0.0, "noise": n})), gt)["psnr"][0])
+        for n in range(0, 51, 5)
+    ]
+    assert best["value"] == pytest.approx(max(scores), abs=1e-4)
+    assert best["best"] == {"blur": 0.0, "noise": float(5 * int(np.argmax(scores)))}
+    text = write_spatial(rows, "psnr", tmp_path)
+    true_mean = np.mean(
+        [r["value"] for r in rows if r["scenario"] == "blur_halves" and r["column"] == "true map"]
+    )
+    assert "| tiny | blur_halves |" in text and f"{true_mean:.2f}" in text and "n/a" in text  # no auto map
+    assert (tmp_path / "spatial.json").is_file() and (tmp_path / "spatial.csv").is_file()

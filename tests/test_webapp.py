@@ -21,6 +21,7 @@ from PIL import Image
 
 from conftest import assert_one_line_error
 from cugan_lightning.apps.app import main as app_main
+from cugan_lightning.apps.restore import main as restore_main
 from cugan_lightning.data.io import read_image_raw
 from cugan_lightning.inference import load_restorer
 from cugan_lightning.webapp import DEMO_PHOTOS, Workbench
@@ -484,3 +485,66 @@ def test_the_page_in_a_real_browser(server, browser, ckpts, tmp_path):
     assert hosts == {server.split("/")[2]}
     browser.save_screenshot(str(tmp_path / "after_errors.png"))
     assert os.path.getsize(tmp_path / "page.png") > 10_000
+
+
+@pytest.mark.slow
+def test_painting_a_region_in_a_real_browser(server, browser, ckpts, tmp_path, monkeypatch):
+    """Brush over the left of the photo in the page's editor and give it the top noise level: the region changes
+    more than the rest, the map downloads as a 16-bit PNG, and the page's command (which names the map) writes the
+    page's result, pixel for pixel."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    from cugan_lightning.inference.maps import read_level_map
+
+    browser.get(server)
+    first = wait_for_result(browser, None, "the demo photograph's restoration")
+    image = smooth_image(40, 48, seed=5)  # under the preview side: one full result per move
+    upload(browser, save_png(image, tmp_path / "paint.png"))
+    wait_for(browser, lambda d: "paint.png: 48x40" in text_of(d, "photo-info"), what="the upload")
+    before = wait_for_result(browser, first, "the upload's restoration")
+    (panel,) = [
+        b for b in browser.find_elements(By.CSS_SELECTOR, "button.label-wrap") if b.text.startswith("Paint")
+    ]
+    panel.click()
+    canvas = wait_for(
+        browser,
+        lambda d: [c for c in d.find_elements(By.CSS_SELECTOR, "#paint canvas") if c.size["width"] > 0],
+    )
+    time.sleep(1.0)  # the photo loads into the editor
+    width = canvas[0].size["width"]
+    chain = ActionChains(browser).move_to_element_with_offset(canvas[0], -width // 8, -60).click_and_hold()
+    for _ in range(6):
+        chain = chain.move_by_offset(0, 20)
+    chain.release().perform()
+    track = browser.find_element(By.CSS_SELECTOR, "#paint-level input[type=range]")
+    ActionChains(browser).move_to_element_with_offset(
+        track, track.size["width"] // 2 - 1, 0
+    ).click().perform()
+    level = float(
+        browser.find_element(By.CSS_SELECTOR, "#paint-level input[type=number]").get_attribute("value")
+    )
+    assert level > 45  # the level slider's right end: the codec's maximum noise
+    browser.find_element(By.ID, "apply-paint").click()
+    after = wait_for_result(browser, before, "the restoration under the painted map")
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#map-view img"), 30, "the map overlay")
+    command = browser.find_element(By.CSS_SELECTOR, "#command textarea").get_attribute("value")
+    assert "--map noise=paint_noise_map.png" in command and "--noise" not in command
+
+    browser.find_element(By.ID, "map-download").click()
+    target = browser.downloads / "paint_noise_map.png"
+    wait_for(browser, lambda d: target.is_file() and target.stat().st_size > 0, 30, "the map download")
+    noise = read_level_map(target, load_restorer(ckpts["mse"], device="cpu").codec, "noise")
+    painted = np.abs(noise - level) < 0.01
+    assert noise.shape == (40, 48) and 0 < painted.mean() < 0.8  # a region, not the whole photo
+    assert painted[:, :24].sum() > painted[:, 24:].sum()  # where the brush went
+    # the page's command, run where the photo and the downloaded map lie, writes the page's result
+    shutil.copy(tmp_path / "paint.png", browser.downloads / "paint.png")
+    monkeypatch.chdir(browser.downloads)
+    parts = shlex.split(command)
+    assert restore_main([parts[1], "-o", str(tmp_path / "cli.png"), *parts[4:]]) == 0
+    np.testing.assert_array_equal(fetch_image(after), read_image_raw(tmp_path / "cli.png"))
+    uniform = fetch_image(before).astype(float)
+    change = np.abs(fetch_image(after).astype(float) - uniform).mean(axis=2)
+    assert change[painted].mean() > 3 * change[~painted].mean()
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#split img"), 30, "the before / after view")

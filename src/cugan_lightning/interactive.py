@@ -13,7 +13,7 @@ steps are :mod:`cugan_lightning.inference.session`, which the web page shares.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,8 @@ class ModulationSession:
         self.current: Settings = self.sliders.settings(start, alpha if self.has_gan else None, clamp=True)
         self._last: tuple[Settings, np.ndarray] | None = None
         self.controls: dict[str, Any] = {}
+        self.maps: dict[str, Any] = {}
+        """Level maps ``(H, W)`` by factor that replace those sliders' levels (:meth:`set_maps`)."""
 
     @property
     def stats(self) -> dict[str, int]:
@@ -160,11 +162,23 @@ class ModulationSession:
         self.estimates = self.estimates or self.restorer.estimate(self.image)
         return self.set(**{name: e.value for name, e in self.estimates.items() if e.value is not None})
 
+    def set_maps(self, maps: Mapping[str, Any] | None) -> np.ndarray:
+        """Give blur and / or noise as level maps ``(H, W)`` in physical units (docs/restore.md, "Level maps"),
+        e.g. ``session.set_maps(session.restorer.estimate_maps(session.image))`` to start from the estimator's
+        map, then paint on it; those sliders no longer apply while a map is set. None clears them. A bad map is a
+        ValueError and changes nothing. Returns the restored image."""
+        maps = dict(maps or {})
+        self.restorer.with_maps(
+            self.image, self.sliders.z(self.current), maps
+        )  # checked before anything changes
+        self.maps, self._last = maps, None
+        return self.set()
+
     def _steps(self, settings: Settings, preview_side: int | None) -> Iterator[np.ndarray]:
         """The images a move to ``settings`` shows: the cached result when nothing changed, else a preview
         first (images longer than ``preview_side``), then the full result, which becomes the current one."""
         if self._last is None or self._last[0] != settings:
-            z = self.sliders.z(settings)
+            z = self.restorer.with_maps(self.image, self.sliders.z(settings), self.maps)
             for step in restore_in_steps(
                 self.restorer, self.image, z, settings.alpha, preview_side=preview_side
             ):
@@ -189,7 +203,8 @@ class ModulationSession:
         """
         settings = self._move(blur, noise, alpha, levels)
         max_side = max_side or self.preview_side or PREVIEW_SIDE
-        return self.restorer.preview_array(self.image, self.sliders.z(settings), settings.alpha, max_side)
+        z = self.restorer.with_maps(self.image, self.sliders.z(settings), self.maps)
+        return self.restorer.preview_array(self.image, z, settings.alpha, max_side)
 
     def needs_preview(self) -> bool:
         """Whether the image is larger than ``preview_side`` (the widgets then show a preview first)."""

@@ -41,6 +41,7 @@ from ..evaluation.runner import (
     load_test_images,
     parse_settings,
 )
+from ..evaluation.spatial import run_spatial
 from ..evaluation.tables import (
     CONVENTIONS,
     distance_tables,
@@ -308,6 +309,11 @@ def run(cfg: DictConfig) -> dict:
     """Evaluate as configured; writes the run folder and returns the summary."""
     out = Path(cfg.paths.output_dir)
     plan = prepare(cfg)
+    if cfg.spatial.enabled:  # the level-map table instead of the grid
+        text = run_spatial(plan.models, plan.images, plan.scorer, cfg.spatial, out, device=plan.device,
+                           seed=int(cfg.seed), estimator=str(cfg.blind or "auto"), batch_size=int(cfg.batch_size))  # fmt: skip
+        print(text)
+        return {"spatial_markdown": text}
     log.info(
         "scoring %d model(s) on %d image(s) x %d setting(s)",
         len(plan.models),
@@ -338,13 +344,8 @@ def run(cfg: DictConfig) -> dict:
         + (("\n" + summary["distances_markdown"]) if summary["distances_markdown"] else "")
         + (("\n\n" + summary["estimation_markdown"]) if summary["estimation_markdown"] else "")
     )
-    log.info(
-        "network passes took %.1f s of %.1f s (%s); run folder: %s",
-        result.network_seconds,
-        result.total_seconds,
-        share,
-        out,
-    )
+    seconds = (result.network_seconds, result.total_seconds)
+    log.info("network passes took %.1f s of %.1f s (%s); run folder: %s", *seconds, share, out)
     return summary
 
 

@@ -42,6 +42,11 @@ def build_parser() -> CliArgumentParser:
     parser.add_argument("-o", "--output", type=Path, help="output file (default: beside the checkpoint)")
     parser.add_argument("--opset", type=int, default=ONNX_OPSET, help=f"ONNX opset (default {ONNX_OPSET})")
     parser.add_argument(
+        "--z-map",
+        action="store_true",
+        help="onnx: take the condition as a map z_map (N, D, H, W) instead of a vector (docs/restore.md)",
+    )
+    parser.add_argument(
         "--half", action="store_true", help="safetensors: store the weights as float16 (half the size)"
     )
     return parser
@@ -78,6 +83,8 @@ def _run(args: argparse.Namespace) -> None:
     check_output_path(output)
     if args.half and fmt != "safetensors":
         raise CliError("--half is for --format safetensors")
+    if args.z_map and fmt != "onnx":
+        raise CliError("--z-map is for --format onnx (a safetensors file takes maps as it is)")
     if fmt == "onnx":
         try:
             import onnx  # noqa: F401
@@ -102,7 +109,7 @@ def _run(args: argparse.Namespace) -> None:
     if fmt == "safetensors":
         save_safetensors_generator(output, net_g, codec, kind=kind, half=args.half, **extra)
     else:
-        export_onnx(net_g, codec, output, kind=kind, opset=args.opset, **extra)
+        export_onnx(net_g, codec, output, kind=kind, opset=args.opset, z_map=args.z_map, **extra)
     print(f"wrote {output}")
 
 

@@ -4,6 +4,9 @@ The graph is :class:`OnnxRestorer`: inputs ``image`` ``(1 or N, 3, H, W)`` float
 ``(N, cond_dim)`` in [0, 1], output ``restored`` ``(N, 3, H, W)`` clamped to [0, 1]; batch, height and width are
 dynamic (H, W >= 4 for the default three scales). The metadata (``metadata_props``) holds the same entries as
 an exported safetensors file, so the codec (z = level / max_level per factor) travels with the model.
+
+With ``z_map=True`` the graph is :class:`OnnxMapRestorer`: the condition is a map ``z_map`` ``(N, cond_dim, H, W)``
+(docs/restore.md, "Level maps") at the image's size, height and width dynamic.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from ..atomic import write_bytes_atomic
 from ..degradations import LevelCodec
 from .metadata import CheckpointError, describe_generator, metadata_strings, parse_metadata_strings
 
-__all__ = ["ONNX_OPSET", "OnnxRestorer", "export_onnx", "read_onnx_metadata"]
+__all__ = ["ONNX_OPSET", "OnnxMapRestorer", "OnnxRestorer", "export_onnx", "read_onnx_metadata"]
 
 ONNX_OPSET = 17
 
@@ -39,18 +42,33 @@ class OnnxRestorer(nn.Module):
         self.net_g = net_g
         self.multiple = int(getattr(net_g, "pad_multiple", 1))
 
-    def forward(self, image: Tensor, z: Tensor) -> Tensor:
-        height, width = image.shape[-2], image.shape[-1]
-        x = image
+    def pad(self, x: Tensor) -> Tensor:
+        """``x`` reflect-padded to the network's multiple, with shape-independent ops."""
+        height, width = x.shape[-2], x.shape[-1]
         m = self.multiple
         if m > 1:
             # Reflecting by m - 1 and keeping the first ceil(H / m) * m rows gives exactly the reflect padding
             # the network would add itself, but with a fixed pad width the trace does not bake in H and W.
             x = F.pad(x, (0, m - 1, 0, m - 1), mode="reflect")
             x = x[:, :, : (height + m - 1) // m * m, : (width + m - 1) // m * m]
+        return x
+
+    def forward(self, image: Tensor, z: Tensor) -> Tensor:
+        height, width = image.shape[-2], image.shape[-1]
+        x = self.pad(image)
         # adding zeros of z's batch broadcasts a single image against N conditions (exact: x + 0 == x)
         x = x + torch.zeros_like(z[:, :1, None, None])
         return self.net_g(x, z)[:, :, :height, :width].clamp(0.0, 1.0)
+
+
+class OnnxMapRestorer(OnnxRestorer):
+    """The exported graph with a condition map: ``restored = clamp(net_g(image, z_map), 0, 1)`` for ``image``
+    ``(N, C, H, W)`` and ``z_map`` ``(N, cond_dim, H, W)``; both are padded alike, so the network's own padding
+    and resizing never run in the graph."""
+
+    def forward(self, image: Tensor, z_map: Tensor) -> Tensor:
+        height, width = image.shape[-2], image.shape[-1]
+        return self.net_g(self.pad(image), self.pad(z_map))[:, :, :height, :width].clamp(0.0, 1.0)
 
 
 def export_onnx(
@@ -60,19 +78,22 @@ def export_onnx(
     *,
     kind: str = "cunet",
     opset: int = ONNX_OPSET,
+    z_map: bool = False,
     **extra: Any,
 ) -> Path:
-    """Export ``net_g`` as an :class:`OnnxRestorer` graph with dynamic batch / height / width; written atomically.
+    """Export ``net_g`` as an :class:`OnnxRestorer` graph (``z_map``: an :class:`OnnxMapRestorer`) with dynamic
+    batch / height / width; written atomically.
 
     Uses the TorchScript-based exporter: it traces the shape arithmetic, while the torch.export-based one
     specialises the image / condition batch broadcast.
     """
     import onnx
 
-    wrapper = OnnxRestorer(net_g).eval().cpu()
+    wrapper = (OnnxMapRestorer if z_map else OnnxRestorer)(net_g).eval().cpu()
     cond_dim = codec.cond_dim
-    image = torch.rand(1, getattr(net_g, "in_channels", 3), 32, 48)
-    z = torch.full((2, cond_dim), 0.5)
+    image = torch.rand(1, getattr(net_g, "in_channels", 3), 37, 45)
+    z = torch.rand(1, cond_dim, 37, 45) if z_map else torch.full((2, cond_dim), 0.5)
+    axes = {0: "batch", 2: "height", 3: "width"}
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         # The tracer warns about the network's Python-side shape checks; those are constant for every input the
@@ -82,21 +103,28 @@ def export_onnx(
             wrapper,
             (image, z),
             buffer,
-            input_names=["image", "z"],
+            input_names=["image", "z_map" if z_map else "z"],
             output_names=["restored"],
-            dynamic_axes={
-                "image": {0: "image_batch", 2: "height", 3: "width"},
-                "z": {0: "batch"},
-                "restored": {0: "batch", 2: "height", 3: "width"},
-            },
+            dynamic_axes=(
+                {"image": axes, "z_map": axes, "restored": axes}
+                if z_map
+                else {
+                    "image": {0: "image_batch", 2: "height", 3: "width"},
+                    "z": {0: "batch"},
+                    "restored": axes,
+                }
+            ),
             opset_version=opset,
             dynamo=False,
         )
     model = onnx.load_from_string(buffer.getvalue())
     metadata = metadata_strings(describe_generator(kind, net_g, codec, **extra))
     factors = ", ".join(f"{name} {codec.describe(i)}" for i, name in enumerate(codec.names))
+    condition = f"z_map (N, {cond_dim}, H, W)" if z_map else f"z (N, {cond_dim})"
+    image_batch = "N" if z_map else "1 or N"
     metadata["inputs"] = (
-        f"image (1 or N, 3, H, W) float32 in [0, 1]; z (N, {cond_dim}) in [0, 1], from the codec's factors: {factors}"
+        f"image ({image_batch}, 3, H, W) float32 in [0, 1]; {condition} in [0, 1], from the codec's factors: "
+        f"{factors}"
     )
     metadata["outputs"] = "restored (N, 3, H, W) float32 in [0, 1]"
     for key, value in metadata.items():

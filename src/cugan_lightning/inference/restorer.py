@@ -26,7 +26,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ from ..degradations import LevelCodec
 from ..dni import DNIBlender, check_alpha
 from ..estimation import Estimate, LearnedEstimator, estimate_levels, find_estimator
 from ..estimation.levels import to_rgb_float
-from .images import PREVIEW_SIDE, SCALED_FACTORS, image_size, preview_size
+from .images import PREVIEW_SIDE, SCALED_FACTORS, ImageT, image_size, preview_size
 from .images import apply_to_image as _apply
 from .images import shrink as _shrink
 from .maps import MAP_FACTORS, check_maps
@@ -48,8 +48,6 @@ from .precision import FastPath, resolve_device
 from .tiling import DEFAULT_TILE_OVERLAP, check_tile, tiled_forward
 
 __all__ = ["PREVIEW_SIDE", "Restorer", "load_restorer", "preview_size", "resolve_device"]
-
-ImageT = TypeVar("ImageT")
 
 
 class Restorer:
@@ -213,16 +211,23 @@ class Restorer:
         """
         x = x.to(device=self.device, dtype=torch.float32)
         channels = x.shape[1]
-        if z.dim() == 4:  # the map travels with the image as extra channels, so each tile gets its own part
+        if z.dim() == 4:
             self.set_alpha(alpha)
+
+            def run_map(image: Tensor, z_part: Tensor) -> Tensor:
+                self.stats["forward_calls"] += 1
+                self.stats["condition_calls"] += 1
+                weights = [self.fast.input(w) for w in self.net_g.condition(z_part, tuple(image.shape[-2:]))]
+                return self.fast.run(self.net_g, image, weights=weights)
+
+            if tile is None:
+                return run_map(x, z.to(x)).clamp(0.0, 1.0)
+            # tiled: the map travels with the image as extra channels, so each tile gets its own part of it
             x = torch.cat([x, z.to(x).expand(x.shape[0], -1, -1, -1)], dim=1)
 
             def run(part: Tensor) -> Tensor:
-                self.stats["forward_calls"] += 1
-                self.stats["condition_calls"] += 1
-                image, z_part = part[:, :channels], part[:1, channels:]
-                weights = [self.fast.input(w) for w in self.net_g.condition(z_part, tuple(image.shape[-2:]))]
-                return torch.cat([self.fast.run(self.net_g, image, weights=weights), part[:, channels:]], 1)
+                restored = run_map(part[:, :channels], part[:1, channels:])
+                return torch.cat([restored, part[:, channels:]], 1)
         else:
             weights = self.condition_weights(z, alpha)
 

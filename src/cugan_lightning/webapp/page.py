@@ -29,6 +29,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before Gradio is imported: n
 import gradio as gr  # noqa: E402
 
 from ..inference.session import SLIDER_LABELS  # noqa: E402
+from .paint_panel import build_paint_panel  # noqa: E402
 from .workbench import DEMO_PHOTOS, Frame, Photo, Settings, Workbench  # noqa: E402
 
 __all__ = ["LAUNCH_OPTIONS", "build_page", "launch"]
@@ -311,6 +312,9 @@ def build_page(workbench: Workbench) -> gr.Blocks:
         )
         wire(auto.click, on_auto, [photo, sliders["jpeg"], sliders["alpha"]], [*shown, *factors, estimate])
         wire(demo.input, on_demo, [demo, sliders["jpeg"], sliders["alpha"]], [*shown, *factors, estimate])
+        build_paint_panel(
+            workbench, photo, levels, output_view, command, message, settings_of, command_of, wire
+        )
         wire(
             load_model.click,
             on_model,

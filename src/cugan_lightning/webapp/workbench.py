@@ -42,6 +42,7 @@ from ..inference import (
 )
 from ..inference.session import Settings, Sliders, SliderSpec, restore_in_steps
 from ..zoo import is_zoo_reference
+from .demos import DEMO_PHOTOS, DemoPhoto
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -56,27 +57,6 @@ __all__ = [
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
 """Largest photo the page accepts by default (16.8 megapixels); ``--max-pixels`` changes it."""
-
-
-@dataclass(frozen=True)
-class DemoPhoto:
-    """An embedded photograph, degraded reproducibly (the evaluation's fixed degradation) at known levels."""
-
-    name: str
-    blur: float
-    noise: float
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} (blur {self.blur:g}, noise {self.noise:g})"
-
-    @property
-    def file_name(self) -> str:
-        return f"{self.name}_b{self.blur:g}_n{self.noise:g}.png"
-
-
-# The validation photographs: the demo never trained on them.
-DEMO_PHOTOS = (DemoPhoto("chelsea", 2.0, 30.0), DemoPhoto("coffee", 1.0, 15.0))
 
 
 class Superseded(Exception):
@@ -99,6 +79,9 @@ class Photo:
     estimates: dict[str, Any] = field(default_factory=dict)
     """An upload's blind estimate per factor (:class:`~cugan_lightning.estimation.Estimate`), shown on the page."""
     token: str = ""
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+    """Level maps ``(H, W)`` painted or loaded on the page (:mod:`.painting`); they replace those sliders."""
+    maps_version: int = 0
 
     def describe(self) -> str:
         height, width = self.array.shape[:2]
@@ -151,6 +134,11 @@ def shown_path(path: Path | str) -> str:
         return str(path.relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+def map_name(photo: Photo, factor: str) -> str:
+    """What a map downloaded from the page is called, as the restore command names it."""
+    return f"{Path(photo.name).stem}_{factor}_map.png"
 
 
 def _display_png(array: np.ndarray, path: Path) -> Path:
@@ -321,8 +309,12 @@ class Workbench:
         parts += ["-o", self.output_name(photo), "--model", shown_path(self.model)]
         if self.gan is not None:
             parts += ["--gan", shown_path(self.gan), "--alpha", f"{settings.alpha:g}"]
-        for name, value in settings.levels:
-            parts += [f"--{name}", f"{value:g}"]
+        for name, value in settings.levels:  # a painted factor is its map file, as downloaded from the page
+            parts += (
+                [f"--{name}", f"{value:g}"]
+                if name not in photo.maps
+                else ["--map", f"{name}={map_name(photo, name)}"]
+            )
         if self.tile is not None:
             parts += ["--tile", str(self.tile)]
         if self.precision != "auto":
@@ -333,7 +325,8 @@ class Workbench:
     # ------------------------------------------------------------------------------------------- restoring
     def request(self, session: str, photo: Photo | None, settings: Settings) -> None:
         """Note that ``session`` now wants ``settings`` on ``photo``: its older restorations still running stop."""
-        self._requests[session] = ((photo.token if photo else None, settings), time.monotonic())
+        key = (photo.token, photo.maps_version, settings) if photo else (None, 0, settings)
+        self._requests[session] = (key, time.monotonic())
 
     def _superseded(self, session: str, key: tuple, started: float) -> bool:
         # Only a request made after this restoration started counts: its own request may arrive late.
@@ -353,7 +346,7 @@ class Workbench:
         """Restore ``photo`` under ``settings`` for ``session``: a preview first when the photo is larger than
         ``preview_side``, then the full result written as PNG (16-bit and alpha kept). Yields nothing more once
         a newer request of the session makes it stale; the same settings again give the last result at once."""
-        key = (photo.token, settings)
+        key = (photo.token, photo.maps_version, settings)
         last = self._results.get(session)
         if last is not None and last[0] == key and last[1].display.is_file():
             yield replace(last[1], cached=True)
@@ -373,7 +366,7 @@ class Workbench:
 
         stem = f"{photo.token}-{next(self._count):05d}"
         steps = restore_in_steps(
-            restorer, photo.array, sliders.z(settings), settings.alpha,
+            restorer, photo.array, restorer.with_maps(photo.array, sliders.z(settings), photo.maps), settings.alpha,
             preview_side=self.preview_side, tile=self.tile, guard=guard,
         )  # fmt: skip
         try:

@@ -97,7 +97,7 @@ def test_the_jobs_of_a_sweep_share_one_group_name():
     assert sweep_group("/scratch/sweeps/mine") == "mine"
 
 
-def test_slurm_preset_asks_for_one_task_per_gpu(tmp_path):
+def test_slurm_presets_ask_for_one_task_per_gpu_or_per_cpu_process(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs pip install -e '.[cluster]'")
     cfg = compose_config(
         [
@@ -113,6 +113,11 @@ def test_slurm_preset_asks_for_one_task_per_gpu(tmp_path):
     assert cfg.hydra.launcher.tasks_per_node == 8
     assert OmegaConf.select(cfg, "trainer.devices") == 8 and cfg.trainer.num_nodes == 2
     assert cfg.trainer.strategy == "ddp"
+    # the launcher that reports each failed job in one line
+    assert cfg.hydra.launcher._target_ == "hydra_plugins.cugan_slurm_launcher.SlurmLauncher"
+    cfg = compose_config(["ablation=seeds", "hydra/launcher=slurm_cpu", "trainer=slurm_cpu"], tmp_path)
+    assert cfg.hydra.launcher.gpus_per_node is None and cfg.hydra.launcher.tasks_per_node == 2
+    assert OmegaConf.select(cfg, "trainer.devices") == 2 and cfg.trainer.accelerator == "cpu"
 
 
 @pytest.mark.slow

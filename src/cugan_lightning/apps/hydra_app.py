@@ -3,7 +3,9 @@ target's own error through, the plain run config, and one ``error: ...`` line fo
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,11 +75,15 @@ def run_reporting_user_errors(
     body: Callable[[DictConfig], T], cfg: DictConfig, errors: tuple[type[BaseException], ...] = USER_ERRORS
 ) -> T:
     """``body(cfg)``; a user error (one of ``errors``) ends the process with one ``error: ...`` line and status 2,
-    anything else keeps its traceback."""
+    anything else keeps its traceback. In a job of a submitit launcher the line (or the traceback) goes to the
+    job's log and the error is raised on, so that the job records it and the launcher reports it."""
     try:
         return body(cfg)
     except Exception as raw:  # noqa: BLE001 - user errors become one line, everything else keeps its traceback
         line = user_error_line(_unwrap(raw), errors)
+        if os.environ.get("SUBMITIT_EXECUTOR"):
+            print(line or traceback.format_exc(), file=sys.stderr, flush=True)
+            raise
         if line is None:
             raise
         print(line, file=sys.stderr)

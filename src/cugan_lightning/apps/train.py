@@ -30,6 +30,7 @@ from ..checkpoint.find import find_runs, find_start, latest_checkpoint
 from ..degradations import LevelCodec
 from ..modules.lightning_private import set_max_steps
 from ..modules.speed import resolve_precision
+from ..slurm import requeue_resume_path
 from .hydra_app import (
     CONFIG_PATH,
     USER_ERRORS,
@@ -153,8 +154,12 @@ def report_interrupted_writes(folder: Path) -> None:
 
 def resolve_ckpt_path(cfg: DictConfig) -> None:
     """``ckpt_path=last`` (or ``auto``): the newest ``last.ckpt`` of this task. A resumed run also continues the
-    W&B run its checkpoint was logged to (its id is in the checkpoint) instead of starting a new one."""
+    W&B run its checkpoint was logged to (its id is in the checkpoint) instead of starting a new one. A SLURM job
+    that was requeued resumes from where it stopped (:func:`~cugan_lightning.slurm.requeue_resume_path`)."""
     with open_dict(cfg):
+        if not cfg.get("ckpt_path") and (requeued := requeue_resume_path(cfg.paths.output_dir)):
+            cfg.ckpt_path = str(requeued)
+            log.info("requeued SLURM job: resuming from %s", cfg.ckpt_path)
         if cfg.get("ckpt_path") in ("last", "auto"):
             cfg.ckpt_path = str(latest_checkpoint(cfg.paths.log_dir, cfg.task_name))
             log.info("ckpt_path=last: resuming from %s", cfg.ckpt_path)

@@ -1,11 +1,13 @@
 """Callbacks for subprocess tests, given as `+callbacks.NAME._target_=killpoints.CLASS` with tests/helpers on
 PYTHONPATH: KillAt kills its own training process with SIGKILL at a chosen moment (the kill tests of
-tests/test_robustness.py); NormTypes records the discriminator's normalisation layers (tests/test_gpu.py)."""
+tests/test_robustness.py); NormTypes records the discriminator's normalisation layers (tests/test_gpu.py);
+HoldForRequeueSignal keeps a SLURM job running until its time-limit signal comes (tests/test_slurm.py)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 
 from lightning.pytorch.callbacks import Callback
 
@@ -60,3 +62,21 @@ class NormTypes(Callback):
             names = {type(m).__name__ for m in pl_module.net_d.modules() if "Norm" in type(m).__name__}
             with open(self.path, "w") as handle:
                 handle.write("\n".join(sorted(names)))
+
+
+class HoldForRequeueSignal(Callback):
+    """In a SLURM job's first run, waits after training batch ``iteration`` until the time-limit signal has reached
+    the requeue callback (at most ``timeout`` seconds), so that the signal lands mid-run however long the start
+    took (tests/test_slurm.py)."""
+
+    def __init__(self, iteration: int, timeout: float = 120.0) -> None:
+        self.iteration, self.timeout = iteration, timeout
+
+    def on_train_batch_end(self, trainer, *args) -> None:  # noqa: ANN001
+        first_run = os.environ.get("SLURM_RESTART_COUNT", "0") == "0"
+        if not first_run or trainer.fit_loop.epoch_loop.total_batch_idx != self.iteration:
+            return
+        requeue = next(c for c in trainer.callbacks if type(c).__name__ == "RequeueOnTimeLimit")
+        deadline = time.monotonic() + self.timeout
+        while not requeue.requested and time.monotonic() < deadline:
+            time.sleep(0.2)

@@ -4,7 +4,8 @@ Layer 0, pure torch / numpy / PIL: networks, degradations, losses, the atomic wr
 Layer 1, generator files and what works on them: checkpoint, dni, figures.
 Layer 2, libraries for inference (inference, estimation, interactive, the web page's webapp/) and for training (the data
 module, modules, utils).
-Layer 3, apps/: every tool (the Hydra apps and the command-line tools), and ``python -m cugan_lightning``.
+Layer 3, apps/: every tool (the Hydra apps and the command-line tools), ``python -m cugan_lightning``, and slurm.py
+(the training app as a SLURM job).
 A module imports only from its own layer or those below, and so does every folder: layers 0 to 2 never import
 the tools.
 """
@@ -48,6 +49,7 @@ LAYERS = {
     "modules": 2,
     "utils": 2,
     "apps": 3,  # every tool: the Hydra apps and the command-line tools
+    "slurm": 3,  # the training app as a SLURM job: requeue at the time limit, one-line launcher reports
     "__main__": 3,
     "conf": 3,
     "": 3,  # the top-level package: the public API, imported lazily

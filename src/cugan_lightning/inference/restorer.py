@@ -217,7 +217,9 @@ class Restorer:
             def run_map(image: Tensor, z_part: Tensor) -> Tensor:
                 self.stats["forward_calls"] += 1
                 self.stats["condition_calls"] += 1
-                weights = [self.fast.input(w) for w in self.net_g.condition(z_part, tuple(image.shape[-2:]))]
+                weights = self.net_g.condition(
+                    z_part, tuple(image.shape[-2:]), channels_last=self.fast.enabled
+                )
                 return self.fast.run(self.net_g, image, weights=weights)
 
             if tile is None:

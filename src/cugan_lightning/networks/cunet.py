@@ -236,14 +236,17 @@ class CUnet(nn.Module):
             (height, width) if s < 0 else (padded[0] >> s, padded[1] >> s) for s in self._cond_scales
         )
 
-    def condition(self, z: Tensor, size: tuple[int, int] | None = None) -> tuple[Tensor, ...]:
+    def condition(
+        self, z: Tensor, size: tuple[int, int] | None = None, *, channels_last: bool = False
+    ) -> tuple[Tensor, ...]:
         """All modulation weights for ``z``: one tensor per ``cond_names`` entry.
 
         A vector ``z`` ``(B, cond_dim)`` gives ``(B, C, 1, 1)`` weights. A map ``(B, cond_dim, h, w)`` gives
         ``(B, C, h_s, w_s)`` weights at each point's resolution (:meth:`weight_sizes`) for an image of ``size``
         (default: the map's own size; a map of another size is resized to it bilinearly first). Feed the result
         to ``forward(x, weights=...)`` to skip the condition network, e.g. to blend or edit weights. An
-        unconditional network has nothing to modulate and returns ``()``.
+        unconditional network has nothing to modulate and returns ``()``. ``channels_last``: a map's weights are
+        laid out channels-last (for a channels-last network: no copy to convert them).
         """
         if self.cond is None:
             return ()
@@ -261,7 +264,14 @@ class CUnet(nn.Module):
         weights = []
         for layer, s in zip(self.cond.values(), self._cond_scales, strict=True):
             plane = z if s < 0 else scales[s]
-            weights.append(F.conv2d(plane, layer.weight[:, :, None, None], layer.bias))
+            if (
+                channels_last
+            ):  # (B, h, w, C) computed in place of (B, C, h, w): channels-last strides, no copy
+                weights.append(
+                    F.linear(plane.permute(0, 2, 3, 1), layer.weight, layer.bias).permute(0, 3, 1, 2)
+                )
+            else:
+                weights.append(F.conv2d(plane, layer.weight[:, :, None, None], layer.bias))
         return tuple(weights)
 
     def _check_weights(

@@ -20,6 +20,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ import gradio as gr  # noqa: E402
 
 from ..inference.session import SLIDER_LABELS  # noqa: E402
 from .paint_panel import build_paint_panel  # noqa: E402
+from .service import MAX_SESSIONS, Service  # noqa: E402
 from .workbench import DEMO_PHOTOS, Frame, Photo, Settings, Workbench  # noqa: E402
 
 __all__ = ["LAUNCH_OPTIONS", "build_page", "launch"]
@@ -68,8 +71,12 @@ def _one_line(err: BaseException) -> str:
     return f"**Internal error:** {type(err).__name__}: {text} (the traceback is in the app's console)"
 
 
-def build_page(workbench: Workbench) -> gr.Blocks:
-    """The Gradio ``Blocks`` of the page, serving ``workbench``'s model."""
+def build_page(workbench: Workbench, service: Service | None = None) -> gr.Blocks:
+    """The Gradio ``Blocks`` of the page, serving ``workbench``'s model; ``service`` sets the queue limit and the
+    files' lifetime. Gradio's uploads go to the workbench's folder (set for the whole process, before any
+    component is made), so the app serves one folder and results are never copied."""
+    service = service or Service()
+    os.environ["GRADIO_TEMP_DIR"] = str(Path(workbench.workdir).resolve())
 
     def slider_updates(values: dict[str, float] | None = None) -> list[Any]:
         """One update per slider: range, labels and visibility for the current model (and a value)."""
@@ -111,6 +118,8 @@ def build_page(workbench: Workbench) -> gr.Blocks:
 
     def show(photo: Photo, settings: Settings, request: gr.Request) -> tuple[Any, ...]:
         workbench.request(session_of(request), photo, settings)
+        if photo.source is None:  # an upload's display (a demo photo's file is shared by every page)
+            workbench.files.keep(session_of(request), "photo", photo.display)
         return photo, str(photo.display), photo.describe(), command_of(photo, settings), ""
 
     def at_levels(photo: Photo, levels: Mapping[str, float], jpeg: float, alpha: float, request: gr.Request):
@@ -194,7 +203,8 @@ def build_page(workbench: Workbench) -> gr.Blocks:
 
     # ---------------------------------------------------------------------------------------------- layout
     specs = {spec.name: spec for spec in workbench.sliders()}
-    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as page:
+    every = min(60, service.keep_seconds)
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(every, service.keep_seconds)) as page:
         gr.Markdown(
             f"## {TITLE}\nDrop a photo (or pick a demo photograph), then move the sliders to the degradation it "
             "shows; the restored image follows. Levels are in the physical units of the checkpoint's codec."
@@ -321,14 +331,26 @@ def build_page(workbench: Workbench) -> gr.Blocks:
             [ckpt_box, gan_box, photo, *levels],
             [*levels, model_info, command, message],
         )
-    page.queue(default_concurrency_limit=1)
+
+        def on_unload(request: gr.Request) -> None:  # the tab closed: its files and last result go
+            workbench.forget(session_of(request))
+
+        page.unload(on_unload)
+    page.queue(default_concurrency_limit=1, max_size=service.concurrency)  # a full queue: "busy" on the page
     return page
 
 
-def launch(page: gr.Blocks, workbench: Workbench, host: str, port: int) -> str:
+def launch(
+    page: gr.Blocks, workbench: Workbench, host: str, port: int, service: Service | None = None
+) -> str:
     """Start serving ``page`` on ``host:port`` in the background (files from the workbench's folder only) and
-    return the page's address; ``page.block_thread()`` then waits until Ctrl+C, ``page.close()`` stops it."""
+    return the page's address; ``page.block_thread()`` then waits until Ctrl+C, ``page.close()`` stops it.
+    ``service`` adds the login (its credentials); uploads stop at the workbench's byte limit."""
+    service = service or Service()
     page.launch(
+        auth=list(service.credentials) or None,
+        max_file_size=workbench.max_upload_bytes,  # Gradio stops reading an upload past it (413)
+        state_session_capacity=MAX_SESSIONS,
         server_name=host,
         server_port=port,
         quiet=True,
@@ -338,4 +360,12 @@ def launch(page: gr.Blocks, workbench: Workbench, host: str, port: int) -> str:
         css=CSS,
         **LAUNCH_OPTIONS,
     )
+    every = min(60, service.keep_seconds)
+
+    def sweep() -> None:  # old files go even when no page event comes (a background thread of the server)
+        while workbench.workdir.is_dir():
+            time.sleep(every)
+            workbench.files.sweep(service.keep_seconds)
+
+    threading.Thread(target=sweep, name="cugan-app-sweep", daemon=True).start()
     return page.local_url

@@ -10,6 +10,7 @@ from typing import Any
 
 import gradio as gr
 
+from .limits import check_size, check_upload
 from .painting import MAP_FACTORS, auto_maps, clear_maps, load_map, overlay, paint, painted_mask, save_map
 from .workbench import Photo, Workbench
 
@@ -78,6 +79,7 @@ def build_paint_panel(
             folder / f"overlay-{photo_now.token}-{photo_now.maps_version}.png",
         )
         saved = save_map(photo_now, workbench.restorer, name, folder)
+        workbench.files.keep(photo_now.token, f"map-{name}", *(p for p in (shown, saved) if p is not None))
         return str(shown), gr.DownloadButton(value=str(saved), interactive=True)
 
     def changed(new: Photo, name: str, *values: float) -> tuple[Any, ...]:
@@ -103,9 +105,12 @@ def build_paint_panel(
     def on_upload(path: str | None, photo_now: Photo | None, name: str, *values: float):
         if path is None or photo_now is None:
             return (gr.skip(),) * 5
-        return changed(
-            load_map(photo_now, workbench.restorer, name, path, path.rsplit("/", 1)[-1]), name, *values
-        )
+        file_name = path.rsplit("/", 1)[-1]
+        if not file_name.lower().endswith(".npy"):  # an image map: the page's limits before decoding
+            check_upload(path, file_name, workbench.max_upload_bytes, workbench.max_pixels)
+        else:
+            check_size(path, file_name, workbench.max_upload_bytes)
+        return changed(load_map(photo_now, workbench.restorer, name, path, file_name), name, *values)
 
     def on_factor(photo_now: Photo | None, name: str):
         codec = workbench.restorer.codec

@@ -30,7 +30,7 @@ from PIL import Image
 from torch import nn
 
 from ..data import load_embedded_image
-from ..data.io import ImageReadError, image_header, read_image_raw, tensor_to_uint8, to_uint8, write_image
+from ..data.io import ImageReadError, read_image_raw, tensor_to_uint8, to_uint8, write_image
 from ..degradations import degrade_fixed
 from ..inference import (
     DEFAULT_TILE_OVERLAP,
@@ -43,6 +43,8 @@ from ..inference import (
 from ..inference.session import Settings, Sliders, SliderSpec, restore_in_steps
 from ..zoo import is_zoo_reference
 from .demos import DEMO_PHOTOS, DemoPhoto
+from .files import SessionFiles
+from .limits import DEFAULT_MAX_UPLOAD_MB, check_upload
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -158,6 +160,7 @@ class Workbench:
         preview_side: photos with a longer side than this are shown as a preview of that size first.
         tile: restore the full result in tiles of this size (memory); the command then says ``--tile``.
         workdir: where photos and results are written (a new temporary folder by default).
+        max_upload_mb: the largest upload accepted, in megabytes.
     """
 
     def __init__(
@@ -171,6 +174,7 @@ class Workbench:
         tile: int | None = None,
         workdir: str | Path | None = None,
         precision: str = "auto",
+        max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
     ) -> None:
         if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
             raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
@@ -182,10 +186,10 @@ class Workbench:
         self.max_pixels = max_pixels
         self.preview_side = preview_side
         self.tile = tile
+        self.max_upload_bytes = int(max_upload_mb * 2**20)
         self._lock = threading.Lock()  # one restoration at a time: the network's weights are shared
         self._requests: dict[str, tuple[tuple, float]] = {}
         self._results: dict[str, tuple[tuple, Frame]] = {}
-        self._files: dict[str, list[Path]] = {}
         self._count = itertools.count()
         self.model: Path | str
         self.gan: Path | str | None
@@ -194,6 +198,7 @@ class Workbench:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="cugan-app-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.files = SessionFiles(self.workdir)
 
     def close(self) -> None:
         """Remove the working folder when the workbench made it (a temporary one)."""
@@ -254,16 +259,12 @@ class Workbench:
 
     def open_upload(self, path: str | Path, name: str | None = None) -> Photo:
         """An uploaded file as a :class:`Photo`: ValueError (naming ``name``) for a file that is not an image or
-        has more than ``max_pixels`` pixels (checked from the header, before decoding)."""
+        has more than ``max_pixels`` pixels (checked from the header, before decoding) or breaks a limit of
+        :func:`~.limits.check_upload` (bytes, image kind, TIFF pages)."""
         path = Path(path)
         name = name or path.name
+        check_upload(path, name, self.max_upload_bytes, self.max_pixels)
         try:
-            width, height = image_header(path)
-            if width * height > self.max_pixels:
-                raise ValueError(
-                    f"'{name}' is {width}x{height} = {width * height:,} pixels, more than this page's limit of "
-                    f"{self.max_pixels:,}; shrink it, or start the app with --max-pixels {width * height}"
-                )
             array = read_image_raw(path)
         except ImageReadError as err:
             raise ImageReadError(str(err).replace(f"'{path}'", f"'{name}'")) from None
@@ -333,14 +334,11 @@ class Workbench:
         wanted = self._requests.get(session)
         return wanted is not None and wanted[1] > started and wanted[0] != key
 
-    def _keep(self, session: str, *paths: Path) -> None:
-        """Delete the files of ``session``'s previous restoration (the page has its own copies)."""
-        for old in self._files.get(session, []):
-            if old not in paths:
-                old.unlink(missing_ok=True)
-                if old.parent != self.workdir:
-                    old.parent.rmdir()
-        self._files[session] = list(paths)
+    def forget(self, session: str) -> None:
+        """Drop what ``session`` left behind (its page closed): its files, its last request and result."""
+        self._requests.pop(session, None)
+        self._results.pop(session, None)
+        self.files.forget(session)
 
     def render(self, session: str, photo: Photo, settings: Settings) -> Iterator[Frame]:
         """Restore ``photo`` under ``settings`` for ``session``: a preview first when the photo is larger than
@@ -373,7 +371,7 @@ class Workbench:
             for step in steps:
                 if step.kind == "preview":
                     path = _display_png(step.array, self.workdir / f"preview-{stem}.png")
-                    self._keep(session, path)
+                    self.files.keep(session, "result", path)
                     yield Frame("preview", path, step.array.shape[:2], step.seconds)
                 else:
                     full = step
@@ -383,6 +381,6 @@ class Workbench:
         path.parent.mkdir()
         write_image(full.array, path)
         frame = Frame("full", path, full.array.shape[:2], full.seconds, download=path)
-        self._keep(session, path)
+        self.files.keep(session, "result", path)
         self._results[session] = (key, frame)
         yield frame

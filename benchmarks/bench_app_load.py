@@ -33,18 +33,20 @@ from cugan_lightning.data import load_embedded_image
 
 WATCH_OUTPUT = """
 const out = document.querySelector('#output');
-window.cuganTimes = {shown: []};
+window.cuganTimes = {shown: [], failed: []};
 let last = null;
 function watch() {
   const img = out.querySelector('img');
   if (!img || img.src === last) return;
   last = img.src;
   const done = () => window.cuganTimes.shown.push(performance.now());
-  if (img.complete && img.naturalWidth) done(); else img.addEventListener('load', done, {once: true});
+  const failed = () => window.cuganTimes.failed.push(img.src);
+  if (img.complete && img.naturalWidth) done();
+  else { img.addEventListener('load', done, {once: true}); img.addEventListener('error', failed, {once: true}); }
 }
 new MutationObserver(watch).observe(out, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
 document.querySelector('#slider-noise input[type=range]').addEventListener(
-  'pointerup', () => { window.cuganTimes.release = performance.now(); window.cuganTimes.shown = []; }, true);
+  'pointerup', () => { window.cuganTimes.release = performance.now(); window.cuganTimes.shown = []; window.cuganTimes.failed = []; }, true);
 """
 
 

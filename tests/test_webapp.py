@@ -503,6 +503,7 @@ def test_painting_a_region_in_a_real_browser(server, browser, ckpts, tmp_path, m
     upload(browser, save_png(image, tmp_path / "paint.png"))
     wait_for(browser, lambda d: "paint.png: 48x40" in text_of(d, "photo-info"), what="the upload")
     before = wait_for_result(browser, first, "the upload's restoration")
+    uniform = fetch_image(before).astype(float)  # now: a page's earlier results are deleted once superseded
     (panel,) = [
         b for b in browser.find_elements(By.CSS_SELECTOR, "button.label-wrap") if b.text.startswith("Paint")
     ]
@@ -544,7 +545,6 @@ def test_painting_a_region_in_a_real_browser(server, browser, ckpts, tmp_path, m
     parts = shlex.split(command)
     assert restore_main([parts[1], "-o", str(tmp_path / "cli.png"), *parts[4:]]) == 0
     np.testing.assert_array_equal(fetch_image(after), read_image_raw(tmp_path / "cli.png"))
-    uniform = fetch_image(before).astype(float)
     change = np.abs(fetch_image(after).astype(float) - uniform).mean(axis=2)
     assert change[painted].mean() > 3 * change[~painted].mean()
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#split img"), 30, "the before / after view")

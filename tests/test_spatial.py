@@ -62,7 +62,7 @@ def test_a_painted_region_changes_mostly_there_and_weights_match_z():
     assert change[:, :16].mean() > 20 * change[:, 40:].mean()
     assert torch.equal(out, via_weights)
     for plain, last in zip(
-        net.condition(painted, (48, 64)), net.condition(painted, (48, 64), channels_last=True)
+        net.condition(painted, (48, 64)), net.condition(painted, (48, 64), channels_last=True), strict=True
     ):
         assert (plain - last).abs().max() < 1e-6 and last.is_contiguous(memory_format=torch.channels_last)
     sizes = [tuple(w.shape[-2:]) for w in net.condition(painted, (48, 64))]

@@ -111,11 +111,6 @@ class EvalModel:
             self.blender.blend_into(self.net, self.alpha)
             self.held["alpha"] = self.alpha
         z = z.to(lq.device) if z is not None else None
-        if (
-            z is not None and z.dim() == 4 and self.fast is not None
-        ):  # a condition map: its weights in float32
-            weights = self.net.condition(z, tuple(lq.shape[-2:]), channels_last=self.fast.enabled)
-            return self.fast.run(self.net, lq, weights=weights).clamp(0.0, 1.0)
         out = self.fast.run(self.net, lq, z) if self.fast is not None else self.net(lq, z)
         return out.clamp(0.0, 1.0)
 

@@ -217,10 +217,7 @@ class Restorer:
             def run_map(image: Tensor, z_part: Tensor) -> Tensor:
                 self.stats["forward_calls"] += 1
                 self.stats["condition_calls"] += 1
-                weights = self.net_g.condition(
-                    z_part, tuple(image.shape[-2:]), channels_last=self.fast.enabled
-                )
-                return self.fast.run(self.net_g, image, weights=weights)
+                return self.fast.run(self.net_g, image, z_part)  # each point's weights made as it is used
 
             if tile is None:
                 return run_map(x, z.to(x)).clamp(0.0, 1.0)

@@ -22,7 +22,7 @@ whose name starts with ``cond.`` are C_G and all others the base network.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -253,26 +253,39 @@ class CUnet(nn.Module):
         z = self._check_z(z, None)
         if z.dim() == 2:
             return tuple(layer(z)[:, :, None, None] for layer in self.cond.values())
+        return tuple(self._map_weights(z, size, channels_last))
+
+    def _map_weights(self, z: Tensor, size: tuple[int, int] | None, channels_last: bool) -> Iterator[Tensor]:
+        """A map's weights one point at a time, in the order ``forward`` uses them, so that a restoration holds
+        one point's weights at a time rather than all of them. Computed in float32 (outside any autocast)."""
         size = tuple(z.shape[-2:]) if size is None else (int(size[0]), int(size[1]))
-        if tuple(z.shape[-2:]) != size:
-            z = F.interpolate(z, size=size, mode="bilinear", align_corners=False)
-        # the map at each scale: padded like the image, then area-averaged once per halving (exact: the padded
-        # size is a multiple of every halving)
-        scales = [self._pad(z)]
-        for _ in range(1, self.num_scales):
-            scales.append(F.avg_pool2d(scales[-1], 2))
-        weights = []
+        with torch.autocast(z.device.type, enabled=False):
+            z = z.float()
+            if tuple(z.shape[-2:]) != size:
+                z = F.interpolate(z, size=size, mode="bilinear", align_corners=False)
+            # the map at each scale: padded like the image, then area-averaged once per halving (exact: the
+            # padded size is a multiple of every halving); the unpadded map last, for the output
+            planes = [self._pad(z)]
+            for _ in range(1, self.num_scales):
+                planes.append(F.avg_pool2d(planes[-1], 2))
+            planes.append(z)
+            # channels-last: each plane as rows of D values (and a 1), once; one matrix product per point gives its
+            # (B, h, w, C) weights, which are (B, C, h, w) with channels-last strides (no layout copy)
+            # with a column of ones, so that the bias rides in the same product (addmm would first copy it out)
+            rows = (
+                [F.pad(p.permute(0, 2, 3, 1).reshape(-1, p.shape[1]), (0, 1), value=1.0) for p in planes]
+                if channels_last
+                else []
+            )
         for layer, s in zip(self.cond.values(), self._cond_scales, strict=True):
-            plane = z if s < 0 else scales[s]
-            if (
-                channels_last
-            ):  # (B, h, w, C) computed in place of (B, C, h, w): channels-last strides, no copy
-                weights.append(
-                    F.linear(plane.permute(0, 2, 3, 1), layer.weight, layer.bias).permute(0, 3, 1, 2)
-                )
-            else:
-                weights.append(F.conv2d(plane, layer.weight[:, :, None, None], layer.bias))
-        return tuple(weights)
+            plane = planes[s]  # s = -1: the unpadded map
+            with torch.autocast(z.device.type, enabled=False):  # left before yielding: the caller's own mode
+                if channels_last:
+                    out = torch.mm(rows[s], torch.cat([layer.weight.t(), layer.bias[None]]))
+                    weight = out.view(plane.shape[0], *plane.shape[2:], -1).permute(0, 3, 1, 2)
+                else:
+                    weight = F.conv2d(plane, layer.weight[:, :, None, None], layer.bias)
+            yield weight
 
     def _check_weights(
         self, weights: Sequence[Tensor], batch: int, height: int, width: int
@@ -329,7 +342,12 @@ class CUnet(nn.Module):
         elif weights is not None:
             ws = self._check_weights(weights, batch, height, width)
         else:
-            ws = self.condition(self._check_z(z, batch), (height, width))
+            z = self._check_z(z, batch)
+            if z.dim() == 2:
+                ws = self.condition(z)
+            else:  # a map: each point's weights made when it is used
+                channels_last = x.is_contiguous(memory_format=torch.channels_last)
+                ws = self._map_weights(z, (height, width), channels_last)
         w_iter = iter(ws)
 
         feat = self.head(self._pad(x))

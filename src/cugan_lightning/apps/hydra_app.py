@@ -37,6 +37,22 @@ class ConfigError(ValueError):
     """A configuration value is missing or inconsistent; the message names the key."""
 
 
+def register_slurm_launcher() -> None:
+    """Make ``hydra/launcher=slurm`` known to Hydra however the package is installed: Hydra finds launchers by
+    listing the ``hydra_plugins`` namespace, which misses a package an editable install maps in (docs/slurm.md).
+    Without the ``[cluster]`` extra there is no launcher to register."""
+    try:
+        from hydra_plugins.cugan_slurm_launcher import SlurmLauncher
+    except ImportError:
+        return
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance().register(SlurmLauncher)
+
+
+register_slurm_launcher()  # both Hydra apps import this module before Hydra reads the command line
+
+
 def _unwrap(err: BaseException) -> BaseException:
     """The user's error inside Hydra's instantiation wrapper, when there is one."""
     while isinstance(err, InstantiationException) and err.__cause__ is not None:

@@ -53,7 +53,9 @@ def imported_distributions() -> dict[str, set[str]]:
                 if top in stdlib or top == "cugan_lightning":
                     continue
                 for dist in by_module.get(top, [top]):
-                    if dist.lower().replace("_", "-") == "cugan-lightning":  # this project (its Hydra launcher)
+                    if (
+                        dist.lower().replace("_", "-") == "cugan-lightning"
+                    ):  # this project (its Hydra launcher)
                         continue
                     out.setdefault(dist.lower().replace("_", "-"), set()).add(str(path.relative_to(ROOT)))
     return out

@@ -245,6 +245,11 @@ def test_cugan_restore_takes_maps_and_writes_nothing_for_a_bad_one(tmp_path, ckp
     assert_one_line_error(
         capsys.readouterr().err, "must have shape (2, H, W) for the factors ['blur', 'noise']"
     )
+    three = [str(tmp_path / "in.png"), "--model", str(ckpts["mse3"]), "-o", str(tmp_path / "c.png")]
+    assert (
+        restore_main([*three, "--map", "noise=auto"]) != 0
+    )  # the zoo has no estimator for blur, noise, jpeg
+    assert_one_line_error(capsys.readouterr().err, "--map noise=auto needs a learned level estimator")
     assert not (tmp_path / "c.png").exists()
 
 

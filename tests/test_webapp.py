@@ -240,6 +240,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_app(command: list[str], port: int, log: Path, **popen: object) -> tuple[subprocess.Popen, str]:
+    """Start the app (``command``, its output into ``log``) and wait until it answers on ``port``: the process
+    and the page's address; the test fails with the log's end when the app exits or stays silent for 3 minutes."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True, **popen)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the app exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    pytest.fail(f"the app did not answer on {url}:\n{log.read_text()[-3000:]}")
+
+
 @pytest.fixture(scope="module")
 def server(ckpts, tmp_path_factory):
     """The app in its own process, as a person starts it, on a free port of 127.0.0.1."""
@@ -252,21 +271,7 @@ def server(ckpts, tmp_path_factory):
     command += ["--gan", str(ckpts["gan"]), "--port", str(port), "--device", "cpu"]
     command += ["--preview-side", "48", "--max-pixels", "20000"]
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the app exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"the app did not answer on {url}:\n{log.read_text()[-3000:]}")
+    proc, url = start_app(command, port, log)
     yield url
     proc.terminate()
     proc.wait(timeout=30)

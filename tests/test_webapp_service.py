@@ -37,6 +37,7 @@ from test_webapp import (
     free_port,
     save_png,
     smooth_image,
+    start_app,
     text_of,
     wait_for,
 )
@@ -203,23 +204,8 @@ def team_server(ckpts, tmp_path_factory):
     command = [sys.executable, "-m", "cugan_lightning.apps.app", "--model", str(ckpts["mse"]), "--gan"]
     command += [str(ckpts["gan"]), "--port", str(port), "--device", "cpu", "--max-pixels", "20000"]
     command += ["--auth-file", str(root / "logins.txt"), "--max-upload-mb", "1", "--preview-side", "48"]
-    log = root / "server.log"
-    with open(log, "w") as out:
-        env = {**os.environ, "TMPDIR": str(root)}
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=root, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the app exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"the app did not answer on {url}")
+    env = {**os.environ, "TMPDIR": str(root)}
+    proc, url = start_app(command, port, root / "server.log", cwd=root, env=env)
     (workdir,) = root.glob("cugan-app-*")
     yield {"url": url, "root": root, "workdir": workdir, "port": port, "proc": proc}
     proc.terminate()

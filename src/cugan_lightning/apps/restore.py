@@ -276,6 +276,12 @@ def _read_maps(
 ) -> tuple[dict[str, object], dict[str, float]]:
     """The maps read and checked (values, factors) before anything is written; ``auto`` stays a marker."""
     codec, maps, levels = restorer.codec, {}, {}
+    auto = [name for name, file in files.items() if file == "auto"]
+    if auto and restorer.estimator is None:  # checked before any file is written
+        raise CliError(
+            f"--map {auto[0]}=auto needs a learned level estimator for this model's factors {list(codec.names)}, "
+            "and the zoo has none; give --estimator FILE or a map file"
+        )
     try:
         if "*" in files:
             maps, levels = read_z_map(files["*"], codec)
@@ -299,7 +305,13 @@ def _with_maps(
         return z
     if any(isinstance(level, str) for level in maps.values()):
         estimated = restorer.estimate_maps(array)
-        maps = {name: estimated.get(name, 0.0) if level == "auto" else level for name, level in maps.items()}
+        missing = [name for name, level in maps.items() if level == "auto" and name not in estimated]
+        if missing:  # no learned estimator, or an image under its 16-pixel minimum: never a silent level 0
+            raise CliError(
+                f"--map {missing[0]}=auto: no estimated map for '{job.source}' (the model has no learned level "
+                "estimator, or the image is under 16 pixels on a side); give a map file or --estimator FILE"
+            )
+        maps = {name: estimated[name] if level == "auto" else level for name, level in maps.items()}
     z, notes = check_maps(restorer.codec, maps, z, array.shape[:2])
     for note in notes:
         print(f"{job.source}: {note}")

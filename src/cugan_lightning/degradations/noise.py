@@ -17,7 +17,7 @@ from cugan_lightning.degradations.blur import (
 )
 from cugan_lightning.degradations.jpeg import jpeg_device
 
-__all__ = ["add_gaussian_noise", "clip", "degrade", "jpeg_compress", "quantize"]
+__all__ = ["add_gaussian_noise", "clip", "degrade", "jpeg_compress", "quantize", "store"]
 
 Quality = int | Sequence[int] | Tensor | None
 
@@ -124,6 +124,18 @@ def degrade(
     check_image(gt, "gt")
     lq = gaussian_blur(gt, blur_sigma)
     lq = add_gaussian_noise(lq, noise_sigma, generator=generator)
+    return store(lq, quantize, clip_values, jpeg_quality, jpeg_codec)
+
+
+def store(
+    lq: Tensor,
+    quantize: bool = True,
+    clip_values: bool = True,
+    jpeg_quality: Quality = None,
+    jpeg_codec: str = "libjpeg",
+) -> Tensor:
+    """The end of every degradation (:func:`degrade`, and level maps' ``degrade_map``): a blurred, noisy ``lq``
+    8-bit quantised (or clipped, or left as it is), then JPEG-compressed when ``jpeg_quality`` says so."""
     if quantize:
         lq = _quantize(lq)
     elif clip_values:

@@ -17,8 +17,7 @@ from torch import Tensor
 
 from cugan_lightning.degradations.blur import check_image, gaussian_blur
 from cugan_lightning.degradations.codec import LevelCodec
-from cugan_lightning.degradations.jpeg import jpeg_device
-from cugan_lightning.degradations.noise import clip, jpeg_compress, quantize
+from cugan_lightning.degradations.noise import store
 
 __all__ = ["SpatialLevels", "blur_map", "degrade_map", "encode_map", "noise_map"]
 
@@ -69,11 +68,7 @@ def degrade_map(
     check_image(gt, "gt")
     lq = blur_map(gt, levels["blur"])
     lq = noise_map(lq, levels["noise"], generator)
-    lq = quantize(lq) if quantize_values else clip(lq)
-    quality = levels.get("jpeg")
-    if quality is not None:
-        lq = jpeg_device(lq, quality) if jpeg_codec == "device" else jpeg_compress(lq, quality)
-    return lq
+    return store(lq, quantize_values, jpeg_quality=levels.get("jpeg"), jpeg_codec=jpeg_codec)
 
 
 def encode_map(codec: LevelCodec, levels: Mapping[str, Tensor | float], validate: bool = True) -> Tensor:

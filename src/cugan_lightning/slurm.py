@@ -4,11 +4,12 @@ requeued job finds where it stopped, and the one-line reports of a sweep whose j
 At the time limit. SLURM sends the job's tasks a signal some time before it (submitit asks for SIGUSR2,
 ``hydra.launcher.signal_delay_s`` seconds ahead). :class:`RequeueOnTimeLimit` only notes it; at the end of the
 current training batch every rank agrees and the state is saved to ``checkpoints/requeue.ckpt``; before the next
-batch rank 0 requeues the job (``scontrol requeue``) and every rank exits. The job starts again with the same overrides and the same run
-folder, and :func:`requeue_resume_path` hands the training app that checkpoint (or ``last.ckpt`` when it is
-newer), so the run goes on where it stopped: the same W&B run, the same batches. Saving in the signal handler
-itself, as Lightning's own auto-requeue does, would save wherever the handler interrupts, and under DDP would
-start a collective that the other ranks are not in.
+batch rank 0 writes out its loggers (the W&B run is ended), requeues the job (``scontrol requeue``) and every
+rank exits. The job starts again with the same overrides and the same run folder, and :func:`requeue_resume_path`
+hands the training app that checkpoint (or ``last.ckpt`` when it is newer), so the run goes on where it stopped:
+the same W&B run, the same batches. Saving in the signal handler itself, as Lightning's own auto-requeue does,
+would save wherever the handler interrupts, and under DDP would start a collective that the other ranks are not
+in.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import WandbLogger
 
 from .apps.common import one_line
 
@@ -153,6 +155,7 @@ class RequeueOnTimeLimit(Callback):
                 f"the run's state is saved: resume it with ckpt_path={self._saved}"
             )
         if trainer.is_global_zero:
+            flush_loggers(trainer)
             job = slurm_job_id()
             subprocess.run(["scontrol", "requeue", job], check=True, capture_output=True, text=True)
             log.warning(
@@ -160,6 +163,16 @@ class RequeueOnTimeLimit(Callback):
                 self._saved, trainer.global_step, job, restarts + 1, allowed,
             )  # fmt: skip
         raise Requeued(0)
+
+
+def flush_loggers(trainer: L.Trainer) -> None:
+    """Writes out what every logger holds before ``scontrol requeue`` kills the job's processes: a W&B run is
+    ended (its service process writes records after they are logged, so a killed job loses its last steps; the
+    requeued run continues the same run id), other loggers are saved."""
+    for logger in trainer.loggers:
+        logger.save()
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            logger.experiment.finish()
 
 
 # ----------------------------------------------------------------------------------- one-line failure reports

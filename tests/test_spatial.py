@@ -50,6 +50,25 @@ def test_a_constant_map_gives_the_vector_result(channels, size):
     assert (vector - x).abs().max() > 1e-3  # the weights are far from the identity: the check has teeth
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_map_weights_follow_the_callers_precision(channels_last):
+    """Under bfloat16 autocast a map's weights are bfloat16, as the vector path's are, so the modulated features
+    stay bfloat16; a constant map still gives the vector result to bfloat16's precision."""
+    net = make_generator(2, channels=(8, 16), blocks=(1, 1))
+    x, z = torch.rand(1, 3, 32, 40), torch.rand(1, 2)
+    if channels_last:
+        net, x = net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        assert {
+            w.dtype for w in net.condition(_constant_map(z, 32, 40), (32, 40), channels_last=channels_last)
+        } == {torch.float32}
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            weights = net.condition(_constant_map(z, 32, 40), (32, 40), channels_last=channels_last)
+            vector, full = net(x, z), net(x, _constant_map(z, 32, 40))
+    assert {w.dtype for w in weights} == {torch.bfloat16}
+    assert (full.float() - vector.float()).abs().max() < 2e-2
+
+
 def test_a_painted_region_changes_mostly_there_and_weights_match_z():
     net = make_generator(1)
     x, z = torch.rand(1, 3, 48, 64), torch.tensor([[0.0, 0.2]])

@@ -12,7 +12,6 @@ from cugan_lightning.networks.cunet import (
     count_parameters,
     is_cond_parameter,
     kaiming_init_,
-    load_released_state_dict,
 )
 from cugan_lightning.networks.discriminator import CUGANDiscriminator, GFMCondition
 from cugan_lightning.networks.estimator import LevelEstimator
@@ -22,6 +21,7 @@ from cugan_lightning.networks.pretrained import (
     imagenet_file,
     matches_published_hash,
 )
+from cugan_lightning.networks.released_keys import load_released_state_dict
 from cugan_lightning.networks.vgg import VGG19_LAYERS, VGGFeatureExtractor, imagenet_weights_path, layer_index
 
 __all__ = [

@@ -22,7 +22,7 @@ whose name starts with ``cond.`` are C_G and all others the base network.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +35,6 @@ __all__ = [
     "count_parameters",
     "is_cond_parameter",
     "kaiming_init_",
-    "load_released_state_dict",
 ]
 
 COND_PREFIX = "cond."
@@ -257,9 +256,13 @@ class CUnet(nn.Module):
 
     def _map_weights(self, z: Tensor, size: tuple[int, int] | None, channels_last: bool) -> Iterator[Tensor]:
         """A map's weights one point at a time, in the order ``forward`` uses them, so that a restoration holds
-        one point's weights at a time rather than all of them. Computed in float32 (outside any autocast)."""
+        one point's weights at a time rather than all of them. The map is resized and pooled in float32; the
+        weights come out in the caller's precision, as the vector path's linear layers give them (under bfloat16
+        autocast, bfloat16: float32 weights would make every modulated feature map float32)."""
+        device = z.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else torch.float32
         size = tuple(z.shape[-2:]) if size is None else (int(size[0]), int(size[1]))
-        with torch.autocast(z.device.type, enabled=False):
+        with torch.autocast(device, enabled=False):
             z = z.float()
             if tuple(z.shape[-2:]) != size:
                 z = F.interpolate(z, size=size, mode="bilinear", align_corners=False)
@@ -269,22 +272,25 @@ class CUnet(nn.Module):
             for _ in range(1, self.num_scales):
                 planes.append(F.avg_pool2d(planes[-1], 2))
             planes.append(z)
-            # channels-last: each plane as rows of D values (and a 1), once; one matrix product per point gives its
-            # (B, h, w, C) weights, which are (B, C, h, w) with channels-last strides (no layout copy)
-            # with a column of ones, so that the bias rides in the same product (addmm would first copy it out)
+            # channels-last: each plane as rows of D values and a 1 (the bias rides in the product), cast once;
+            # one matrix product per point gives its (B, h, w, C) weights, which are (B, C, h, w) with
+            # channels-last strides (no layout copy)
             rows = (
-                [F.pad(p.permute(0, 2, 3, 1).reshape(-1, p.shape[1]), (0, 1), value=1.0) for p in planes]
+                [
+                    F.pad(p.permute(0, 2, 3, 1).reshape(-1, p.shape[1]), (0, 1), value=1.0).to(dtype)
+                    for p in planes
+                ]
                 if channels_last
                 else []
             )
         for layer, s in zip(self.cond.values(), self._cond_scales, strict=True):
             plane = planes[s]  # s = -1: the unpadded map
-            with torch.autocast(z.device.type, enabled=False):  # left before yielding: the caller's own mode
+            with torch.autocast(device, enabled=False):  # left before yielding: the caller's own mode
                 if channels_last:
-                    out = torch.mm(rows[s], torch.cat([layer.weight.t(), layer.bias[None]]))
+                    out = torch.mm(rows[s], torch.cat([layer.weight.t(), layer.bias[None]]).to(dtype))
                     weight = out.view(plane.shape[0], *plane.shape[2:], -1).permute(0, 3, 1, 2)
                 else:
-                    weight = F.conv2d(plane, layer.weight[:, :, None, None], layer.bias)
+                    weight = F.conv2d(plane, layer.weight[:, :, None, None], layer.bias).to(dtype)
             yield weight
 
     def _check_weights(
@@ -379,38 +385,3 @@ def _scale_of(name: str) -> int:
     if name == "out":
         return -1
     return int(re.match(r"(?:enc|dec|msf)(\d+)", name)[1])
-
-
-def load_released_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Rename a state dict of the authors' released 3-scale ``CUGAN`` generator to ``CUnet`` names.
-
-    A leading ``module.`` (DataParallel) is dropped. The result loads into ``CUnet()`` with ``strict=True``.
-    """
-    stage_conv = {
-        "conv_stage1_left": "head",
-        "conv_stage1_right": "tail",
-        "conv_stage2_left": "downs.0",
-        "conv_stage3_left": "downs.1",
-        "conv_stage2_right": "ups.0",
-        "conv_stage3_right": "ups.1",
-        "stage3_scale": "cond.msf1",
-        "stage2_scale": "cond.msf0",
-        "stage1_scale": "cond.out",
-    }
-    block = re.compile(r"CResBlocks_stage(\d)_(left|right)\.(\d+)\.(conv1|conv2|local_scale)\.(weight|bias)")
-    out: dict[str, Tensor] = {}
-    for key, value in state_dict.items():
-        name = key.removeprefix("module.")
-        if m := block.fullmatch(name):
-            s, side, j, layer, kind = int(m[1]) - 1, m[2], int(m[3]), m[4], m[5]
-            if layer == "local_scale":
-                new = f"cond.{'enc' if side == 'left' else 'dec'}{s}_{j}.{kind}"
-            else:
-                new = f"{'encoders' if side == 'left' else 'decoders'}.{s}.{j}.{layer}.{kind}"
-        else:
-            prefix, _, kind = name.rpartition(".")
-            if prefix not in stage_conv:
-                raise KeyError(f"unexpected key {key!r} in the released CUGAN state dict")
-            new = f"{stage_conv[prefix]}.{kind}"
-        out[new] = value
-    return out

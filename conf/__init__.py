@@ -8,18 +8,23 @@ that path), registers the resolvers the configs use, so a config composes with n
 - ``${cugan.settings:paper}`` / ``${cugan.settings:paper,jpeg}``: the evaluation settings as lists, read from
   :mod:`cugan_lightning.degradations.grid`, the one place they are written;
 - ``${cugan.sweep:paper}``: the same settings as a sweep's values (``[0,30],[0,50],...``);
-- ``${cugan.join:LIST}``: a list as a sweep's values (``0.0,0.1,...``).
+- ``${cugan.join:LIST}``: a list as a sweep's values (``0.0,0.1,...``);
+- ``${cugan.max_levels:NAMES,FACTOR_CONFIGS}``: the codec's ``max_levels`` for the factors picked by name, from
+  their config files (``degradation.factor.<name>``; JPEG: ``102 - quality_min``).
 """
 
-from omegaconf import OmegaConf
+from omegaconf import ListConfig, OmegaConf
 
+from cugan_lightning.degradations.factors import make_factor
 from cugan_lightning.degradations.grid import SETTING_LISTS
 
 
 def _settings(*names: str) -> list[list[float]]:
     unknown = [name for name in names if name not in SETTING_LISTS]
     if unknown or not names:
-        raise ValueError(f"unknown setting list {unknown or names}; use one or more of {sorted(SETTING_LISTS)}")
+        raise ValueError(
+            f"unknown setting list {unknown or names}; use one or more of {sorted(SETTING_LISTS)}"
+        )
     return [[*setting] for name in names for setting in SETTING_LISTS[name]]
 
 
@@ -27,6 +32,13 @@ def _sweep(*names: str) -> str:
     return ",".join(f"[{','.join(f'{v:g}' for v in setting)}]" for setting in _settings(*names))
 
 
+def _max_levels(names, configs) -> ListConfig:
+    configs = OmegaConf.to_container(configs, resolve=True) if configs is not None else {}
+    # a ListConfig, not a list: OmegaConf.resolve (Hydra's instantiate) stores it in place of the interpolation
+    return ListConfig([make_factor(name, **(configs.get(name) or {})).codec_max for name in names])
+
+
+OmegaConf.register_new_resolver("cugan.max_levels", _max_levels, replace=True)
 OmegaConf.register_new_resolver("cugan.len", lambda value: len(value), replace=True)
 OmegaConf.register_new_resolver("cugan.settings", _settings, replace=True)
 OmegaConf.register_new_resolver("cugan.sweep", _sweep, replace=True)

@@ -15,11 +15,10 @@ from ..degradations import (
     LevelCodec,
     LevelSampler,
     SpatialLevels,
-    degrade,
-    degrade_map,
     encode_map,
     make_generator,
 )
+from ..degradations.factors import degrade_levels
 from .datasets import EvalGridDataset, ImageSource, IterationBatchSampler, TrainPatchDataset
 from .embedded import load_embedded
 
@@ -40,7 +39,7 @@ class RestorationDataModule(L.LightningDataModule):
     """Training patches degraded on the device with random levels; validation / test on the fixed grid.
 
     Train batches arrive from the loader as ``{"gt"}`` and leave ``on_after_batch_transfer`` as ``{"lq", "gt",
-    "z", "blur_sigma", "noise_sigma"}`` (and ``"jpeg_quality"`` with a three-factor codec), all on the training
+    "z", "blur_sigma", "noise_sigma"}`` (and ``"jpeg_quality"`` or ``"<factor>_level"`` for other factors), all on the training
     device; JPEG goes through the device codec that follows libjpeg, evaluation inputs through libjpeg itself. The levels of global batch ``k`` on rank
     ``r`` are drawn from a generator seeded with (seed, k, r), never carried along, so a resumed run and every
     DDP rank draw exactly what an uninterrupted run would. Folders left empty fall back to the embedded demo
@@ -80,11 +79,9 @@ class RestorationDataModule(L.LightningDataModule):
                 f"{list(self.sampler.factors)} must name the same factors in the same order"
             )
         # every level the sampler can draw must be one the codec can encode
-        extremes = {"blur": self.sampler.blur_max, "noise": self.sampler.noise_max}
-        if "jpeg" in self.codec.names:
-            extremes["jpeg"] = self.sampler.jpeg_quality_min
-        for name, top in extremes.items():
+        for name, top in self.sampler.maxima().items():
             self.codec.encode({name: top})
+        self.factors = self.sampler.factor_objects()
         self.quantize = quantize
         self.eval_settings = [tuple(map(float, s)) for s in eval_settings]
         self.test_settings = [tuple(map(float, s)) for s in (test_settings or eval_settings)]
@@ -206,22 +203,29 @@ class RestorationDataModule(L.LightningDataModule):
         level_gen = make_generator("train-levels", self.seed, batch_index, rank)
         levels = self.sampler.sample_levels(gt.shape[0], level_gen, device=gt.device)
         noise_gen = make_generator("train-noise", self.seed, batch_index, rank, device=gt.device)
-        quality = levels.get("jpeg")
+        applied = levels
         if self.spatial is not None:  # level maps: z becomes a condition map (B, D, P, P)
-            maxima = {"blur": self.sampler.blur_max, "noise": self.sampler.noise_max}
             spatial_gen = make_generator("train-spatial", self.seed, batch_index, rank)
-            maps = self.spatial.sample_maps(levels, tuple(gt.shape[-2:]), maxima, spatial_gen)
-            lq = degrade_map(gt, maps, generator=noise_gen, quantize_values=self.quantize)
-            z = encode_map(self.codec, maps, validate=False).to(device=gt.device, dtype=gt.dtype)
+            applied = self.spatial.sample_maps(
+                levels, tuple(gt.shape[-2:]), self.sampler.maxima(), spatial_gen
+            )
+            z = encode_map(self.codec, applied, validate=False)
         else:
-            lq = degrade(
-                gt, levels["blur"], levels["noise"], generator=noise_gen, quantize=self.quantize,
-                jpeg_quality=quality, jpeg_codec="device",
-            )  # fmt: skip
-            z = self.codec.encode(levels, validate=False).to(device=gt.device, dtype=gt.dtype)
-        batch = {"lq": lq, "gt": gt, "z": z, "blur_sigma": levels["blur"], "noise_sigma": levels["noise"]}
-        if quality is not None:
-            batch["jpeg_quality"] = quality
+            z = self.codec.encode(levels, validate=False)
+        lq = degrade_levels(
+            gt, applied, noise_gen, quantize_values=self.quantize, jpeg_codec="device", factors=self.factors
+        )
+        zeros = torch.zeros(gt.shape[0], device=gt.device)
+        batch = {
+            "lq": lq,
+            "gt": gt,
+            "z": z.to(device=gt.device, dtype=gt.dtype),
+            "blur_sigma": levels.get("blur", zeros),
+            "noise_sigma": levels.get("noise", zeros),
+        }
+        for name, values in levels.items():
+            if name not in ("blur", "noise"):
+                batch["jpeg_quality" if name == "jpeg" else f"{name}_level"] = values
         return batch
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..degradations import LevelCodec, degrade_fixed, make_generator, setting_levels, setting_name
+from ..degradations import LevelCodec, degrade_fixed, make_generator, setting_name
+from ..degradations.grid import GRID_FACTORS, setting_dict
 from .io import ImageReadError, list_images, read_image_array, to_float
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,8 @@ class EvalGridDataset(Dataset):
     """Every (image, setting) pair of the fixed evaluation grid.
 
     Items: ``lq``, ``gt`` ``(3, H, W)`` in [0, 1], ``z`` ``(D,)``, ``blur_sigma``, ``noise_sigma``,
-    ``jpeg_quality`` (0: none), ``setting`` (e.g. ``"b2_n30"``, ``"b0_n0_q30"``) and ``image`` (the file stem).
+    ``jpeg_quality`` (0: none), ``<factor>_level`` of the further factors (``poisson_level``, ...), ``setting``
+    (e.g. ``"b2_n30"``, ``"b0_n0_q30"``, ``"b0_n0_p10"``) and ``image`` (the file stem).
     Degraded inputs are made once on the CPU in float64 with a seed per image and setting (JPEG settings through
     libjpeg), so every call, model and machine sees the same bytes.
     """
@@ -228,9 +230,9 @@ class EvalGridDataset(Dataset):
         if not settings:
             raise ValueError("the evaluation grid needs at least one (blur, noise) setting")
         self.source = source
-        self.settings = [setting_levels(s) for s in settings]
-        for blur, noise, jpeg in self.settings:  # fails early, naming the bad level
-            codec.levels_to_z(blur, noise, jpeg)
+        self.settings = [setting_dict(s) for s in settings]
+        for levels in self.settings:  # fails early, naming the bad level or a factor the codec lacks
+            codec.encode_all(levels)
         self.codec = codec
         self.seed = seed
         self.crop = crop
@@ -239,7 +241,7 @@ class EvalGridDataset(Dataset):
 
     @property
     def setting_names(self) -> list[str]:
-        return [setting_name(*s) for s in self.settings]
+        return [setting_name(*s.values()) for s in self.settings]
 
     def __len__(self) -> int:
         return len(self.source) * len(self.settings)
@@ -248,21 +250,31 @@ class EvalGridDataset(Dataset):
         item = self._cache.get(index)
         if item is None:
             image_index, setting_index = divmod(index, len(self.settings))
-            blur, noise, jpeg = self.settings[setting_index]
+            levels = self.settings[setting_index]
+            blur, noise, jpeg = levels["blur"], levels["noise"], levels["jpeg"]
+            extra = {factor: levels[factor] for factor in GRID_FACTORS[3:]}
             name = self.source.names[image_index]
             array = center_crop(self.source.get(image_index), self.crop)
             gt = torch.from_numpy(to_float(array)).permute(2, 0, 1).contiguous()
             lq = degrade_fixed(
-                gt, blur, noise, image_key=name, seed=self.seed, quantize=self.quantize, jpeg=jpeg
+                gt,
+                blur,
+                noise,
+                image_key=name,
+                seed=self.seed,
+                quantize=self.quantize,
+                jpeg=jpeg,
+                extra=extra,
             )
             item = {
                 "lq": lq.reshape(gt.shape),
                 "gt": gt,
-                "z": self.codec.levels_to_z(blur, noise, jpeg)[0].float(),
+                "z": self.codec.encode_all(levels)[0].float(),
                 "blur_sigma": torch.tensor(blur, dtype=torch.float32),
                 "noise_sigma": torch.tensor(noise, dtype=torch.float32),
                 "jpeg_quality": torch.tensor(jpeg, dtype=torch.float32),
-                "setting": setting_name(blur, noise, jpeg),
+                **{f"{k}_level": torch.tensor(v, dtype=torch.float32) for k, v in extra.items()},
+                "setting": setting_name(*levels.values()),
                 "image": name,
             }
             self._cache[index] = item

@@ -1,15 +1,21 @@
-"""Batched, device-agnostic degradations (docs/degradations.md): blur, noise, quantisation, level sampling and the codec.
+"""Batched, device-agnostic degradations (docs/degradations.md): the factors (blur, noise, JPEG, Poisson noise,
+motion blur; :mod:`.factors`), quantisation, level sampling and the codec.
 
 Pure torch: nothing here imports Lightning, Hydra or OmegaConf.
 """
 
 from cugan_lightning.degradations.blur import gaussian_blur, gaussian_kernel1d, gaussian_kernel2d
 from cugan_lightning.degradations.codec import LevelCodec
+from cugan_lightning.degradations.factors import Factor, degrade_levels, known_factors, lookup
 from cugan_lightning.degradations.grid import (
+    GRID_FACTORS,
     JPEG_SETTINGS,
+    MOTION_SETTINGS,
     PAPER_SETTINGS,
+    POISSON_SETTINGS,
     degrade_fixed,
     parse_setting,
+    setting_dict,
     setting_levels,
     setting_name,
 )
@@ -25,8 +31,12 @@ from cugan_lightning.degradations.sampling import (
 from cugan_lightning.degradations.spatial import SpatialLevels, blur_map, degrade_map, encode_map, noise_map
 
 __all__ = [
+    "GRID_FACTORS",
     "JPEG_SETTINGS",
+    "MOTION_SETTINGS",
     "PAPER_SETTINGS",
+    "POISSON_SETTINGS",
+    "Factor",
     "LevelCodec",
     "LevelSampler",
     "SpatialLevels",
@@ -35,6 +45,7 @@ __all__ = [
     "clip",
     "degrade",
     "degrade_fixed",
+    "degrade_levels",
     "degrade_map",
     "encode_map",
     "gaussian_blur",
@@ -42,6 +53,8 @@ __all__ = [
     "gaussian_kernel2d",
     "jpeg_compress",
     "jpeg_device",
+    "known_factors",
+    "lookup",
     "make_generator",
     "noise_map",
     "parse_setting",
@@ -49,6 +62,7 @@ __all__ = [
     "sample_beta",
     "sample_gamma",
     "seed_for",
+    "setting_dict",
     "setting_levels",
     "setting_name",
 ]

@@ -3,10 +3,10 @@
 The codec is plain data stored in every checkpoint and exported model, so that a slider can be labelled in physical
 units and a model can never be driven with levels scaled for another one.
 
-Blur and noise are linear: ``z = level / max_level``. JPEG (the factor named ``jpeg``, CResMD's third factor) is
-given as a quality: ``z = (102 - quality) / max_level`` for quality ``102 - max_level .. 100`` (10..100 with the
-default ``max_level`` 92), and quality 0 means no compression, ``z = 0``. Quality 100 is ``z = 2 / 92``, the
-mildest compression; quality 10, ``z = 1``.
+Each factor's mapping is its own (:mod:`cugan_lightning.degradations.factors`): blur, noise, poisson and motion
+are linear, ``z = level / max_level``; JPEG is given as a quality, ``z = (102 - quality) / max_level`` for quality
+``102 - max_level .. 100`` (10..100 with the default ``max_level`` 92), and quality 0 means no compression,
+``z = 0``. The stored form is unchanged: ``{"names": [...], "max_levels": [...]}``.
 """
 
 from __future__ import annotations
@@ -20,18 +20,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from cugan_lightning.degradations.factors.base import Factor, lookup
+from cugan_lightning.degradations.factors.jpeg import QUALITY_REF
+
 __all__ = ["LevelCodec"]
 
 # Tolerance on z at both range ends, so that float round-off on a boundary level is not an error.
 _TOLERANCE = 1e-6
 
-_UNITS = {
-    "blur": "Gaussian blur sigma in pixels",
-    "noise": "sigma on the 0-255 scale",
-    "jpeg": "JPEG quality",
-}
 JPEG = "jpeg"
-JPEG_QUALITY_REF = 102.0
+JPEG_QUALITY_REF = QUALITY_REF
 """``z_jpeg = (102 - quality) / 92`` (as in CResMD; docs/degradations.md)."""
 
 LevelValue = float | Sequence[float] | Tensor
@@ -79,6 +77,8 @@ class LevelCodec:
             ):
                 raise ValueError(f"max level of {name} must be a finite number > 0, got {value!r}")
             checked.append(float(value))
+        for name in names:
+            lookup(name)  # an unknown factor is an error naming the known ones
         object.__setattr__(self, "names", names)
         object.__setattr__(self, "max_levels", tuple(checked))
 
@@ -92,65 +92,56 @@ class LevelCodec:
         """Length D of the condition vector z."""
         return len(self.names)
 
+    def factor(self, name: str) -> Factor:
+        """The factor ``name`` with this codec's range; a factor the codec lacks is a ValueError naming both."""
+        if name not in self.names:
+            raise ValueError(f"this model conditions on {list(self.names)}, not on {name}")
+        return lookup(name).from_codec(self.max_levels[self.names.index(name)])
+
+    @property
+    def factors(self) -> tuple[Factor, ...]:
+        """The factors in the order of ``names`` (z's order)."""
+        return tuple(self.factor(name) for name in self.names)
+
     def unit(self, name: str) -> str:
-        """Human-readable unit of a factor's level (empty when unknown)."""
-        return _UNITS.get(name, "")
+        """Human-readable unit of a factor's level."""
+        return lookup(name).unit
 
     def quality_range(self) -> tuple[float, float]:
         """The JPEG qualities this codec conditions on, ``(lowest, 100)``; 0 (no compression) is allowed too."""
         if JPEG not in self.names:
             raise ValueError(f"this codec has no jpeg factor; it knows {list(self.names)}")
-        return JPEG_QUALITY_REF - self.max_levels[self.names.index(JPEG)], 100.0
+        return self.factor(JPEG).quality_range()
 
     def describe(self, index: int) -> str:
         """Allowed range of factor `index` in physical units, e.g. "0..50 (sigma on the 0-255 scale)"."""
-        name = self.names[index]
-        if name == JPEG:
-            low, high = self.quality_range()
-            return f"{low:g}..{high:g} or 0 (JPEG quality; 0: no compression)"
-        unit = self.unit(name)
-        text = f"0..{self.max_levels[index]:g}"
-        return f"{text} ({unit})" if unit else text
+        return self.factor(self.names[index]).describe()
 
     def slider(self, index: int) -> tuple[float, float, float]:
         """``(min, max, step)`` of a slider for factor ``index`` in physical units (JPEG: quality 0..100)."""
-        name = self.names[index]
-        if name == JPEG:
-            return 0.0, 100.0, 1.0
-        maximum = self.max_levels[index]
-        return 0.0, maximum, {"blur": 0.1, "noise": 1.0}.get(name, maximum / 50)
+        return self.factor(self.names[index]).slider()
 
     def snap(self, name: str, value: float) -> float:
         """A slider position made a valid level: a JPEG quality between 0 and the lowest one becomes the lowest."""
-        if name == JPEG and 0 < value < (low := self.quality_range()[0]):
-            return low
-        return float(value)
+        return self.factor(name).snap(value) if name in self.names else float(value)
 
-    def _quality_to_level(self, levels: Tensor, validate: bool) -> Tensor:
-        """The jpeg column given as qualities -> its internal level ``102 - q`` (0 for no compression)."""
-        if JPEG not in self.names:
-            return levels
-        col = self.names.index(JPEG)
-        quality = levels[:, col]
-        if validate:
-            low, high = self.quality_range()
-            bad = torch.isnan(quality) | (
-                (quality != 0) & ((quality < low - _TOLERANCE) | (quality > high + _TOLERANCE))
-            )
-            if bool(bad.any()):
-                raise ValueError(f"jpeg quality {float(quality[bad][0]):g} is outside {self.describe(col)}")
-        levels = levels.clone()
-        levels[:, col] = torch.where(quality == 0, torch.zeros_like(quality), JPEG_QUALITY_REF - quality)
-        return levels
+    def check_factors(self, levels: Mapping[str, Any]) -> None:
+        """Refuse a nonzero level of a factor this codec lacks, naming it: "this model conditions on [blur,
+        noise], not on poisson"."""
+        for name, value in levels.items():
+            if name in self.names or value is None:
+                continue
+            lookup(name)
+            if bool(torch.as_tensor(value).ne(0).any()):
+                raise ValueError(f"this model conditions on {list(self.names)}, not on {name}")
 
-    def _level_to_quality(self, levels: Tensor) -> Tensor:
-        if JPEG not in self.names:
-            return levels
-        col = self.names.index(JPEG)
-        level = levels[:, col]
-        levels = levels.clone()
-        levels[:, col] = torch.where(level <= _TOLERANCE, torch.zeros_like(level), JPEG_QUALITY_REF - level)
-        return levels
+    def _to_internal(self, levels: Tensor, validate: bool) -> Tensor:
+        """Columns given in user units -> the codec's linear scale (JPEG qualities to ``102 - q``)."""
+        columns = [f.to_internal(levels[:, i], validate) for i, f in enumerate(self.factors)]
+        return torch.stack(columns, dim=-1) if columns else levels
+
+    def _from_internal(self, levels: Tensor) -> Tensor:
+        return torch.stack([f.from_internal(levels[:, i]) for i, f in enumerate(self.factors)], dim=-1)
 
     def _levels_tensor(self, levels: Mapping[str, LevelValue] | LevelValue, device: Any) -> Tensor:
         if isinstance(levels, Mapping):
@@ -214,7 +205,7 @@ class LevelCodec:
         to a number or `(B,)` values (factors left out are absent, level 0). Out-of-range or NaN levels raise
         `ValueError` unless `validate=False` (which skips a host sync on device tensors).
         """
-        levels = self._quality_to_level(self._levels_tensor(levels, device), validate)
+        levels = self._to_internal(self._levels_tensor(levels, device), validate)
         maxima = torch.tensor(self.max_levels, dtype=levels.dtype, device=levels.device)
         z = levels / maxima
         if validate:
@@ -230,7 +221,7 @@ class LevelCodec:
         levels = z * maxima
         if validate:
             self._check(levels, z, "z")
-        return self._level_to_quality(levels.clamp(min=torch.zeros_like(maxima), max=maxima))
+        return self._from_internal(levels.clamp(min=torch.zeros_like(maxima), max=maxima))
 
     def levels_to_z(
         self,
@@ -254,6 +245,12 @@ class LevelCodec:
             elif bool(torch.as_tensor(jpeg_quality).ne(0).any()):
                 raise ValueError(f"this model conditions on {list(self.names)}, not on JPEG quality")
         return self.encode(levels, validate=validate)
+
+    def encode_all(self, levels: Mapping[str, LevelValue], *, validate: bool = True) -> Tensor:
+        """:meth:`encode` for levels of any known factors, refusing (by name) a nonzero level of a factor this
+        codec lacks; zero levels of other factors are dropped."""
+        self.check_factors(levels)
+        return self.encode({k: v for k, v in levels.items() if k in self.names}, validate=validate)
 
     def to_dict(self) -> dict[str, list[str] | list[float]]:
         """Plain, JSON-serialisable description, as stored in checkpoints."""

@@ -10,10 +10,14 @@ from __future__ import annotations
 import hashlib
 import math
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
+
+from cugan_lightning.degradations.factors import Factor, lookup, make_factor
 
 __all__ = ["LevelSampler", "make_generator", "sample_beta", "sample_gamma", "seed_for"]
 
@@ -114,14 +118,17 @@ class LevelSampler:
     Two factors (the paper): with probability `p_single` a sample gets one degradation (blur only with
     probability `p_blur_given_single`, else noise only; the other level is 0), otherwise both.
 
-    Three factors (``factors=("blur", "noise", "jpeg")``, CResMD's): `p_groups` gives the probabilities of one,
-    two and all three factors being active, every set of that size equally likely. An active JPEG factor draws a
-    whole quality in `jpeg_quality_min..jpeg_quality_max` (its label counts down from the best quality, so the
-    Beta shape weighs mild compression as it weighs mild blur and noise); inactive means quality 0, none.
+    Any other set of ``factors`` (CResMD's ``("blur", "noise", "jpeg")``, or any registered ones: docs/
+    degradations.md, "Factors"): `p_groups` gives the probabilities of 1, 2, .., n factors being active, every
+    set of that size equally likely. An active JPEG factor draws a whole quality in
+    `jpeg_quality_min..jpeg_quality_max` (its label counts down from the best quality, so the Beta shape weighs
+    mild compression as it weighs mild blur and noise); inactive means quality 0, none.
 
     An active level is `label * step` with `label = round(Beta(beta_a, beta_b) * max_label)` and
-    `max_label = max / step`. `fixed=(blur, noise[, quality])` returns those levels for every sample (baselines
-    trained on one level).
+    `max_label = max / step`. Blur, noise and JPEG take their ranges from the fields below; other factors from
+    `levels` (name -> the settings of its config file, e.g. ``{"poisson": {"max_level": 25, "step": 1}}``), or
+    their defaults. `fixed` (one level per factor, or `(blur, noise)` for the first two) returns those levels for
+    every sample (baselines trained on one level).
     """
 
     blur_max: float = 4.0
@@ -137,18 +144,31 @@ class LevelSampler:
     p_groups: tuple[float, ...] = (0.4, 0.3, 0.3)
     jpeg_quality_min: int = 10
     jpeg_quality_max: int = 100
+    levels: Mapping[str, Mapping[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         factors = tuple(self.factors)
-        if factors not in (("blur", "noise"), ("blur", "noise", "jpeg")):
-            raise ValueError(f"factors must be [blur, noise] or [blur, noise, jpeg], got {list(factors)}")
+        if not factors or len(set(factors)) != len(factors):
+            raise ValueError(
+                f"factors must be a non-empty list of distinct factor names, got {list(factors)}"
+            )
+        for name in factors:
+            lookup(name)  # an unknown name is an error listing the known ones
         object.__setattr__(self, "factors", factors)
         groups = tuple(float(p) for p in self.p_groups)
-        if len(groups) != 3 or any(not 0 <= p <= 1 for p in groups) or abs(sum(groups) - 1) > 1e-6:
+        count = len(factors)
+        if (
+            any(not 0 <= p <= 1 for p in groups)
+            or abs(sum(groups) - 1) > 1e-6
+            or (not self.paper_groups and len(groups) != count)
+        ):
             raise ValueError(
-                f"p_groups gives the probabilities of 1, 2 and 3 active factors summing to 1, got {groups}"
+                f"p_groups gives the probabilities of 1..{count} active factors (one each) summing to 1, "
+                f"got {list(groups)}"
             )
         object.__setattr__(self, "p_groups", groups)
+        settings = {str(k): dict(v or {}) for k, v in (self.levels or {}).items()}
+        object.__setattr__(self, "levels", settings)
         low, high = int(self.jpeg_quality_min), int(self.jpeg_quality_max)
         if not 1 <= low <= high <= 100:
             raise ValueError(
@@ -168,22 +188,53 @@ class LevelSampler:
             object.__setattr__(self, name, value)
         _max_label(self.blur_max, self.blur_step, "blur")
         _max_label(self.noise_max, self.noise_step, "noise")
+        objects = self.factor_objects()  # checks every factor's settings
         if self.fixed is not None:
             # Accept any pair-like value (a list from a config file, say) and store a plain tuple.
             fixed = tuple(float(v) for v in self.fixed)
-            if len(fixed) not in (2, len(factors)):
-                raise ValueError(
-                    f"fixed must be (blur sigma, noise sigma[, jpeg quality]), got {self.fixed!r}"
-                )
-            for name, value, maximum in (
-                ("blur", fixed[0], self.blur_max),
-                ("noise", fixed[1], self.noise_max),
-            ):
-                if not 0.0 <= value <= maximum:
-                    raise ValueError(f"fixed {name} level {value:g} is outside 0..{maximum:g}")
-            if len(fixed) == 3 and fixed[2] != 0 and not low <= fixed[2] <= high:
-                raise ValueError(f"fixed jpeg quality {fixed[2]:g} is outside {low}..{high} (0: none)")
+            legacy = factors[:2] == ("blur", "noise") and len(fixed) == 2
+            if len(fixed) != len(factors) and not legacy:
+                raise ValueError(f"fixed gives one level per factor {list(factors)}, got {self.fixed!r}")
+            for name, value in zip(factors, fixed, strict=False):
+                if name == "jpeg":
+                    if value != 0 and not low <= value <= high:
+                        raise ValueError(f"fixed jpeg quality {value:g} is outside {low}..{high} (0: none)")
+                elif not 0.0 <= value <= objects[name].max_level:
+                    raise ValueError(
+                        f"fixed {name} level {value:g} is outside 0..{objects[name].max_level:g}"
+                    )
             object.__setattr__(self, "fixed", fixed)
+
+    @property
+    def paper_groups(self) -> bool:
+        """Whether this is the paper's two-factor sampler (``p_single``; ``p_groups`` unused)."""
+        return self.factors == ("blur", "noise")
+
+    def factor_objects(self) -> dict[str, Factor]:
+        """The factors with the ranges this sampler draws in, by name in ``factors`` order."""
+        out: dict[str, Factor] = {}
+        for name in self.factors:
+            if name == "blur":
+                out[name] = make_factor(name, max_level=self.blur_max, step=self.blur_step)
+            elif name == "noise":
+                out[name] = make_factor(name, max_level=self.noise_max, step=self.noise_step)
+            elif name == "jpeg":
+                out[name] = make_factor(
+                    name, quality_min=self.jpeg_quality_min, quality_max=self.jpeg_quality_max
+                )
+            else:
+                try:
+                    out[name] = make_factor(name, **(self.levels or {}).get(name, {}))
+                except TypeError as err:
+                    raise ValueError(f"degradation.factor.{name}: {err}") from None
+        return out
+
+    def maxima(self) -> dict[str, float]:
+        """The largest level of each factor (JPEG: the lowest quality, its strongest compression)."""
+        return {
+            name: float(factor.quality_min) if name == "jpeg" else factor.max_level
+            for name, factor in self.factor_objects().items()
+        }
 
     @property
     def blur_max_label(self) -> int:
@@ -235,29 +286,32 @@ class LevelSampler:
         generator: torch.Generator,
         device: torch.device | str | None = None,
     ) -> dict[str, Tensor]:
-        """Levels of one batch by factor name, each ``(B,)`` float32 (``jpeg``: a quality, 0 for none)."""
-        if len(self.factors) == 2 or self.fixed is not None:
+        """Levels of one batch by factor name (``factors`` order), each ``(B,)`` float32 (``jpeg``: a quality, 0
+        for none)."""
+        if self.paper_groups:
             blur, noise = self.sample(batch_size, generator, device)
-            levels = {"blur": blur, "noise": noise}
-            if len(self.factors) == 3:
-                quality = self.fixed[2] if self.fixed is not None and len(self.fixed) == 3 else 0.0
-                levels["jpeg"] = torch.full_like(blur, quality)
-            return levels
+            return {"blur": blur, "noise": noise}
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
         device = generator.device if device is None else device
+        if self.fixed is not None:
+            fixed = (*self.fixed, *[0.0] * (len(self.factors) - len(self.fixed)))
+            return {
+                name: torch.full((batch_size,), value, dtype=torch.float32, device=device)
+                for name, value in zip(self.factors, fixed, strict=True)
+            }
         draw = dict(generator=generator, dtype=torch.float64, device=generator.device)
         u_count = torch.rand(batch_size, **draw)
-        first, second = self.p_groups[0], self.p_groups[0] + self.p_groups[1]
-        active_count = 1 + (u_count >= first).long() + (u_count >= second).long()
+        active_count, bound = torch.ones(batch_size, dtype=torch.long, device=generator.device), 0.0
+        for p in self.p_groups[:-1]:  # the running sums in float, as the three-factor sampler always did
+            bound = bound + p
+            active_count = active_count + (u_count >= bound).long()
         # a uniformly random set of that size: the factors with the smallest random keys
-        ranks = torch.rand(batch_size, 3, **draw).argsort(dim=1).argsort(dim=1)
+        ranks = torch.rand(batch_size, len(self.factors), **draw).argsort(dim=1).argsort(dim=1)
         active = ranks < active_count[:, None]
-        blur = self._levels(batch_size, generator, self.blur_max, self.blur_max_label)
-        noise = self._levels(batch_size, generator, self.noise_max, self.noise_max_label)
-        span = self.jpeg_quality_max - self.jpeg_quality_min
-        labels = torch.round(sample_beta(self.beta_a, self.beta_b, batch_size, generator) * span)
-        quality = self.jpeg_quality_max - labels
         out = {}
-        for index, (name, values) in enumerate((("blur", blur), ("noise", noise), ("jpeg", quality))):
+        for index, (name, factor) in enumerate(self.factor_objects().items()):
+            values = factor.from_unit(sample_beta(self.beta_a, self.beta_b, batch_size, generator))
             kept = torch.where(active[:, index], values, torch.zeros_like(values))
             out[name] = kept.to(device=device, dtype=torch.float32)
         return out

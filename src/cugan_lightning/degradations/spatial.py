@@ -15,45 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cugan_lightning.degradations.blur import check_image, gaussian_blur
+from cugan_lightning.degradations.blur import check_image
 from cugan_lightning.degradations.codec import LevelCodec
+from cugan_lightning.degradations.factors import blur_map, known_factors, lookup, noise_map
 from cugan_lightning.degradations.noise import store
 
 __all__ = ["SpatialLevels", "blur_map", "degrade_map", "encode_map", "noise_map"]
 
-MAP_FACTORS = ("blur", "noise")
-"""The factors whose level can vary over an image; JPEG keeps one quality per image."""
-
-
-def _check_map(level: Tensor, x: Tensor, name: str) -> Tensor:
-    if not isinstance(level, Tensor) or level.dim() != 3 or level.shape != (x.shape[0], *x.shape[-2:]):
-        shape = tuple(level.shape) if isinstance(level, Tensor) else type(level).__name__
-        raise ValueError(f"{name} map must have shape (B, H, W) = {(x.shape[0], *x.shape[-2:])}, got {shape}")
-    return level.to(device=x.device, dtype=x.dtype)
-
-
-def blur_map(x: Tensor, sigma: Tensor, step: float = 0.25) -> Tensor:
-    """Blur ``x`` ``(B, C, H, W)`` with a sigma per pixel ``(B, H, W)`` (pixels, >= 0): each pixel is the blend of
-    ``x`` blurred at the two grid sigmas ``k * step`` around its own, weighted linearly. Where the map is
-    constant at a grid sigma the result is exactly that blur."""
-    check_image(x)
-    sigma = _check_map(sigma, x, "blur sigma")
-    position = (sigma / step).clamp(min=0)[:, None]  # (B, 1, H, W) in grid steps
-    out = torch.zeros_like(x)
-    for k in range(int(math.floor(float(position.max()))) + 2):
-        weight = (1.0 - (position - k).abs()).clamp(min=0)
-        if bool((weight > 0).any()):
-            out = out + weight * gaussian_blur(x, k * step)
-    return out
-
-
-def noise_map(x: Tensor, sigma: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """``x + N(0, 1) * sigma / 255`` with a sigma per pixel ``(B, H, W)`` on the 0..255 scale; the normal draws
-    come from ``generator`` (on its device) in ``x``'s shape, as :func:`add_gaussian_noise` draws them."""
-    sigma = _check_map(sigma, x, "noise sigma")
-    draw_device = generator.device if generator is not None else x.device
-    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=draw_device).to(x.device)
-    return x + noise * (sigma[:, None] / 255.0)
+MAP_FACTORS = tuple(name for name in known_factors() if lookup(name).supports_map)
+"""The factors whose level can vary over an image (blur, poisson, noise); JPEG and motion keep one per image."""
 
 
 def degrade_map(
@@ -126,6 +96,8 @@ class SpatialLevels:
         draw = dict(generator=generator, dtype=torch.float32, device=generator.device)
         out: dict[str, Tensor] = dict(levels)
         for name in MAP_FACTORS:
+            if name not in levels:  # factors the codec lacks draw nothing, so the stream stays aligned
+                continue
             varies = torch.rand(batch, **draw) < self.p
             second = torch.rand(batch, **draw) * float(maxima[name])
             field = torch.rand(batch, 1, self.grid, self.grid, **draw)

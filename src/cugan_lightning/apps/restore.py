@@ -31,6 +31,7 @@ from ..data.io import (
     write_image,
 )
 from ..data.layouts import split_channels
+from ..degradations import GRID_FACTORS, lookup
 from ..figures import render_rows, save_png, slider_rows
 from ..inference import DEFAULT_TILE_OVERLAP, MIN_TILE, Restorer, check_tile, load_restorer, resolve_device
 from ..inference.maps import MapError, check_maps, read_level_map, read_z_map
@@ -44,6 +45,9 @@ from .common import (
     run_cli,
 )
 
+FACTORS = GRID_FACTORS
+"""A ``--<factor>`` flag for every registered factor (blur, noise, jpeg, poisson, motion, ...)."""
+
 
 def build_parser() -> CliArgumentParser:
     parser = CliArgumentParser(
@@ -56,18 +60,15 @@ def build_parser() -> CliArgumentParser:
         "-o", "--output", required=True, type=Path, help="output file (one input) or folder (created)"
     )
     add_model_arguments(parser, required=False)
-    parser.add_argument(
-        "--blur", type=_level, help="blur sigma of the input in pixels (codec range, e.g. 0..4), or auto"
-    )
-    parser.add_argument(
-        "--noise", type=_level, help="noise sigma of the input on the 0-255 scale (e.g. 0..50), or auto"
-    )
-    parser.add_argument(
-        "--jpeg",
-        type=_level,
-        metavar="Q",
-        help="JPEG quality of the input (models with a jpeg factor; 0: none), or auto",
-    )
+    for name in FACTORS:  # one flag per registered factor; a model refuses the ones it lacks, by name
+        factor = lookup(name)()
+        parser.add_argument(
+            f"--{name}",
+            type=_level,
+            metavar="Q" if name == "jpeg" else "LEVEL",
+            help=f"{factor.unit} of the input (models with a {name} factor; default range "
+            f"{factor.describe().replace('%', '%%')}), or auto",
+        )
     parser.add_argument(
         "--auto",
         action="store_true",
@@ -114,9 +115,6 @@ def _level(text: str) -> float | str:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number or auto, got '{text}'") from None
-
-
-FACTORS = ("blur", "noise", "jpeg")
 
 
 @dataclass
@@ -191,7 +189,9 @@ def _run(args: argparse.Namespace) -> None:
     fixed = {n: getattr(args, n) for n in FACTORS if getattr(args, n) not in (None, "auto")}
     asked_auto = {n for n in FACTORS if getattr(args, n) == "auto"}
     if args.z is not None and (fixed or asked_auto or args.auto):
-        raise CliError("give either --blur / --noise / --jpeg (physical units, or auto) or --z, not both")
+        raise CliError(
+            "give either levels (--blur / --noise / --jpeg ..., physical units, or auto) or --z, not both"
+        )
     map_files = _map_arguments(args)
     if map_files and args.sweep:
         raise CliError("--sweep moves one level over the whole image; it takes no --map / --z-map")
@@ -229,7 +229,11 @@ def _run(args: argparse.Namespace) -> None:
             f"--{unknown[0]} auto: this model has no {unknown[0]} slider; its factors are {list(names)}"
         )
     auto = (set(names) - set(fixed)) if args.auto else asked_auto
-    given = {"blur": fixed.get("blur"), "noise": fixed.get("noise"), "jpeg": fixed.get("jpeg")}
+    lacking = [name for name in fixed if name not in names]
+    if lacking:
+        name = lacking[0]
+        raise CliError(f"this model has no {name} slider: it conditions on {list(names)}, not on {name}")
+    given = {name: fixed.get(name) for name in names}
     z = restorer.z_for(z=args.z, **given) if args.z is not None or not auto else None
     maps, map_levels = _read_maps(restorer, map_files)
     given.update({name: level for name, level in map_levels.items() if given.get(name) is None})

@@ -127,6 +127,7 @@ def export_onnx(
         f"{factors}"
     )
     metadata["outputs"] = "restored (N, 3, H, W) float32 in [0, 1]"
+    metadata["factors"] = ", ".join(codec.names)  # z's entries, in order (the codec has their ranges)
     for key, value in metadata.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value

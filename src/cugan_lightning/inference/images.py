@@ -11,6 +11,7 @@ from PIL import Image
 from torch import Tensor
 
 from ..data.layouts import array_to_pil, pil_to_array
+from ..degradations import known_factors, lookup
 from .tiling import MIN_TILE
 
 __all__ = ["PREVIEW_SIDE", "SCALED_FACTORS", "apply_to_image", "image_size", "preview_size", "shrink"]
@@ -20,8 +21,9 @@ ImageT = TypeVar("ImageT")
 PREVIEW_SIDE = 512
 """Default longest side of a preview, in pixels."""
 
-SCALED_FACTORS = ("blur", "noise")
-"""Factors whose level shrinks with the image: a blur sigma in pixels, and the noise, which averaging lowers."""
+SCALED_FACTORS = tuple(name for name in known_factors() if lookup(name).scales_with_size)
+"""Factors whose level shrinks with the image: blur and motion lengths in pixels, and noise, which averaging
+lowers (each factor's ``scales_with_size``)."""
 
 
 def preview_size(height: int, width: int, max_side: int = PREVIEW_SIDE) -> tuple[int, int]:

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from ..checkpoint import CheckpointError, read_generator_file
 from ..data.io import to_float
 from ..data.layouts import from_float, merge_channels, split_channels
-from ..degradations import LevelCodec
+from ..degradations import LevelCodec, lookup
 from ..dni import DNIBlender, check_alpha
 from ..estimation import Estimate, LearnedEstimator, estimate_levels, find_estimator
 from ..estimation.levels import to_rgb_float
@@ -116,11 +116,14 @@ class Restorer:
         z: Sequence[float] | Tensor | None = None,
         levels: Mapping[str, float] | None = None,
         jpeg: float | None = None,
+        **factor_levels: float | None,
     ) -> Tensor:
         """The condition ``(1, cond_dim)`` for physical levels (factors left out are 0; ``jpeg`` is a quality,
-        0 for none) or a raw ``z``."""
+        0 for none; other factors by name, ``poisson=10``) or a raw ``z``. A level of a factor the model lacks is
+        refused by name."""
+        given = [v for v in (blur, noise, jpeg, *factor_levels.values()) if v is not None]
         if z is not None:
-            if blur is not None or noise is not None or jpeg is not None or levels:
+            if given or levels:
                 raise ValueError("give either the levels (blur / noise / jpeg) or a raw z, not both")
             values = torch.as_tensor(z, dtype=torch.float32).detach().cpu().reshape(-1)
             names = ", ".join(self.codec.names)
@@ -131,13 +134,15 @@ class Restorer:
                 raise ValueError(f"z value {bad[0]:g} is outside 0..1 (z = level / max level for {names})")
             return values[None]
         mapping: dict[str, float] = dict(levels or {})
-        for name, value in (("blur", blur), ("noise", noise), ("jpeg", jpeg)):
+        given = {"blur": blur, "noise": noise, "jpeg": jpeg, **(factor_levels or {})}
+        for name, value in given.items():
             if value is not None:
                 if isinstance(value, bool) or not isinstance(value, numbers.Real):
                     raise ValueError(f"{name} level must be a number, got {value!r}")
                 if name not in self.codec.names:
+                    lookup(name)  # an unknown name lists the known factors
                     raise ValueError(
-                        f"this model has no {name} slider; its factors are {list(self.codec.names)}"
+                        f"this model has no {name} slider: it conditions on {list(self.codec.names)}, not on {name}"
                     )
                 mapping[name] = float(value)
         return self.codec.encode(mapping).to(torch.float32)

@@ -118,12 +118,10 @@ class Restorer:
         jpeg: float | None = None,
         **factor_levels: float | None,
     ) -> Tensor:
-        """The condition ``(1, cond_dim)`` for physical levels (factors left out are 0; ``jpeg`` is a quality,
-        0 for none; other factors by name, ``poisson=10``) or a raw ``z``. A level of a factor the model lacks is
-        refused by name."""
-        given = [v for v in (blur, noise, jpeg, *factor_levels.values()) if v is not None]
+        """The condition ``(1, cond_dim)`` for levels by factor name (0 if left out; ``jpeg`` a quality) or a raw z."""
+        given = {"blur": blur, "noise": noise, "jpeg": jpeg, **factor_levels}
         if z is not None:
-            if given or levels:
+            if any(v is not None for v in given.values()) or levels:
                 raise ValueError("give either the levels (blur / noise / jpeg) or a raw z, not both")
             values = torch.as_tensor(z, dtype=torch.float32).detach().cpu().reshape(-1)
             names = ", ".join(self.codec.names)
@@ -134,16 +132,14 @@ class Restorer:
                 raise ValueError(f"z value {bad[0]:g} is outside 0..1 (z = level / max level for {names})")
             return values[None]
         mapping: dict[str, float] = dict(levels or {})
-        given = {"blur": blur, "noise": noise, "jpeg": jpeg, **(factor_levels or {})}
         for name, value in given.items():
             if value is not None:
                 if isinstance(value, bool) or not isinstance(value, numbers.Real):
                     raise ValueError(f"{name} level must be a number, got {value!r}")
                 if name not in self.codec.names:
                     lookup(name)  # an unknown name lists the known factors
-                    raise ValueError(
-                        f"this model has no {name} slider: it conditions on {list(self.codec.names)}, not on {name}"
-                    )
+                    lacks = f"this model has no {name} slider: it conditions on {list(self.codec.names)}"
+                    raise ValueError(f"{lacks}, not on {name}")
                 mapping[name] = float(value)
         return self.codec.encode(mapping).to(torch.float32)
 

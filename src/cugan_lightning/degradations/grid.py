@@ -107,13 +107,14 @@ def degrade_fixed(
     quantize: bool = True,
     jpeg: float = 0,
     clip_values: bool = True,
+    bits: int = 8,
 ) -> Tensor:
     """Degrade one evaluation image gt `(C, H, W)` or `(1, C, H, W)` in [0, 1] reproducibly; lq has gt's shape.
 
     The same (image_key, setting, seed) gives the same lq on every call and every machine: the work runs on the
     CPU in float64 (torch's float32 normal sampling has vectorised CPU paths that may differ between machines),
     with noise from a CPU generator seeded by `seed_for("eval", seed, image_key, setting_name(blur, noise, jpeg))`.
-    ``jpeg`` (a quality, 0: none) then compresses with libjpeg. ``quantize=False, clip_values=False`` is the
+    ``jpeg`` (a quality, 0: none) then compresses with libjpeg; ``bits`` (8 or 16) is the quantisation's depth. ``quantize=False, clip_values=False`` is the
     standard denoising protocol (noise added in floating point, values left outside [0, 1]). Returned as float32
     on gt's device.
     """
@@ -126,6 +127,6 @@ def degrade_fixed(
     quality = int(jpeg) if jpeg else None
     lq = degrade(
         image, float(blur), float(noise), generator=generator, quantize=quantize, jpeg_quality=quality,
-        clip_values=clip_values,
+        clip_values=clip_values, bits=bits,
     )  # fmt: skip
     return lq.to(dtype=torch.float32).reshape(gt.shape).to(gt.device)

@@ -140,3 +140,188 @@ def test_read_back_16_bit_gray(tmp_path):
     folder = gray16_folder(tmp_path / "g", count=1)
     array = read_image_raw(folder / "g0.png")
     assert array.dtype == np.uint16 and array.ndim == 2 and (array % 257 != 0).any()
+
+
+# ------------------------------------------------------------------------------------------------- the surfaces
+
+
+@pytest.fixture(scope="module")
+def gray_ckpts(tmp_path_factory) -> dict[str, Path]:
+    """A gray MSE / GAN pair of tiny generators (one input channel) and an RGB MSE file."""
+    from conftest import make_generator
+    from cugan_lightning.checkpoint import save_generator_checkpoint
+    from cugan_lightning.degradations import LevelCodec
+
+    folder = tmp_path_factory.mktemp("gray")
+    return {
+        "gray": save_generator_checkpoint(
+            folder / "gray.ckpt", make_generator(0, in_channels=1), LevelCodec()
+        ),
+        "gray_gan": save_generator_checkpoint(
+            folder / "gray_gan.ckpt", make_generator(1, in_channels=1), LevelCodec(), kind="cugan"
+        ),
+        "rgb": save_generator_checkpoint(folder / "rgb.ckpt", make_generator(0), LevelCodec()),
+    }
+
+
+def low_byte_gray16(size: int = 24) -> np.ndarray:
+    image = np.linspace(300, 65000, size * size).reshape(size, size)
+    return (image + np.random.default_rng(2).integers(0, 255, (size, size))).astype(np.uint16)
+
+
+@pytest.mark.parametrize("ext", ["tif", "png"])
+def test_restore_keeps_16_bit_gray_files_16_bit_with_a_gray_model(gray_ckpts, tmp_path, capsys, ext):
+    from cugan_lightning.apps.restore import main
+
+    source = tmp_path / f"in.{ext}"
+    write_image(low_byte_gray16(), source)
+    out = tmp_path / f"out.{ext}"
+    argv = [
+        str(source),
+        "-o",
+        str(out),
+        "--model",
+        str(gray_ckpts["gray"]),
+        "--noise",
+        "10",
+        "--device",
+        "cpu",
+    ]
+    assert main([*argv, "--precision", "float32"]) == 0
+    assert "gray model" not in capsys.readouterr().out  # gray into a gray model: nothing to say
+    restored = read_image_raw(out)
+    assert restored.dtype == np.uint16 and restored.shape == (24, 24)
+    assert (restored % 257 != 0).mean() > 0.9  # the low byte is used: not 8-bit values scaled by 257
+
+
+def test_a_gray_model_given_rgb_converts_it_and_says_so_in_one_line(gray_ckpts, tmp_path, capsys):
+    from cugan_lightning.apps.restore import main
+    from cugan_lightning.inference import load_restorer
+
+    photo = np.random.default_rng(4).integers(0, 256, (20, 28, 3), dtype=np.uint8)
+    write_image(photo, tmp_path / "rgb.png")
+    argv = [str(tmp_path / "rgb.png"), "-o", str(tmp_path / "out.png"), "--model", str(gray_ckpts["gray"])]
+    assert main([*argv, "--noise", "10", "--device", "cpu", "--precision", "float32"]) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if "converted to gray" in line]
+    assert len(said) == 1 and "rgb.png" in said[0]
+    assert read_image_raw(tmp_path / "out.png").shape == (20, 28)  # a gray model gives gray back
+
+    restorer = load_restorer(gray_ckpts["gray"], precision="float32")
+    expected = restorer.restore(to_gray_array(photo), noise=10)
+    assert np.abs(restorer.restore(photo, noise=10).astype(int) - expected).max() <= 1  # luma then restored
+    batch = torch.rand(2, 3, 16, 16)
+    assert restorer.restore(batch, noise=10).shape == (2, 1, 16, 16)
+
+
+def test_an_rgb_model_given_a_gray_image_says_so_in_one_line(gray_ckpts, tmp_path, capsys):
+    from cugan_lightning.apps.restore import main
+
+    write_image(low_byte_gray16(), tmp_path / "g.png")
+    argv = [str(tmp_path / "g.png"), "-o", str(tmp_path / "out.png"), "--model", str(gray_ckpts["rgb"])]
+    assert main([*argv, "--noise", "10", "--device", "cpu", "--precision", "float32"]) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if "RGB model" in line]
+    assert len(said) == 1 and "averaged back to gray" in said[0]
+    assert read_image_raw(tmp_path / "out.png").dtype == np.uint16
+
+
+def test_onnx_export_of_a_gray_model_takes_one_channel(gray_ckpts, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from cugan_lightning.apps.export import main
+    from cugan_lightning.checkpoint import read_onnx_metadata
+
+    out = tmp_path / "gray.onnx"
+    assert main(["--model", str(gray_ckpts["gray"]), "--format", "onnx", "-o", str(out)]) == 0
+    graph = onnx.load(str(out)).graph
+    image = next(i for i in graph.input if i.name == "image")
+    assert image.type.tensor_type.shape.dim[1].dim_value == 1
+    metadata, _ = read_onnx_metadata(out)
+    assert "(1 or N, 1, H, W)" in metadata["inputs"] and "(N, 1, H, W)" in metadata["outputs"]
+    assert metadata["generator"]["config"]["in_channels"] == 1
+
+
+def test_dni_refuses_a_gray_and_an_rgb_model_naming_the_channels(gray_ckpts, tmp_path, capsys):
+    from conftest import assert_one_line_error
+    from cugan_lightning.apps.dni import main
+
+    argv = ["--model", str(gray_ckpts["rgb"]), "--gan", str(gray_ckpts["gray_gan"]), "--alpha", "0.5"]
+    assert main([*argv, "-o", str(tmp_path / "blend.ckpt")]) == 2
+    err = capsys.readouterr().err
+    assert_one_line_error(err, "image channels (in_channels: 1 gray, 3 RGB)")
+    assert "3" in err and "1" in err and not (tmp_path / "blend.ckpt").exists()
+    argv = ["--model", str(gray_ckpts["gray"]), "--gan", str(gray_ckpts["gray_gan"]), "--alpha", "0.5"]
+    assert main([*argv, "-o", str(tmp_path / "blend.ckpt")]) == 0  # two gray models blend
+
+
+def test_the_evaluation_app_scores_a_gray_model_with_gray_classical_rows(gray_ckpts, tmp_path, caplog):
+    from cugan_lightning.apps.evaluate import run
+
+    rgb_folder(tmp_path / "test", count=2, size=48)
+    cfg = compose_config(
+        ["data.crop=40", "metrics=[psnr,psnr_y,ssim]", "figures=true", "precision=float32",
+         f"models.cunet={gray_ckpts['gray']}", "models.nlm=classical:nlm", "models.wiener=classical:wiener",
+         f"data.test_dir={tmp_path / 'test'}", "settings=[[0,25],[2,0]]"],
+        tmp_path / "run", "evaluate",
+    )  # fmt: skip
+    with caplog.at_level(logging.INFO):
+        summary = run(cfg)["summary"]
+    said = [r.message for r in caplog.records if "converted to gray" in r.message]
+    assert len(said) == 1 and "data.test_dir" in said[0]
+    psnr = summary["psnr"]
+    assert set(psnr["nlm"]) == {"b0_n25", "mean"} and set(psnr["wiener"]) == {"b2_n0", "mean"}
+    assert (
+        psnr["nlm"]["b0_n25"] > psnr["input"]["b0_n25"] and psnr["wiener"]["b2_n0"] > psnr["input"]["b2_n0"]
+    )
+    assert np.isfinite(psnr["cunet"]["mean"]) and (tmp_path / "run" / "examples.png").is_file()
+
+
+def test_gray_and_rgb_models_do_not_share_an_evaluation_table(gray_ckpts, tmp_path):
+    from cugan_lightning.apps.evaluate import prepare
+
+    cfg = compose_config(
+        ["data.crop=40", "metrics=[psnr]", f"models.cunet={gray_ckpts['gray']}", f"models.cugan={gray_ckpts['rgb']}"],
+        tmp_path, "evaluate",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="gray and RGB models cannot share a table"):
+        prepare(cfg)
+
+
+def test_gray_scores_equal_those_of_the_rgb_copy():
+    from cugan_lightning.evaluation.metrics import ImageScorer
+
+    scorer = ImageScorer(["psnr", "psnr_y", "ssim"])
+    out, gt = torch.rand(2, 1, 24, 24), torch.rand(2, 1, 24, 24)
+    gray, rgb = scorer(out, gt), scorer(out.expand(-1, 3, -1, -1), gt.expand(-1, 3, -1, -1))
+    for label in gray:
+        assert torch.allclose(gray[label], rgb[label], atol=1e-4), label
+
+
+def test_the_web_app_builds_for_a_gray_model(gray_ckpts, tmp_path):
+    from cugan_lightning.webapp import DEMO_PHOTOS, Workbench
+    from cugan_lightning.webapp.page import build_page
+
+    bench = Workbench(gray_ckpts["gray"], gray_ckpts["gray_gan"], preview_side=32, workdir=tmp_path / "work")
+    assert "gray" in bench.describe_model()
+    demo = bench.open_demo(DEMO_PHOTOS[0].label)
+    assert demo.array.ndim == 2 and demo.name.endswith("_gray.png") and not demo.note
+    write_image(np.random.default_rng(5).integers(0, 256, (30, 40, 3), dtype=np.uint8), tmp_path / "c.png")
+    upload = bench.open_upload(tmp_path / "c.png")
+    assert "converted to gray" in upload.describe()
+    frames = list(bench.render("s", upload, bench.settings({"noise": 10}, alpha=0.5)))
+    assert frames and read_image_raw(frames[-1].download).ndim == 2
+    build_page(bench)
+
+
+@pytest.mark.parametrize(
+    "name, blur, noise", [("bm3d", 0, 25), ("nlm", 0, 25), ("wiener", 2, 0), ("rl", 2, 0)]
+)
+def test_classical_methods_restore_gray_images_in_gray(name, blur, noise):
+    pytest.importorskip("bm3d") if name == "bm3d" else None
+    from cugan_lightning.degradations import degrade_fixed
+    from cugan_lightning.evaluation.classical import CLASSICAL_METHODS
+
+    ramp = torch.linspace(0.1, 0.9, 48)
+    gt = (ramp[None, :] * ramp[:, None] + 0.05 * torch.sin(ramp * 30)[None, :])[None].clamp(0, 1)
+    lq = degrade_fixed(gt, blur, noise, image_key="g")[None]
+    out = CLASSICAL_METHODS[name].restore(lq, torch.tensor([float(blur)]), torch.tensor([float(noise)]))
+    assert out.shape == (1, 1, 48, 48)
+    assert torch.mean((out - gt) ** 2) < torch.mean((lq - gt) ** 2)

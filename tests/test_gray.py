@@ -325,3 +325,12 @@ def test_classical_methods_restore_gray_images_in_gray(name, blur, noise):
     out = CLASSICAL_METHODS[name].restore(lq, torch.tensor([float(blur)]), torch.tensor([float(noise)]))
     assert out.shape == (1, 1, 48, 48)
     assert torch.mean((out - gt) ** 2) < torch.mean((lq - gt) ** 2)
+
+
+def test_a_gray_model_with_the_jpeg_factor_is_refused_by_name():
+    from cugan_lightning.degradations import LevelCodec, LevelSampler
+
+    codec = LevelCodec(names=("blur", "noise", "jpeg"), max_levels=(4.0, 50.0, 92.0))
+    sampler = LevelSampler(factors=("blur", "noise", "jpeg"))
+    with pytest.raises(ValueError, match="data.channels=1 with the jpeg factor"):
+        RestorationDataModule(codec=codec, sampler=sampler, channels=1)

@@ -82,6 +82,11 @@ class RestorationDataModule(L.LightningDataModule):
         if bits not in (8, 16):
             raise ValueError(f"degradation.bits must be 8 or 16, got {bits!r}")
         self.channels, self.bits = channels, bits
+        if channels == 1 and "jpeg" in LevelCodec.coerce(codec).names:
+            raise ValueError(
+                "data.channels=1 with the jpeg factor: the training device's JPEG codec reads RGB only; train gray "
+                "models on blur and noise (degradation=default)"
+            )
         self.train_dir, self.val_dir, self.test_dir = train_dir, val_dir, test_dir
         self.sampler = sampler if sampler is not None else LevelSampler()
         self.spatial = spatial if spatial is not None and spatial.p > 0 else None

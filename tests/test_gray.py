@@ -76,6 +76,7 @@ def test_gray_data_module_reads_16_bit_at_full_precision_and_converts_rgb_in_one
     )
     with caplog.at_level(logging.INFO):
         data.setup("fit")
+        data.setup("test")  # the test grid reads the validation folder again: said once
     said = [r.message for r in caplog.records if "converted to gray" in r.message]
     assert len(said) == 1 and "2 colour image(s)" in said[0] and "data.val_dir" in said[0]
     gt = data.train_set[0]["gt"]

@@ -23,6 +23,9 @@ from .layouts import is_color, to_gray_array
 log = logging.getLogger(__name__)
 
 
+_CONVERSIONS_SAID: set[tuple[str, tuple[str, ...]]] = set()
+
+
 class ImageSource:
     """Images by index, from a folder (read on demand, optionally cached) or from arrays in memory.
 
@@ -126,7 +129,10 @@ class ImageSource:
         return to_gray_array(array)[:, :, None]
 
     def _say_converted(self) -> None:
-        if self.converted:
+        # a folder read twice in one process (validation and test grids) is said once
+        said = (str(self.folder), tuple(sorted(self.converted)))
+        if self.converted and said not in _CONVERSIONS_SAID:
+            _CONVERSIONS_SAID.add(said)
             where = f"{self.config_key} " if self.config_key else ""
             log.info(
                 "%s%s: %d colour image(s) converted to gray (BT.601 luma, as MATLAB's rgb2gray) for "

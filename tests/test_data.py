@@ -204,8 +204,8 @@ def test_folder_images_are_decoded_once_and_shared(image_folder, monkeypatch):
     folder, _, _ = image_folder
     source, uncached = ImageSource(folder), ImageSource(folder, cache=False)
     calls = []
-    real = datasets.read_image_array
-    monkeypatch.setattr(datasets, "read_image_array", lambda path: calls.append(path) or real(path))
+    real = datasets.read_image_raw
+    monkeypatch.setattr(datasets, "read_image_raw", lambda path: calls.append(path) or real(path))
     source.preload(threads=2)
     assert sorted(calls) == sorted(source.paths)  # the start-up check decodes each file once...
     for index in range(len(source)):

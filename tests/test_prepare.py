@@ -194,3 +194,58 @@ def test_the_table_holds_only_well_formed_published_values():
             assert item.sha256 == "" or (len(item.sha256) == 64 and int(item.sha256, 16) >= 0)
             assert (item.size is None) == (item.sha256 == "")  # both come from the same published line
     assert Path(DATASETS["div2k"].archives[0].url).name == "DIV2K_train_HR.zip"
+
+
+def gray_png(seed: int, size: tuple[int, int]) -> bytes:
+    rng = np.random.default_rng(seed)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, size, dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_the_gray_sets_come_from_one_dncnn_archive_fetched_once_and_stay_gray(tmp_path, capsys, monkeypatch):
+    """bsd68, train400 and set12 are three folders of the same DnCNN-master.zip (the one live1 reads)."""
+    assert {name: DATASETS[name].folders[""] for name in ("bsd68", "train400", "set12")} == {
+        "bsd68": ("BSD68", 68),
+        "train400": ("Train400", 400),
+        "set12": ("testsets/Set12", 12),
+    }
+    assert {DATASETS[name].archives for name in ("bsd68", "train400", "set12")} == {
+        DATASETS["live1"].archives
+    }
+    top = "DnCNN-master"
+    members = {f"{top}/testsets/BSD68/test{i:03d}.png": gray_png(i, (32, 48)) for i in range(1, 4)}
+    members |= {f"{top}/testsets/Set12/{i:02d}.png": gray_png(50 + i, (40, 40)) for i in range(1, 3)}
+    members |= {
+        f"{top}/TrainingCodes/v1/testsets/Set12/{i:02d}.png": gray_png(50 + i, (40, 40)) for i in (1, 2)
+    }
+    members |= {f"{top}/testsets/LIVE1/x{i}.png": png(70 + i, (16, 16)) for i in range(2)}
+    members |= {
+        f"{top}/TrainingCodes/DnCNN_TrainingCodes_v1.0/data/Train400/test_{i:03d}.png": gray_png(
+            100 + i, (18, 18)
+        )
+        for i in range(1, 6)
+    }
+    server = Server({"DnCNN-master.zip": archive(members)})
+    for name, inside, count in (
+        ("bsd68", "BSD68", 3),
+        ("train400", "Train400", 5),
+        ("set12", "testsets/Set12", 2),
+    ):
+        monkeypatch.setitem(DATASETS, name, replace(DATASETS[name], folders={"": (inside, count)}))
+    try:
+        code, out, err = run(
+            ["bsd68", "train400", "set12", "--root", str(tmp_path), "--mirror", server.url], capsys
+        )
+    finally:
+        server.httpd.shutdown()
+    assert code == 0, err
+    assert [name for name, _ in server.requests] == ["DnCNN-master.zip"]  # downloaded once, read three times
+    assert sorted(p.name for p in (tmp_path / "BSD68").glob("*.png")) == [
+        f"test{i:03d}.png" for i in (1, 2, 3)
+    ]
+    assert len(list((tmp_path / "Train400").glob("*.png"))) == 5
+    assert len(list((tmp_path / "Set12").glob("*.png"))) == 2
+    image = Image.open(tmp_path / "BSD68" / "test002.png")
+    assert image.mode == "L" and image.size == (48, 32)
+    assert np.array_equal(np.asarray(image), np.asarray(Image.open(io.BytesIO(gray_png(2, (32, 48))))))

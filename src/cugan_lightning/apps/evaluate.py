@@ -29,7 +29,7 @@ from ..degradations import setting_name
 from ..estimation import find_estimator
 from ..evaluation.curve import write_curve
 from ..evaluation.metrics import ImageScorer, check_metric_names
-from ..evaluation.models import EvalModel, alpha_sweep, blind_twin, load_models, parse_models
+from ..evaluation.models import EvalModel, alpha_sweep, blind_twin, image_channels, load_models, parse_models
 from ..evaluation.modulation import ModulationMap, grid_values, modulation_maps
 from ..evaluation.plots import plot_modulation_map
 from ..evaluation.runner import (
@@ -147,7 +147,7 @@ def prepare(cfg: DictConfig) -> Plan:
                     raise ValueError(
                         f"setting {setting_name(*setting)} for models.{model.name}: {err}"
                     ) from None
-    images = load_test_images(cfg.data.test_dir, cfg.data.crop)
+    images = load_test_images(cfg.data.test_dir, cfg.data.crop, image_channels(models))
     return Plan(settings, models, scorer, images, device, protocol)
 
 

@@ -1,6 +1,6 @@
-"""``cugan-prepare {div2k,cbsd68,live1,cbsd432,mcmaster} [--root DIR]``: download, verify, extract and
-lay out a data set where the ``data=div2k`` / ``cbsd68`` / ``live1`` configs read it (see
-:mod:`cugan_lightning.data.prepare`)."""
+"""``cugan-prepare {div2k,cbsd68,live1,cbsd432,mcmaster,bsd68,train400,set12} [--root DIR]``: download,
+verify, extract and lay out a data set where the ``data=div2k`` / ``cbsd68`` / ``live1`` / ... configs read it
+(see :mod:`cugan_lightning.data.prepare`)."""
 
 from __future__ import annotations
 

@@ -34,6 +34,7 @@ from ..data.layouts import split_channels
 from ..degradations import GRID_FACTORS, lookup
 from ..figures import render_rows, save_png, slider_rows
 from ..inference import DEFAULT_TILE_OVERLAP, MIN_TILE, Restorer, check_tile, load_restorer, resolve_device
+from ..inference.images import model_input
 from ..inference.maps import MapError, check_maps, read_level_map, read_z_map
 from .common import (
     CliArgumentParser,
@@ -243,6 +244,8 @@ def _run(args: argparse.Namespace) -> None:
         array = decoded.pop(job.source, None)
         if array is None:
             array = read_image_raw(job.source)
+        if (note := restorer.channel_note(array)) is not None:
+            print(f"{job.source}: {note}")
         if z is None:  # levels estimated from this image
             estimates = restorer.estimate(array, source=job.source)
             print(f"{job.source}: estimated " + "; ".join(str(estimates[n]) for n in names if n in auto))
@@ -326,8 +329,8 @@ def _restore_job(
     restorer: Restorer, job: _Job, array: np.ndarray, z: Tensor, args: argparse.Namespace
 ) -> None:
     if args.sweep:
-        rgb, _, _ = split_channels(array)
-        lq = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+        rgb, _, gray = split_channels(array)
+        lq = model_input(rgb, gray, restorer.channels)
 
         def restore(x: Tensor, zs: Tensor, alpha: float | None) -> Tensor:
             return restorer.restore_tensor(x, zs, alpha, args.tile, args.tile_overlap)

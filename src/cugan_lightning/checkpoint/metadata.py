@@ -32,6 +32,7 @@ __all__ = [
     "baseline_level",
     "build_generator",
     "describe_generator",
+    "image_channels",
     "generator_differences",
     "kind_of",
     "metadata_strings",
@@ -129,6 +130,15 @@ def build_generator(metadata: Mapping[str, Any]) -> nn.Module:
         raise CheckpointError(f"the generator config in the file's metadata is not valid: {err}") from None
 
 
+CONFIG_LABELS = {"in_channels": "image channels (in_channels: 1 gray, 3 RGB)"}
+"""Generator arguments named for people where two files differ."""
+
+
+def image_channels(metadata: Mapping[str, Any]) -> int:
+    """The image channels a generator file's model reads and writes (its ``in_channels``): 3 (RGB) or 1 (gray)."""
+    return int((metadata.get("generator") or {}).get("config", {}).get("in_channels", 3))
+
+
 def generator_differences(
     first: Mapping[str, Any], second: Mapping[str, Any], names: Sequence[str] = ("first", "second")
 ) -> list[str]:
@@ -144,7 +154,7 @@ def generator_differences(
         return [differ("generator class", spec_a.get("class"), spec_b.get("class"))]
     config_a, config_b = spec_a.get("config", {}), spec_b.get("config", {})
     out = [
-        differ(key, _plain(config_a.get(key)), _plain(config_b.get(key)))
+        differ(CONFIG_LABELS.get(key, key), _plain(config_a.get(key)), _plain(config_b.get(key)))
         for key in sorted(set(config_a) | set(config_b))
         if _plain(config_a.get(key)) != _plain(config_b.get(key))
     ]

@@ -1,7 +1,8 @@
 """ONNX export of a generator: inputs ``image`` and ``z``, the generator config and level codec in the metadata.
 
-The graph is :class:`OnnxRestorer`: inputs ``image`` ``(1 or N, 3, H, W)`` float in [0, 1] and ``z``
-``(N, cond_dim)`` in [0, 1], output ``restored`` ``(N, 3, H, W)`` clamped to [0, 1]; batch, height and width are
+The graph is :class:`OnnxRestorer`: inputs ``image`` ``(1 or N, C, H, W)`` float in [0, 1] (C: the generator's
+``in_channels``, 3, or 1 for a gray model) and ``z`` ``(N, cond_dim)`` in [0, 1], output ``restored``
+``(N, C, H, W)`` clamped to [0, 1]; batch, height and width are
 dynamic (H, W >= 4 for the default three scales). The metadata (``metadata_props``) holds the same entries as
 an exported safetensors file, so the codec (z = level / max_level per factor) travels with the model.
 
@@ -91,7 +92,8 @@ def export_onnx(
 
     wrapper = (OnnxMapRestorer if z_map else OnnxRestorer)(net_g).eval().cpu()
     cond_dim = codec.cond_dim
-    image = torch.rand(1, getattr(net_g, "in_channels", 3), 37, 45)
+    channels = int(getattr(net_g, "in_channels", 3))  # 1: a gray model
+    image = torch.rand(1, channels, 37, 45)
     z = torch.rand(1, cond_dim, 37, 45) if z_map else torch.full((2, cond_dim), 0.5)
     axes = {0: "batch", 2: "height", 3: "width"}
     buffer = io.BytesIO()
@@ -123,10 +125,10 @@ def export_onnx(
     condition = f"z_map (N, {cond_dim}, H, W)" if z_map else f"z (N, {cond_dim})"
     image_batch = "N" if z_map else "1 or N"
     metadata["inputs"] = (
-        f"image ({image_batch}, 3, H, W) float32 in [0, 1]; {condition} in [0, 1], from the codec's factors: "
-        f"{factors}"
+        f"image ({image_batch}, {channels}, H, W) float32 in [0, 1]; {condition} in [0, 1], from the codec's "
+        f"factors: {factors}"
     )
-    metadata["outputs"] = "restored (N, 3, H, W) float32 in [0, 1]"
+    metadata["outputs"] = f"restored (N, {channels}, H, W) float32 in [0, 1]"
     metadata["factors"] = ", ".join(codec.names)  # z's entries, in order (the codec has their ranges)
     for key, value in metadata.items():
         entry = model.metadata_props.add()

@@ -26,11 +26,13 @@ log = logging.getLogger(__name__)
 
 
 def _image_source(
-    folder: str | None, split: str, config_key: str, cache: bool, on_bad_file: str
+    folder: str | None, split: str, config_key: str, cache: bool, on_bad_file: str, channels: int = 3
 ) -> ImageSource:
     if folder in (None, ""):
-        return ImageSource(arrays=load_embedded(split))
-    source = ImageSource(folder, cache=cache, config_key=config_key, on_bad_file=on_bad_file)
+        return ImageSource(arrays=load_embedded(split), channels=channels)
+    source = ImageSource(
+        folder, cache=cache, config_key=config_key, on_bad_file=on_bad_file, channels=channels
+    )
     source.check()
     return source
 
@@ -44,6 +46,9 @@ class RestorationDataModule(L.LightningDataModule):
     ``r`` are drawn from a generator seeded with (seed, k, r), never carried along, so a resumed run and every
     DDP rank draw exactly what an uninterrupted run would. Folders left empty fall back to the embedded demo
     photographs (``train`` / ``val`` split); a test folder left empty reuses the validation images.
+
+    ``channels``: 3 (RGB) or 1 (gray: colour files are converted to their BT.601 luma, said once in the log).
+    ``bits``: the depth the degradation's storage step quantises to, 8 or 16 (16-bit data).
     """
 
     def __init__(
@@ -67,8 +72,20 @@ class RestorationDataModule(L.LightningDataModule):
         cache_images: bool = True,
         on_bad_file: str = "skip",
         seed: int = 0,
+        channels: int = 3,
+        bits: int = 8,
     ) -> None:
         super().__init__()
+        if channels not in (1, 3):
+            raise ValueError(f"data.channels must be 1 (gray) or 3 (RGB), got {channels!r}")
+        if bits not in (8, 16):
+            raise ValueError(f"degradation.bits must be 8 or 16, got {bits!r}")
+        self.channels, self.bits = channels, bits
+        if channels == 1 and "jpeg" in LevelCodec.coerce(codec).names:
+            raise ValueError(
+                "data.channels=1 with the jpeg factor: the training device's JPEG codec reads RGB only; train gray "
+                "models on blur and noise (degradation=default)"
+            )
         self.train_dir, self.val_dir, self.test_dir = train_dir, val_dir, test_dir
         self.sampler = sampler if sampler is not None else LevelSampler()
         self.spatial = spatial if spatial is not None and spatial.p > 0 else None
@@ -122,23 +139,23 @@ class RestorationDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and self.train_set is None:
             source = _image_source(
-                self.train_dir, "train", "data.train_dir", self.cache_images, self.on_bad_file
+                self.train_dir, "train", "data.train_dir", self.cache_images, self.on_bad_file, self.channels
             )
             self._check_patch_size(source)
             self.train_set = TrainPatchDataset(source, self.patch_size, seed=self.seed)
         if stage in (None, "fit", "validate") and self.val_set is None:
             source = _image_source(
-                self.val_dir, "val", "data.val_dir", True, "error"
+                self.val_dir, "val", "data.val_dir", True, "error", self.channels
             )  # scores cover every image
             self.val_set = EvalGridDataset(
-                source, self.eval_settings, self.codec, self.seed, self.val_crop, self.quantize
+                source, self.eval_settings, self.codec, self.seed, self.val_crop, self.quantize, self.bits
             )
         if stage in (None, "test") and self.test_set is None:
             folder = self.test_dir or self.val_dir
             key = "data.test_dir" if self.test_dir else "data.val_dir"
-            source = _image_source(folder, "val", key, True, "error")
+            source = _image_source(folder, "val", key, True, "error", self.channels)
             self.test_set = EvalGridDataset(
-                source, self.test_settings, self.codec, self.seed, self.val_crop, self.quantize
+                source, self.test_settings, self.codec, self.seed, self.val_crop, self.quantize, self.bits
             )
 
     def _check_patch_size(self, source: ImageSource) -> None:
@@ -199,7 +216,7 @@ class RestorationDataModule(L.LightningDataModule):
     def degrade_train_batch(
         self, gt: torch.Tensor, batch_index: int, rank: int = 0
     ) -> dict[str, torch.Tensor]:
-        """Degrade global training batch ``batch_index`` of ``rank``: ``gt`` ``(B, 3, P, P)`` on any device."""
+        """Degrade global training batch ``batch_index`` of ``rank``: ``gt`` ``(B, C, P, P)`` on any device."""
         level_gen = make_generator("train-levels", self.seed, batch_index, rank)
         levels = self.sampler.sample_levels(gt.shape[0], level_gen, device=gt.device)
         noise_gen = make_generator("train-noise", self.seed, batch_index, rank, device=gt.device)
@@ -213,7 +230,13 @@ class RestorationDataModule(L.LightningDataModule):
         else:
             z = self.codec.encode(levels, validate=False)
         lq = degrade_levels(
-            gt, applied, noise_gen, quantize_values=self.quantize, jpeg_codec="device", factors=self.factors
+            gt,
+            applied,
+            noise_gen,
+            quantize_values=self.quantize,
+            jpeg_codec="device",
+            factors=self.factors,
+            bits=self.bits,
         )
         zeros = torch.zeros(gt.shape[0], device=gt.device)
         batch = {

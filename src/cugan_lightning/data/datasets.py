@@ -18,9 +18,13 @@ from torch.utils.data import Dataset, Sampler
 
 from ..degradations import LevelCodec, degrade_fixed, make_generator, setting_name
 from ..degradations.grid import GRID_FACTORS, setting_dict
-from .io import ImageReadError, list_images, read_image_array, to_float
+from .io import ImageReadError, list_images, read_image_raw, to_float, to_rgb_array
+from .layouts import is_color, to_gray_array
 
 log = logging.getLogger(__name__)
+
+
+_CONVERSIONS_SAID: set[tuple[str, tuple[str, ...]]] = set()
 
 
 class ImageSource:
@@ -31,6 +35,10 @@ class ImageSource:
     (A header alone does not show a truncated JPEG.) ``on_bad_file="skip"`` leaves out the
     files that cannot be training images, naming each once in the log with its reason; ``"error"`` (evaluation
     folders, or ``data.on_bad_file=error``) makes any such file fatal.
+
+    ``channels``: 3 gives RGB (a gray image repeated), 1 gives gray ``(H, W, 1)`` (a colour image converted to
+    its BT.601 luma, :func:`~.layouts.to_gray_array`, counted in ``converted`` and said once in the log).
+    16-bit files stay uint16 either way: :func:`~.io.to_float` scales them by 65535.
     """
 
     def __init__(
@@ -41,9 +49,14 @@ class ImageSource:
         cache: bool = True,
         config_key: str | None = None,
         on_bad_file: str = "error",
+        channels: int = 3,
     ) -> None:
         if (folder is None) == (arrays is None):
             raise ValueError("give exactly one of `folder` or `arrays`")
+        if channels not in (1, 3):
+            raise ValueError(f"data.channels must be 1 (gray) or 3 (RGB), got {channels!r}")
+        self.channels = channels
+        self.converted: set[str] = set()  # colour images read as gray (channels=1)
         if on_bad_file not in ("skip", "error"):
             raise ValueError(f"data.on_bad_file must be 'skip' or 'error', got {on_bad_file!r}")
         self._cache: dict[int, np.ndarray] = {}
@@ -55,7 +68,8 @@ class ImageSource:
         if arrays is not None:
             self.paths: list[Path] | None = None
             self.names = [name for name, _ in arrays]
-            self._cache = {i: array for i, (_, array) in enumerate(arrays)}
+            self._cache = {i: self._layout(name, array) for i, (name, array) in enumerate(arrays)}
+            self._say_converted()
             self.sizes = [array.shape[:2] for _, array in arrays]
             self.cache = True
         else:
@@ -96,6 +110,7 @@ class ImageSource:
                 f"(the log names each){where}"
             )
         self.skipped = bad
+        self._say_converted()
         self.paths = [self.paths[i] for i in keep]
         self.names = [p.stem for p in self.paths]
         self.sizes = [results[i][1] for i in keep]
@@ -107,12 +122,30 @@ class ImageSource:
         share the decoded pages instead of each decoding its own copy. See :meth:`check`."""
         self.check(threads)
 
+    def _layout(self, name: str, array: np.ndarray) -> np.ndarray:
+        if self.channels == 3:
+            return to_rgb_array(array)
+        if is_color(array):
+            self.converted.add(name)
+        return to_gray_array(array)[:, :, None]
+
+    def _say_converted(self) -> None:
+        # a folder read twice in one process (validation and test grids) is said once
+        said = (str(self.folder), tuple(sorted(self.converted)))
+        if self.converted and said not in _CONVERSIONS_SAID:
+            _CONVERSIONS_SAID.add(said)
+            where = f"{self.config_key} " if self.config_key else ""
+            log.info(
+                "%s%s: %d colour image(s) converted to gray (BT.601 luma, as MATLAB's rgb2gray) for "
+                "data.channels=1", where, self.folder or "the embedded photographs", len(self.converted),
+            )  # fmt: skip
+
     def _read(self, index: int) -> np.ndarray:
         assert self.paths is not None
-        return read_image_array(self.paths[index])
+        return self._layout(self.paths[index].name, read_image_raw(self.paths[index]))
 
     def get(self, index: int) -> np.ndarray:
-        """Image ``index`` as an integer RGB array ``(H, W, 3)`` (uint8 or uint16)."""
+        """Image ``index`` as an integer array ``(H, W, channels)`` (uint8 or uint16)."""
         array = self._cache.get(index)
         if array is None:
             array = self._read(index)
@@ -130,7 +163,7 @@ def _crop_or_pad(array: np.ndarray, size: int, top: int, left: int) -> np.ndarra
 
 
 class TrainPatchDataset(Dataset):
-    """Random ground-truth patches ``{"gt": (3, P, P)}`` in [0, 1] with random flips and 90-degree rotations.
+    """Random ground-truth patches ``{"gt": (C, P, P)}`` in [0, 1] (C: the source's channels) with random flips and 90-degree rotations.
 
     ``length`` is virtual: item ``i`` is defined for any non-negative ``i`` and depends only on (seed, i).
     """
@@ -211,7 +244,7 @@ def center_crop(array: np.ndarray, size: int | None, multiple: int = 4) -> np.nd
 class EvalGridDataset(Dataset):
     """Every (image, setting) pair of the fixed evaluation grid.
 
-    Items: ``lq``, ``gt`` ``(3, H, W)`` in [0, 1], ``z`` ``(D,)``, ``blur_sigma``, ``noise_sigma``,
+    Items: ``lq``, ``gt`` ``(C, H, W)`` in [0, 1], ``z`` ``(D,)``, ``blur_sigma``, ``noise_sigma``,
     ``jpeg_quality`` (0: none), ``<factor>_level`` of the further factors (``poisson_level``, ...), ``setting``
     (e.g. ``"b2_n30"``, ``"b0_n0_q30"``, ``"b0_n0_p10"``) and ``image`` (the file stem).
     Degraded inputs are made once on the CPU in float64 with a seed per image and setting (JPEG settings through
@@ -226,6 +259,7 @@ class EvalGridDataset(Dataset):
         seed: int = 0,
         crop: int | None = None,
         quantize: bool = True,
+        bits: int = 8,
     ) -> None:
         if not settings:
             raise ValueError("the evaluation grid needs at least one (blur, noise) setting")
@@ -237,6 +271,7 @@ class EvalGridDataset(Dataset):
         self.seed = seed
         self.crop = crop
         self.quantize = quantize
+        self.bits = bits
         self._cache: dict[int, dict] = {}
 
     @property
@@ -265,6 +300,7 @@ class EvalGridDataset(Dataset):
                 quantize=self.quantize,
                 jpeg=jpeg,
                 extra=extra,
+                bits=self.bits,
             )
             item = {
                 "lq": lq.reshape(gt.shape),

@@ -100,8 +100,9 @@ def to_uint8(array: np.ndarray) -> np.ndarray:
 
 
 def tensor_to_uint8(image: torch.Tensor) -> np.ndarray:
-    """A ``(3, H, W)`` float tensor in [0, 1] (clamped) to a uint8 ``(H, W, 3)`` array, rounded as the evaluation
-    rounds outputs."""
+    """A ``(3, H, W)`` (or gray ``(1, H, W)``, repeated) float tensor in [0, 1] (clamped) to a uint8 ``(H, W, 3)``
+    array, rounded as the evaluation rounds outputs."""
+    image = image.expand(3, -1, -1) if image.shape[0] == 1 else image
     return image.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 

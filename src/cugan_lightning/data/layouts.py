@@ -1,5 +1,6 @@
 """Image arrays in every layout the readers return, to float RGB and back: gray, gray + alpha, RGB, RGBA at 8
-or 16 bits, and PIL images of any mode. The restoration runs on float RGB; the alpha channel is carried around it.
+or 16 bits, and PIL images of any mode. The restoration runs on float RGB (or float gray for a gray model: see
+:func:`to_gray_array`); the alpha channel is carried around it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,44 @@ from PIL import Image
 
 from .io import to_float
 
-__all__ = ["array_to_pil", "from_float", "merge_channels", "pil_to_array", "split_channels"]
+__all__ = [
+    "LUMA_WEIGHTS",
+    "array_to_pil",
+    "from_float",
+    "is_color",
+    "merge_channels",
+    "pil_to_array",
+    "split_channels",
+    "to_gray_array",
+]
+
+LUMA_WEIGHTS = (0.298936021293775, 0.587043074451121, 0.114020904255103)
+"""ITU-R BT.601 luma of R, G, B at the precision of MATLAB's ``rgb2gray`` (0.2989, 0.5870, 0.1140 rounded), which
+made the gray BSD68 from the colour photographs: rounded, it gives BSD68 from CBSD68 bit for bit."""
+
+
+def is_color(array: np.ndarray) -> bool:
+    """Whether an image array (layouts as :func:`split_channels`) has colour channels (RGB or RGBA)."""
+    return array.ndim == 3 and array.shape[2] in (3, 4)
+
+
+def to_gray_array(array: np.ndarray) -> np.ndarray:
+    """Any image array to gray ``(H, W)`` of the same dtype: gray is kept as it is (16 bits stay 16 bits), alpha
+    is dropped, colour becomes its BT.601 luma (:data:`LUMA_WEIGHTS`), rounded for integer types."""
+    array = np.asarray(array)
+    if array.ndim == 2:
+        return array
+    if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(
+            f"unsupported image shape {array.shape}; expected (H, W) or (H, W, C) with C in 1..4"
+        )
+    if not is_color(array):
+        return np.ascontiguousarray(array[:, :, 0])
+    luma = array[:, :, :3].astype(np.float64) @ np.asarray(LUMA_WEIGHTS)
+    if np.issubdtype(array.dtype, np.integer):
+        top = np.iinfo(array.dtype).max
+        return np.clip(np.round(luma), 0, top).astype(array.dtype)
+    return luma.astype(array.dtype)
 
 
 def split_channels(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:

@@ -173,6 +173,7 @@ def degrade_fixed(
     jpeg: float = 0,
     clip_values: bool = True,
     extra: dict[str, float] | None = None,
+    bits: int = 8,
 ) -> Tensor:
     """Degrade one evaluation image gt `(C, H, W)` or `(1, C, H, W)` in [0, 1] reproducibly; lq has gt's shape.
 
@@ -180,9 +181,9 @@ def degrade_fixed(
     CPU in float64 (torch's float32 normal sampling has vectorised CPU paths that may differ between machines),
     with noise from a CPU generator seeded by `seed_for("eval", seed, image_key, setting_name(blur, noise, jpeg))`.
     ``jpeg`` (a quality, 0: none) then compresses with libjpeg; ``extra`` gives levels of further factors by name
-    (``{"poisson": 10}``), applied in pipeline order. ``quantize=False, clip_values=False`` is the
-    standard denoising protocol (noise added in floating point, values left outside [0, 1]). Returned as float32
-    on gt's device.
+    (``{"poisson": 10}``), applied in pipeline order; ``bits`` (8 or 16) is the quantisation's depth.
+    ``quantize=False, clip_values=False`` is the standard denoising protocol (noise added in floating point, values
+    left outside [0, 1]). Returned as float32 on gt's device.
     """
     if not isinstance(gt, Tensor) or gt.dim() not in (3, 4) or (gt.dim() == 4 and gt.shape[0] != 1):
         shape = tuple(gt.shape) if isinstance(gt, Tensor) else type(gt).__name__
@@ -200,10 +201,12 @@ def degrade_fixed(
             **extra,
             **({"jpeg": quality} if quality else {}),
         }
-        lq = degrade_levels(image, levels, generator, quantize_values=quantize, clip_values=clip_values)
+        lq = degrade_levels(
+            image, levels, generator, quantize_values=quantize, clip_values=clip_values, bits=bits
+        )
     else:  # the blur / noise / JPEG settings exactly as they always were made
         lq = degrade(
             image, float(blur), float(noise), generator=generator, quantize=quantize, jpeg_quality=quality,
-            clip_values=clip_values,
+            clip_values=clip_values, bits=bits,
         )  # fmt: skip
     return lq.to(dtype=torch.float32).reshape(gt.shape).to(gt.device)

@@ -1,4 +1,4 @@
-"""Additive Gaussian noise, clipping, 8-bit quantisation, optional JPEG, and the full degradation `degrade`."""
+"""Additive Gaussian noise, clipping, 8- or 16-bit quantisation, optional JPEG, and the full degradation `degrade`."""
 
 from __future__ import annotations
 
@@ -46,9 +46,16 @@ def clip(x: Tensor) -> Tensor:
     return x.clamp(0.0, 1.0)
 
 
-def quantize(x: Tensor) -> Tensor:
-    """Clamp to [0, 1] and round to the nearest multiple of 1/255, as if stored as uint8."""
-    return torch.round(x.clamp(0.0, 1.0) * 255.0) / 255.0
+BITS = (8, 16)
+
+
+def quantize(x: Tensor, bits: int = 8) -> Tensor:
+    """Clamp to [0, 1] and round to the nearest multiple of 1/255 (``bits=8``, as if stored as uint8) or of
+    1/65535 (``bits=16``, as if stored as uint16)."""
+    if bits not in BITS:
+        raise ValueError(f"quantisation bits must be 8 or 16 (degradation.bits), got {bits!r}")
+    levels = 255.0 if bits == 8 else 65535.0
+    return torch.round(x.clamp(0.0, 1.0) * levels) / levels
 
 
 def _per_sample_quality(quality: Quality, batch: int) -> list[int]:
@@ -110,11 +117,12 @@ def degrade(
     jpeg_quality: Quality = None,
     jpeg_codec: str = "libjpeg",
     clip_values: bool = True,
+    bits: int = 8,
 ) -> Tensor:
     """Degrade gt `(B, C, H, W)` in [0, 1] into lq of the same shape and dtype.
 
     Order (docs/degradations.md): Gaussian blur (`blur_sigma`, pixels), Gaussian noise (`noise_sigma`, 0..255 scale,
-    drawn from `generator`), clip to [0, 1], 8-bit quantisation if `quantize`, then JPEG if `jpeg_quality`
+    drawn from `generator`), clip to [0, 1], quantisation to `bits` (8 or 16) if `quantize`, then JPEG if `jpeg_quality`
     (which quantises by itself; 0 leaves a sample uncompressed). Levels are floats or `(B,)` tensors.
     ``jpeg_codec``: ``"libjpeg"`` (a real file's compression, on the CPU, per sample: evaluation inputs) or
     ``"device"`` (the batched codec of :mod:`.jpeg` on x's device, which follows libjpeg: training).
@@ -124,7 +132,7 @@ def degrade(
     check_image(gt, "gt")
     lq = gaussian_blur(gt, blur_sigma)
     lq = add_gaussian_noise(lq, noise_sigma, generator=generator)
-    return store(lq, quantize, clip_values, jpeg_quality, jpeg_codec)
+    return store(lq, quantize, clip_values, jpeg_quality, jpeg_codec, bits)
 
 
 def store(
@@ -133,11 +141,13 @@ def store(
     clip_values: bool = True,
     jpeg_quality: Quality = None,
     jpeg_codec: str = "libjpeg",
+    bits: int = 8,
 ) -> Tensor:
     """The end of every degradation (:func:`degrade`, and level maps' ``degrade_map``): a blurred, noisy ``lq``
-    8-bit quantised (or clipped, or left as it is), then JPEG-compressed when ``jpeg_quality`` says so."""
+    quantised to the data's ``bits`` (8, or 16 for 16-bit data; or clipped, or left as it is), then
+    JPEG-compressed when ``jpeg_quality`` says so."""
     if quantize:
-        lq = _quantize(lq)
+        lq = _quantize(lq, bits)
     elif clip_values:
         lq = clip(lq)
     if jpeg_quality is not None:

@@ -32,13 +32,14 @@ def degrade_map(
     generator: torch.Generator | None = None,
     quantize_values: bool = True,
     jpeg_codec: str = "device",
+    bits: int = 8,
 ) -> Tensor:
     """Degrade ``gt`` ``(B, C, H, W)`` with level maps: ``levels["blur"]`` and ``levels["noise"]`` ``(B, H, W)``,
     and ``levels["jpeg"]`` one quality per image ``(B,)`` (0: none), in the order of :func:`degrade`."""
     check_image(gt, "gt")
     lq = blur_map(gt, levels["blur"])
     lq = noise_map(lq, levels["noise"], generator)
-    return store(lq, quantize_values, jpeg_quality=levels.get("jpeg"), jpeg_codec=jpeg_codec)
+    return store(lq, quantize_values, jpeg_quality=levels.get("jpeg"), jpeg_codec=jpeg_codec, bits=bits)
 
 
 def encode_map(codec: LevelCodec, levels: Mapping[str, Tensor | float], validate: bool = True) -> Tensor:

@@ -16,7 +16,8 @@ name           restores                                             n/a on
 
 Named in the evaluation app as ``models.bm3d=classical:bm3d`` (any row name). BM3D comes from the ``bm3d``
 package (``pip install -e '.[classical]'``); the others from scikit-image. They run on the CPU in float64,
-one image at a time; the restored image is clipped to [0, 1] like the networks' outputs.
+one image at a time; the restored image is clipped to [0, 1] like the networks' outputs. Gray images (a gray
+model's table) run in gray: BM3D's gray algorithm, NLM on one channel, Wiener and Richardson-Lucy on the one plane.
 
 Parameters (fixed rules of the given levels, chosen on the embedded *training* photographs, never on the
 evaluation images): NLM uses ``h = 0.8 sigma`` with 5x5 patches searched 13x13 (scikit-image's recommended
@@ -64,6 +65,8 @@ def _bm3d(lq: np.ndarray, blur: float, noise: float) -> np.ndarray:
         raise ImportError(
             "classical:bm3d needs the bm3d package: pip install -e '.[classical]' (or pip install bm3d)"
         ) from err
+    if lq.shape[-1] == 1:  # gray: BM3D itself (bm3d_rgb runs it on a colour transform of RGB)
+        return bm3d.bm3d(lq[..., 0], noise / 255.0)[..., None]
     return bm3d.bm3d_rgb(lq, noise / 255.0)
 
 
@@ -71,9 +74,12 @@ def _nlm(lq: np.ndarray, blur: float, noise: float) -> np.ndarray:
     from skimage.restoration import denoise_nl_means
 
     sigma = noise / 255.0
-    return denoise_nl_means(
-        lq, h=0.8 * sigma, sigma=sigma, patch_size=5, patch_distance=6, fast_mode=True, channel_axis=-1
-    )
+    gray = lq.shape[-1] == 1
+    out = denoise_nl_means(
+        lq[..., 0] if gray else lq, h=0.8 * sigma, sigma=sigma, patch_size=5, patch_distance=6, fast_mode=True,
+        channel_axis=None if gray else -1,
+    )  # fmt: skip
+    return out[..., None] if gray else out
 
 
 def _wiener(lq: np.ndarray, blur: float, noise: float) -> np.ndarray:
@@ -119,7 +125,8 @@ class ClassicalMethod:
         return noise > 0 if self.needs == "noise" else blur > 0
 
     def restore(self, lq: Tensor, blur: Tensor, noise: Tensor) -> Tensor:
-        """``lq`` ``(B, 3, H, W)`` in [0, 1], the true ``blur`` and ``noise`` levels ``(B,)`` -> ``(B, 3, H, W)``."""
+        """``lq`` ``(B, C, H, W)`` in [0, 1] (C 3, or 1: gray), the true ``blur`` and ``noise`` levels ``(B,)`` ->
+        ``(B, C, H, W)``."""
         out = []
         for image, b, n in zip(lq.detach().cpu().double(), blur.tolist(), noise.tolist(), strict=True):
             if not self.handles(b, n):

@@ -1,7 +1,9 @@
 """Image-quality scores per image, with the project's conventions (docs/evaluation.md), all from torchmetrics.
 
 Conventions: outputs are clamped and rounded to 8 bits before scoring (``round(255 x)``), the whole image is
-scored (no border crop), RGB unless the name says Y. ``psnr`` / ``ssim``: torchmetrics on 0..255 (SSIM with its
+scored (no border crop), RGB unless the name says Y; gray images (one channel, a gray model's) are scored on their
+one channel, and repeated to RGB where a metric needs colour (``psnr_y``, ``lpips``, ``dists``), so a gray image
+scores the same as its RGB copy. ``psnr`` / ``ssim``: torchmetrics on 0..255 (SSIM with its
 default 11x11 Gaussian window, sigma 1.5, averaged over the three channels). ``psnr_y``: PSNR of the BT.601 luma
 ``Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255`` (MATLAB's ``rgb2ycbcr``, R, G, B in 0..255). ``lpips``:
 torchmetrics' LPIPS, AlexNet, v0.1 linear heads, inputs mapped to [-1, 1]. ``dists``: torchmetrics' DISTS
@@ -91,7 +93,7 @@ def backbone_file(metric: str, *, allow_unverified: bool = False) -> tuple[bool,
 class ImageScorer(nn.Module):
     """Per-image scores of restored images against their ground truth.
 
-    ``scorer(out, gt)`` with ``out``, ``gt`` ``(B, 3, H, W)`` in [0, 1] returns ``{label: (B,)}`` for each
+    ``scorer(out, gt)`` with ``out``, ``gt`` ``(B, 3, H, W)`` (or gray ``(B, 1, H, W)``) in [0, 1] returns ``{label: (B,)}`` for each
     requested metric. ``labels`` maps metric names to the labels the scores are reported under (``lpips``, or
     ``lpips_unverified`` for a backbone file that is not the published one, allowed only with
     ``allow_unverified``). The backbones of LPIPS and DISTS are built once and kept.
@@ -130,11 +132,14 @@ class ImageScorer(nn.Module):
         # imported here: torchmetrics takes seconds to import, and a missing backbone file must stop the app first
         from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-        if out.shape != gt.shape or out.dim() != 4 or out.shape[1] != 3:
+        if out.shape != gt.shape or out.dim() != 4 or out.shape[1] not in (1, 3):
             raise ValueError(
-                f"expected two (B, 3, H, W) batches of one shape, got {tuple(out.shape)}, {tuple(gt.shape)}"
+                f"expected two (B, 3, H, W) or (B, 1, H, W) batches of one shape, got {tuple(out.shape)}, "
+                f"{tuple(gt.shape)}"
             )
         out255, gt255 = to_255(out), to_255(gt)
+        # PSNR and SSIM of a gray image equal those of its RGB copy; the others read RGB
+        out_rgb, gt_rgb = out255.expand(-1, 3, -1, -1), gt255.expand(-1, 3, -1, -1)
         batch = out.shape[0]
         scores: dict[str, Tensor] = {}
         for name in self.metrics:
@@ -144,18 +149,18 @@ class ImageScorer(nn.Module):
                 )
             elif name == "psnr_y":
                 value = peak_signal_noise_ratio(
-                    rgb_to_y(out255), rgb_to_y(gt255), data_range=255.0, reduction="none", dim=(1, 2, 3)
+                    rgb_to_y(out_rgb), rgb_to_y(gt_rgb), data_range=255.0, reduction="none", dim=(1, 2, 3)
                 )
             elif name == "ssim":
                 value = structural_similarity_index_measure(out255, gt255, data_range=255.0, reduction="none")
             elif name == "lpips":
                 assert self.lpips is not None
                 self.lpips.reset()
-                self.lpips.update(out255 / 255.0, gt255 / 255.0)
+                self.lpips.update(out_rgb / 255.0, gt_rgb / 255.0)
                 value = self.lpips.compute()
             else:
                 assert self.dists is not None
-                value = self.dists(out255 / 255.0, gt255 / 255.0)
+                value = self.dists(out_rgb / 255.0, gt_rgb / 255.0)
             scores[self.labels[name]] = value.reshape(batch).float()
         return scores
 

@@ -27,7 +27,16 @@ from ..inference.precision import FastPath
 from ..zoo import is_zoo_reference
 from .classical import ClassicalMethod, classical_method, is_classical
 
-__all__ = ["BLIND_SUFFIX", "INPUT", "EvalModel", "alpha_sweep", "blind_twin", "load_models", "parse_models"]
+__all__ = [
+    "BLIND_SUFFIX",
+    "INPUT",
+    "EvalModel",
+    "alpha_sweep",
+    "blind_twin",
+    "image_channels",
+    "load_models",
+    "parse_models",
+]
 
 INPUT = "input"
 """Name of the row that scores the degraded input itself."""
@@ -239,3 +248,14 @@ def blind_twin(model: EvalModel, estimator: LearnedEstimator | None) -> EvalMode
         return codec.encode(levels).to(torch.float32), found
 
     return dataclasses.replace(model, name=model.name + BLIND_SUFFIX, blind=blind)
+
+
+def image_channels(models: Sequence[EvalModel]) -> int:
+    """The channels every network model reads (1: gray models, scored on gray references; 3: RGB); the
+    classical rows and the input follow them. Gray and RGB models in one table are refused, naming them."""
+    channels = {m.name: int(getattr(m.net, "in_channels", 3)) for m in models if m.net is not None}
+    if len(set(channels.values())) > 1:
+        raise ValueError(
+            f"gray and RGB models cannot share a table (image channels {channels}); evaluate them separately"
+        )
+    return next(iter(channels.values()), 3)

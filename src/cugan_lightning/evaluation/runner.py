@@ -85,15 +85,18 @@ def parse_settings(settings: Any) -> list[tuple[float, float, float]]:
     return out
 
 
-def load_test_images(test_dir: str | Path | None, crop: int | None = None) -> list[tuple[str, np.ndarray]]:
+def load_test_images(
+    test_dir: str | Path | None, crop: int | None = None, channels: int = 3
+) -> list[tuple[str, np.ndarray]]:
     """Every test image, decoded now (a bad file is an error naming it: scores must not cover fewer images than
-    the folder holds). ``None``: the embedded validation photographs. ``crop``: central square crop."""
+    the folder holds). ``None``: the embedded validation photographs. ``crop``: central square crop.
+    ``channels=1`` (gray models): ``(H, W, 1)`` arrays, colour images converted to gray (said in the log)."""
     if test_dir is None:
-        images = load_embedded("val")
+        source = ImageSource(arrays=load_embedded("val"), channels=channels)
     else:
-        source = ImageSource(test_dir, config_key="data.test_dir", on_bad_file="error")
+        source = ImageSource(test_dir, config_key="data.test_dir", on_bad_file="error", channels=channels)
         source.check()  # every file read once, in parallel; a bad one is an error naming it
-        images = [(name, source.get(i)) for i, name in enumerate(source.names)]
+    images = [(name, source.get(i)) for i, name in enumerate(source.names)]
     if crop is not None:
         if int(crop) < 4:
             raise ValueError(f"data.crop must be at least 4 pixels (or null for whole images), got {crop}")
@@ -137,7 +140,7 @@ def degraded_inputs(
     seed: int,
     protocol: str = "paper",
 ) -> Tensor:
-    """``(S, 3, H, W)``: ``gt`` ``(3, H, W)`` under each setting: with the paper's protocol exactly as the
+    """``(S, C, H, W)``: ``gt`` ``(C, H, W)`` under each setting: with the paper's protocol exactly as the
     training app validates; with the standard one the same noise draws, unclipped and unrounded."""
     exact = check_protocol(protocol) == "paper"
     return torch.stack(

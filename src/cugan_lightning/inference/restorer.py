@@ -9,9 +9,11 @@ Python::
     small = restorer.preview(image, blur=2.0, noise=30, max_side=512)  # a quick look at a large image
 
 Levels are in physical units (blur sigma in pixels, noise sigma on the 0-255 scale) and go through the codec
-stored in the generator file; ``z`` gives the raw condition vector instead. Gray images are restored as RGB (the
-gray value repeated) and converted back by averaging the three output channels; an alpha channel is passed
-through untouched; 16-bit images are processed in float and come back at 16 bits.
+stored in the generator file; ``z`` gives the raw condition vector instead. An RGB model restores a gray image
+as RGB (the gray value repeated) and averages the three outputs back; a gray model (``in_channels`` 1 in its
+file) restores gray and gives a colour image back gray, its BT.601 luma restored (:meth:`Restorer.channel_note`
+says which applies). An alpha channel is passed through untouched; 16-bit images are processed in float and come
+back at 16 bits.
 
 A preview restores the image shrunk so that its long side is at most ``max_side`` pixels: on a large image it
 costs about ``(max_side / long side)^2`` of the full restoration, so a slider can show something at once and the
@@ -34,13 +36,11 @@ from PIL import Image
 from torch import Tensor, nn
 
 from ..checkpoint import CheckpointError, read_generator_file
-from ..data.io import to_float
-from ..data.layouts import from_float, merge_channels, split_channels
 from ..degradations import LevelCodec, lookup
 from ..dni import DNIBlender, check_alpha
 from ..estimation import Estimate, LearnedEstimator, estimate_levels, find_estimator
 from ..estimation.levels import to_rgb_float
-from .images import PREVIEW_SIDE, SCALED_FACTORS, ImageT, image_size, preview_size
+from .images import PREVIEW_SIDE, SCALED_FACTORS, ImageT, channel_note, image_size, preview_size, run_on_array
 from .images import apply_to_image as _apply
 from .images import shrink as _shrink
 from .maps import MAP_FACTORS, check_maps
@@ -78,6 +78,7 @@ class Restorer:
         self._estimator = estimator
         self.fast = FastPath(precision, self.device)
         self.net_g = self.fast.prepare(net_g.to(self.device).eval())
+        self.channels = int(getattr(net_g, "in_channels", 3))  # 1: a gray model
         self.codec = codec
         self.blender = blender
         self.cache_size = int(cache_size)
@@ -90,6 +91,10 @@ class Restorer:
                 f"the generator takes a {cond_dim}-value condition but the codec describes {codec.cond_dim} "
                 f"factors {list(codec.names)}"
             )
+
+    def channel_note(self, image: Any) -> str | None:
+        """One line saying how ``image`` is converted to this model's channels (None when they match)."""
+        return channel_note(image, self.channels)
 
     @property
     def alpha(self) -> float:
@@ -205,13 +210,17 @@ class Restorer:
         tile: int | None = None,
         tile_overlap: int = DEFAULT_TILE_OVERLAP,
     ) -> Tensor:
-        """Restore ``x`` ``(B, 3, H, W)`` in [0, 1] (on the restorer's device) under ``z`` ``(1, cond_dim)`` or a
-        condition map ``(1, cond_dim, H, W)`` (:mod:`.maps`).
+        """Restore ``x`` ``(B, C, H, W)`` in [0, 1] (C: the model's channels, 3 or 1) under ``z`` ``(1, cond_dim)``
+        or a condition map ``(1, cond_dim, H, W)`` (:mod:`.maps`).
 
-        Returns ``(B, 3, H, W)`` clamped to [0, 1]. ``tile`` restores in overlapping tiles of that size.
+        Returns ``(B, C, H, W)`` clamped to [0, 1]. ``tile`` restores in overlapping tiles of that size.
         """
         x = x.to(device=self.device, dtype=torch.float32)
         channels = x.shape[1]
+        if channels != self.channels:
+            raise ValueError(
+                f"this model restores {self.channels}-channel images, got x of shape {tuple(x.shape)}"
+            )
         if z.dim() == 4:
             self.set_alpha(alpha)
 
@@ -251,12 +260,12 @@ class Restorer:
     ) -> np.ndarray:
         """Restore a numpy image ``(H, W)`` / ``(H, W, 1|2|3|4)`` (uint8, uint16 or float in [0, 1]).
 
-        Returns the same shape and dtype; an alpha channel (last of 2 or 4) is copied from the input.
+        Returns the same shape and dtype (a gray model: the gray layout); an alpha channel (last of 2 or 4) is
+        copied from the input.
         """
-        rgb, alpha_channel, gray = split_channels(np.asarray(array))
-        x = torch.from_numpy(rgb).permute(2, 0, 1)[None]
-        restored = self.restore_tensor(x, z, alpha, tile, tile_overlap)[0].permute(1, 2, 0).cpu().numpy()
-        return merge_channels(restored, alpha_channel, gray, np.asarray(array))
+        return run_on_array(
+            array, self.channels, lambda x: self.restore_tensor(x, z, alpha, tile, tile_overlap)
+        )
 
     @torch.no_grad()
     def preview_tensor(
@@ -267,9 +276,9 @@ class Restorer:
         max_side: int = PREVIEW_SIDE,
         scale_levels: bool = True,
     ) -> Tensor:
-        """Restore ``x`` ``(B, 3, H, W)`` shrunk (area average) so that its long side is at most ``max_side``.
+        """Restore ``x`` ``(B, C, H, W)`` shrunk (area average) so that its long side is at most ``max_side``.
 
-        Returns ``(B, 3, h, w)``, the size :func:`preview_size` gives (``x``'s own when it fits: then this is
+        Returns ``(B, C, h, w)``, the size :func:`preview_size` gives (``x``'s own when it fits: then this is
         :meth:`restore_tensor`). Shrinking by a factor ``s`` divides a blur sigma (in pixels) and the noise sigma
         (averaging ``s x s`` pixels) by ``s``, so with ``scale_levels`` the blur and noise entries of ``z`` are
         divided by ``s`` too and the preview looks like the full result shrunk; other factors (JPEG) are kept.
@@ -299,15 +308,9 @@ class Restorer:
     ) -> np.ndarray:
         """:meth:`preview_tensor` for a numpy image (layouts as :meth:`restore_array`): the same dtype and
         channels at the preview size; an alpha channel is shrunk like the colours, not restored."""
-        array = np.asarray(array)
-        rgb, alpha_channel, gray = split_channels(array)
-        x = torch.from_numpy(rgb).permute(2, 0, 1)[None]
-        restored = self.preview_tensor(x, z, alpha, max_side, scale_levels)[0].permute(1, 2, 0).cpu().numpy()
-        if alpha_channel is not None and restored.shape[:2] != alpha_channel.shape:
-            plane = torch.from_numpy(np.ascontiguousarray(to_float(alpha_channel), dtype=np.float32))
-            small = _shrink(plane[None, None], restored.shape[:2])[0, 0].numpy()
-            alpha_channel = from_float(small, alpha_channel.dtype)
-        return merge_channels(restored, alpha_channel, gray, array)
+        return run_on_array(
+            array, self.channels, lambda x: self.preview_tensor(x, z, alpha, max_side, scale_levels)
+        )
 
     def restore(
         self,
@@ -328,8 +331,9 @@ class Restorer:
         not given are estimated from the image (:meth:`estimate`).
 
         ``image``: a PIL image, a numpy array ``(H, W)`` / ``(H, W, 1|2|3|4)`` (uint8, uint16 or float in
-        [0, 1]) or a float tensor ``(3, H, W)`` / ``(B, 3, H, W)`` in [0, 1]; the result is of the same kind, shape
-        and dtype (tensors on the same device; palette PIL images come back as RGB or RGBA). ``alpha`` in [0, 1]
+        [0, 1]) or a float tensor ``(C, H, W)`` / ``(B, C, H, W)`` in [0, 1] (C 3 or 1); the result is of the same
+        kind, shape and dtype (tensors on the same device; palette PIL images come back as RGB or RGBA), but gray
+        from a gray model. ``alpha`` in [0, 1]
         blends the DNI pair (0 = GAN, 1 = MSE; None is the MSE model). ``levels`` sets further codec factors by
         name. ``tile`` restores in overlapping tiles of that size. ``maps``: a level map ``(H, W)`` per factor
         (blur, noise; physical units), which replaces that factor's level (:mod:`.maps`).
@@ -338,11 +342,7 @@ class Restorer:
             estimated = {name: e.value for name, e in self.estimate(image).items() if e.value is not None}
             levels = {**estimated, **(levels or {})}
         cond = self.with_maps(image, self.z_for(blur, noise, z, levels, jpeg), maps)
-        return _apply(
-            image,
-            lambda array: self.restore_array(array, cond, alpha, tile, tile_overlap),
-            lambda batch: self.restore_tensor(batch, cond, alpha, tile, tile_overlap),
-        )
+        return _apply(image, self.channels, lambda x: self.restore_tensor(x, cond, alpha, tile, tile_overlap))
 
     def preview(
         self,
@@ -366,9 +366,7 @@ class Restorer:
         preview_size(1, 1, max_side)  # checks max_side before any work
         cond = self.with_maps(image, self.z_for(blur, noise, z, levels, jpeg), maps)
         return _apply(
-            image,
-            lambda array: self.preview_array(array, cond, alpha, max_side, scale_levels),
-            lambda batch: self.preview_tensor(batch, cond, alpha, max_side, scale_levels),
+            image, self.channels, lambda x: self.preview_tensor(x, cond, alpha, max_side, scale_levels)
         )
 
 

@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 
 class PerceptualLoss(nn.Module):
-    """L1 (or MSE) between VGG19 features of ``output`` and ``target``, both ``(B, 3, H, W)`` in [0, 1].
+    """L1 (or MSE) between VGG19 features of ``output`` and ``target``, both ``(B, 3, H, W)`` in [0, 1]; a gray
+    ``(B, 1, H, W)`` pair is repeated to three channels (the gray image as an RGB photograph) for the VGG.
 
     The paper's term uses conv5_4 features before the ReLU with ImageNet weights. ``weights=None`` is a
     random-weight VGG, for tests only: a loss on random features is not a perceptual loss. The target's
@@ -43,6 +44,8 @@ class PerceptualLoss(nn.Module):
         self.register_load_state_dict_post_hook(_extractor_not_missing)
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if output.dim() == 4 and output.shape[1] == 1:  # gray: the ImageNet VGG reads RGB
+            output, target = output.expand(-1, 3, -1, -1), target.expand(-1, 3, -1, -1)
         with torch.no_grad():
             target_features = self.extractor(target)
         output_features = self.extractor(output)

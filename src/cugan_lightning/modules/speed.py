@@ -97,7 +97,8 @@ class TrainingSpeed:
         trainer = module.trainer
         data = trainer.datamodule
         batch, patch = getattr(data, "batch_size", 2), getattr(data, "patch_size", 64)
-        image = torch.zeros(batch, 3, patch, patch, device=module.device)
+        channels = getattr(data, "channels", 3)
+        image = torch.zeros(batch, channels, patch, patch, device=module.device)
         if self.channels_last:
             image = image.contiguous(memory_format=torch.channels_last)
         z = torch.zeros(batch, module.codec.cond_dim, device=module.device)

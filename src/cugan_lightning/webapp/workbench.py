@@ -31,6 +31,7 @@ from torch import nn
 
 from ..data import load_embedded_image
 from ..data.io import ImageReadError, read_image_raw, tensor_to_uint8, to_uint8, write_image
+from ..data.layouts import to_gray_array
 from ..degradations import degrade_fixed
 from ..inference import (
     DEFAULT_TILE_OVERLAP,
@@ -84,13 +85,15 @@ class Photo:
     maps: dict[str, np.ndarray] = field(default_factory=dict)
     """Level maps ``(H, W)`` painted or loaded on the page (:mod:`.painting`); they replace those sliders."""
     maps_version: int = 0
+    note: str = ""
+    """How the photo meets the model's channels (a gray model and a colour photo, or the reverse); empty if alike."""
 
     def describe(self) -> str:
         height, width = self.array.shape[:2]
         channels = 1 if self.array.ndim == 2 else self.array.shape[2]
         layout = {1: "gray", 2: "gray + alpha", 3: "RGB", 4: "RGBA"}[channels]
         bits = 16 if self.array.dtype == np.uint16 else 8
-        return f"{self.name}: {width}x{height}, {bits}-bit {layout}"
+        return f"{self.name}: {width}x{height}, {bits}-bit {layout}" + (f"; {self.note}" if self.note else "")
 
 
 @dataclass(frozen=True)
@@ -248,7 +251,8 @@ class Workbench:
 
     def describe_model(self) -> str:
         codec = self.restorer.codec
-        text = f"model `{shown_path(self.model)}` (factors: {', '.join(codec.names)})"
+        gray = ", gray" if self.restorer.channels == 1 else ""
+        text = f"model `{shown_path(self.model)}` (factors: {', '.join(codec.names)}{gray})"
         if self.gan is not None:
             text += f", DNI with `{shown_path(self.gan)}`"
         return text
@@ -272,7 +276,8 @@ class Workbench:
         display = _display_png(array, self.workdir / f"input-{token}.png")
         found = self.restorer.estimate(array, source=path)  # the sliders open at the estimate
         levels = {factor: e.value for factor, e in found.items() if e.value is not None}
-        return Photo(array=array, name=name, display=display, token=token, levels=levels, estimates=found)
+        note = self.restorer.channel_note(array) or ""
+        return Photo(array, name, display, token=token, levels=levels, estimates=found, note=note)
 
     def open_demo(self, label: str) -> Photo:
         """A demo photograph (by its label or name), degraded at its levels and written as a PNG that the
@@ -282,16 +287,24 @@ class Workbench:
             raise ValueError(
                 f"unknown demo photograph '{label}'; choose from {[d.label for d in DEMO_PHOTOS]}"
             )
-        clean = torch.from_numpy(load_embedded_image(demo.name)).permute(2, 0, 1).float() / 255.0
-        degraded = degrade_fixed(clean, demo.blur, demo.noise, image_key=demo.name)
+        clean = load_embedded_image(demo.name)
+        gray = self.restorer.channels == 1  # a gray model's demo is degraded in gray, at its true levels
+        clean = to_gray_array(clean)[:, :, None] if gray else clean
+        degraded = degrade_fixed(
+            torch.from_numpy(clean).permute(2, 0, 1).float() / 255.0,
+            demo.blur,
+            demo.noise,
+            image_key=demo.name,
+        )
         array = np.ascontiguousarray(tensor_to_uint8(degraded))
-        source = self.workdir / demo.file_name
+        array = array[:, :, 0] if gray else array
+        source = self.workdir / (demo.file_name.replace(".png", "_gray.png") if gray else demo.file_name)
         if not source.is_file():
             write_image(array, source)
         token = self._new_token(demo.name)
         return Photo(
             array=array,
-            name=demo.file_name,
+            name=source.name,
             display=source,
             source=source,
             levels={"blur": demo.blur, "noise": demo.noise},

@@ -1,11 +1,12 @@
 """Preparing the data sets the paper uses: download (resumable), verify, extract, and for DIV2K cut sub-images.
 
-``cugan-prepare {div2k,cbsd68,live1} --root data/`` leaves, under ``--root``, the layout
-the ``data=div2k`` / ``cbsd68`` / ``live1`` configs read (``paths.data_dir`` is ``data/`` by default)::
+``cugan-prepare {div2k,cbsd68,live1,...} --root data/`` leaves, under ``--root``, the layout
+the ``data=div2k`` / ``cbsd68`` / ``live1`` / ... configs read (``paths.data_dir`` is ``data/`` by default)::
 
     DIV2K/DIV2K_train_HR/      800 images     DIV2K/DIV2K_train_HR_sub/   480x480 crops, step 240 (training)
     DIV2K/DIV2K_valid_HR/      100 images     CBSD68/original_png/        68 images
     LIVE1/                     29 images (the reference images of LIVE IQA release 2)
+    BSD68/  68 gray images     Train400/  400 gray 180x180 images     Set12/  12 gray images
 
 A data set is built in a hidden staging folder and renamed into place only when it is complete, with a
 ``.prepared.json`` record; running the tool again checks that record and the image counts and returns.
@@ -119,6 +120,27 @@ DATASETS: dict[str, DatasetSpec] = {
         # reference images from the DnCNN repository's testsets/LIVE1: https://github.com/cszn/DnCNN
         (Archive("DnCNN-master.zip", "https://github.com/cszn/DnCNN/archive/refs/heads/master.zip"),),
         {"": ("LIVE1", 29)},
+    ),
+    # The gray sets of the DnCNN repository (same archive as live1): BSD68, the 68 gray test images of the
+    # Berkeley set (BT.601 luma of CBSD68's photographs); Train400, DnCNN's 400 gray 180x180 training images
+    # (Berkeley images other than BSD68's); Set12, 12 classic gray images (none of them Berkeley's), to validate on.
+    "bsd68": DatasetSpec(
+        "bsd68",
+        "BSD68",
+        (Archive("DnCNN-master.zip", "https://github.com/cszn/DnCNN/archive/refs/heads/master.zip"),),
+        {"": ("BSD68", 68)},
+    ),
+    "train400": DatasetSpec(
+        "train400",
+        "Train400",
+        (Archive("DnCNN-master.zip", "https://github.com/cszn/DnCNN/archive/refs/heads/master.zip"),),
+        {"": ("Train400", 400)},
+    ),
+    "set12": DatasetSpec(
+        "set12",
+        "Set12",
+        (Archive("DnCNN-master.zip", "https://github.com/cszn/DnCNN/archive/refs/heads/master.zip"),),
+        {"": ("testsets/Set12", 12)},  # the training codes' folders hold copies of it
     ),
     "cbsd432": DatasetSpec(
         "cbsd432",
@@ -288,8 +310,12 @@ def _check_counts(spec: DatasetSpec, folder: Path) -> list[str]:
 
 
 def _find_folder(tree: Path, name: str, count: int) -> Path:
-    """The folder called ``name`` (at any depth of the extracted archives) holding ``count`` images."""
+    """The folder called ``name`` (at any depth of the extracted archives, the shallowest where there are
+    copies; ``name`` may hold parent folders) holding ``count`` images."""
     matches = [p for p in tree.rglob(name) if p.is_dir() and len(_images(p)) == count]
+    if len(matches) > 1:  # copies deeper in the tree (a repository's training codes) give way to the top one
+        depth = min(len(p.parts) for p in matches)
+        matches = [p for p in matches if len(p.parts) == depth]
     if len(matches) != 1:
         found = {str(p.relative_to(tree)): len(_images(p)) for p in tree.rglob(name) if p.is_dir()}
         raise PrepareError(

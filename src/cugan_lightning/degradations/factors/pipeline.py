@@ -1,4 +1,4 @@
-"""The degradation pipeline over any set of factors: optics, sensor noise, 8-bit storage, compression."""
+"""The degradation pipeline over any set of factors: optics, sensor noise, 8- or 16-bit storage, compression."""
 
 from __future__ import annotations
 
@@ -24,12 +24,13 @@ def degrade_levels(
     clip_values: bool = True,
     jpeg_codec: str = "libjpeg",
     factors: Mapping[str, Factor] | None = None,
+    bits: int = 8,
 ) -> Tensor:
     """Degrade ``gt`` ``(B, C, H, W)`` in [0, 1] by ``levels``: factor name -> a number, one level per sample
     ``(B,)``, or a level per pixel ``(B, H, W)`` (factors with ``supports_map``).
 
     The factors run in pipeline order whatever the mapping's order (docs/degradations.md, "Factors"): optics,
-    sensor noise, then clipping and 8-bit quantisation (``quantize_values``; ``clip_values=False`` without it
+    sensor noise, then clipping and quantisation to ``bits`` (8, or 16 for 16-bit data; ``quantize_values``; ``clip_values=False`` without it
     leaves values unclipped), then compression. Every random draw comes from ``generator``, in that order; a
     factor that is not in ``levels`` draws nothing. ``factors`` gives configured instances (default: each
     factor's defaults). ``jpeg_codec``: ``"device"`` (training) or ``"libjpeg"`` (evaluation inputs).
@@ -40,16 +41,16 @@ def degrade_levels(
     for name in pipeline_order(list(levels)):
         factor = factors.get(name) or lookup(name)()
         if factor.stage == COMPRESSION and not stored:
-            lq, stored = _store(lq, quantize_values, clip_values), True
+            lq, stored = _store(lq, quantize_values, clip_values, bits), True
         level = levels[name]
         if isinstance(level, Tensor) and level.dim() == 3:
             lq = factor.apply_map(lq, level, generator)
         else:
             lq = factor.apply(lq, level, generator, jpeg_codec=jpeg_codec)
-    return lq if stored else _store(lq, quantize_values, clip_values)
+    return lq if stored else _store(lq, quantize_values, clip_values, bits)
 
 
-def _store(lq: Tensor, quantize_values: bool, clip_values: bool) -> Tensor:
+def _store(lq: Tensor, quantize_values: bool, clip_values: bool, bits: int) -> Tensor:
     if quantize_values:
-        return quantize(lq)
+        return quantize(lq, bits)
     return clip(lq) if clip_values else lq

@@ -7,7 +7,7 @@ slider, like the paper's Figure 4). :func:`render_rows` draws either; :func:`sav
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,22 +25,34 @@ SLIDER_STEPS = 6
 Rows = list[tuple[str, list[tuple[str, torch.Tensor]]]]
 
 
+SWEEPS = {"noise": NOISE_SWEEP, "blur": BLUR_SWEEP, "jpeg": JPEG_SWEEP}
+"""The swept levels of the factors with their own; another factor sweeps 0 to its maximum in SLIDER_STEPS."""
+
+
+def sweep_levels(codec: LevelCodec, name: str) -> tuple[float, ...]:
+    """The levels a modulation figure sweeps factor ``name`` of ``codec`` through."""
+    if name in SWEEPS:
+        return SWEEPS[name]
+    maximum = codec.max_levels[codec.names.index(name)]
+    return tuple(maximum * i / (SLIDER_STEPS - 1) for i in range(SLIDER_STEPS))
+
+
 @torch.no_grad()
 def sweep(
     restore: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     lq: torch.Tensor,
     codec: LevelCodec,
-    blur_levels: Sequence[float],
-    noise_levels: Sequence[float],
-    jpeg_levels: Sequence[float] | None = None,
+    levels: Mapping[str, Sequence[float]],
 ) -> torch.Tensor:
-    """Restore one input ``lq`` ``(1, 3, H, W)`` under each (blur, noise[, jpeg quality]) condition; returns
-    ``(N, 3, H, W)``."""
-    blur = torch.tensor(list(blur_levels), dtype=torch.float32)
-    noise = torch.tensor(list(noise_levels), dtype=torch.float32)
-    jpeg = torch.tensor(list(jpeg_levels), dtype=torch.float32) if jpeg_levels is not None else None
-    z = codec.levels_to_z(blur, noise, jpeg).to(device=lq.device, dtype=lq.dtype)
-    return restore(lq.expand(len(z), -1, -1, -1), z).clamp(0, 1)
+    """Restore one input ``lq`` ``(1, C, H, W)`` under each condition: ``levels`` gives each factor's values,
+    all of one length N (a factor left out is 0; a level of a factor the codec lacks is refused by name).
+    Returns ``(N, C, H, W)``."""
+    count = max(len(values) for values in levels.values())
+    columns = {
+        name: torch.tensor([float(v) for v in values], dtype=torch.float32) for name, values in levels.items()
+    }
+    z = codec.encode_all({name: columns.get(name, torch.zeros(count)) for name in {*codec.names, *columns}})
+    return restore(lq.expand(len(z), -1, -1, -1), z.to(device=lq.device, dtype=lq.dtype)).clamp(0, 1)
 
 
 def modulation_rows(
@@ -48,26 +60,18 @@ def modulation_rows(
     lq: torch.Tensor,
     gt: torch.Tensor,
     codec: LevelCodec,
-    blur: float,
-    noise: float,
-    jpeg: float = 0.0,
+    levels: Mapping[str, float],
 ) -> Rows:
-    """The labelled panels of a modulation figure for an input degraded with (blur, noise[, jpeg quality]).
+    """The labelled panels of a modulation figure for an input degraded with ``levels`` (by factor name; a
+    JPEG level is a quality, 0: none).
 
-    Row 1: input, output at the true condition, ground truth. Row 2: a sweep of the noise condition at the true
-    blur. Row 3: a sweep of the blur condition at the true noise. With a jpeg factor, row 4: a sweep of the JPEG
-    quality condition. Tensors are ``(3, H, W)`` in [0, 1] on the CPU.
+    Row 1: input, output at the true condition, ground truth. Then one row per factor of the codec (noise, blur,
+    jpeg first, then the others in the codec's order), its condition swept with the others at their true levels.
+    Tensors are ``(C, H, W)`` in [0, 1] on the CPU.
     """
-    has_jpeg = "jpeg" in codec.names
-    quality = [jpeg] if has_jpeg else None
-
-    def at(values: Sequence[float]) -> list[float] | None:
-        return [jpeg] * len(values) if has_jpeg else None
-
-    true_out = sweep(restore, lq, codec, [blur], [noise], quality)[0]
-    noise_out = sweep(restore, lq, codec, [blur] * len(NOISE_SWEEP), NOISE_SWEEP, at(NOISE_SWEEP))
-    blur_out = sweep(restore, lq, codec, BLUR_SWEEP, [noise] * len(BLUR_SWEEP), at(BLUR_SWEEP))
-    condition = f"{blur:g}, {noise:g}" + (f", q{jpeg:g}" if has_jpeg else "")
+    true = {name: float(levels.get(name, 0.0)) for name in codec.names}
+    true_out = sweep(restore, lq, codec, {name: [value] for name, value in true.items()})[0]
+    condition = ", ".join(f"q{value:g}" if name == "jpeg" else f"{value:g}" for name, value in true.items())
     rows = [
         (
             "restoration",
@@ -76,13 +80,16 @@ def modulation_rows(
                 (f"output z=({condition})", true_out.cpu()),
                 ("ground truth", gt[0].cpu()),
             ],
-        ),
-        ("noise sweep", [(f"noise {n:g}", o.cpu()) for n, o in zip(NOISE_SWEEP, noise_out, strict=True)]),
-        ("blur sweep", [(f"blur {b:g}", o.cpu()) for b, o in zip(BLUR_SWEEP, blur_out, strict=True)]),
+        )
     ]
-    if has_jpeg:
-        outs = sweep(restore, lq, codec, [blur] * len(JPEG_SWEEP), [noise] * len(JPEG_SWEEP), JPEG_SWEEP)
-        rows.append(("jpeg sweep", [(jpeg_label(q), o.cpu()) for q, o in zip(JPEG_SWEEP, outs, strict=True)]))
+    order = [name for name in SWEEPS if name in codec.names]
+    order += [name for name in codec.names if name not in SWEEPS]
+    for name in order:
+        values = sweep_levels(codec, name)
+        swept = {other: [value] * len(values) for other, value in true.items()} | {name: list(values)}
+        outs = sweep(restore, lq, codec, swept)
+        label = jpeg_label if name == "jpeg" else (lambda v, n=name: f"{n} {v:g}")
+        rows.append((f"{name} sweep", [(label(v), o.cpu()) for v, o in zip(values, outs, strict=True)]))
     return rows
 
 

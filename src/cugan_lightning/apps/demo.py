@@ -81,7 +81,7 @@ def write_figure(checkpoint: str | Path, path: Path, title: str) -> Path:
     gt = torch.from_numpy(to_float(center_crop(load_embedded_image(FIGURE_IMAGE), 160))).permute(2, 0, 1)
     blur, noise = FIGURE_SETTING
     lq = degrade_fixed(gt, blur, noise, image_key=FIGURE_IMAGE).unsqueeze(0)
-    rows = modulation_rows(lambda x, z: net(x, z), lq, gt.unsqueeze(0), codec, blur, noise)
+    rows = modulation_rows(lambda x, z: net(x, z), lq, gt.unsqueeze(0), codec, {"blur": blur, "noise": noise})
     rows[0][1][1] = (f"{title} z=({blur:g}, {noise:g})", rows[0][1][1][1])
     return save_png(render_rows(rows), path)
 

@@ -190,9 +190,7 @@ class RestorationModule(L.LightningModule):
         gt = sample["gt"].unsqueeze(0)
         was_training = self.net_g.training
         self.net_g.eval()
-        rows = modulation_rows(
-            lambda x, z: self.net_g(x, z), lq, gt, self.codec, sample["blur"], sample["noise"], sample["jpeg"]
-        )
+        rows = modulation_rows(lambda x, z: self.net_g(x, z), lq, gt, self.codec, sample["levels"])
         self.net_g.train(was_training)
         return render_rows(rows)
 
@@ -235,11 +233,15 @@ def _capture_sample(batch: Mapping[str, Any], setting: str) -> dict[str, Any] | 
     """The first sample of ``batch`` with the wanted setting, detached on the CPU (None if absent)."""
     for i, name in enumerate(batch["setting"]):
         if name == setting:
+            levels = {"blur": float(batch["blur_sigma"][i]), "noise": float(batch["noise_sigma"][i])}
+            if "jpeg_quality" in batch:
+                levels["jpeg"] = float(batch["jpeg_quality"][i])
+            for key in batch:  # the further factors' levels (poisson_level, ...)
+                if key.endswith("_level"):
+                    levels[key.removesuffix("_level")] = float(batch[key][i])
             return {
                 "lq": batch["lq"][i].detach().cpu(),
                 "gt": batch["gt"][i].detach().cpu(),
-                "blur": float(batch["blur_sigma"][i]),
-                "noise": float(batch["noise_sigma"][i]),
-                "jpeg": float(batch["jpeg_quality"][i]) if "jpeg_quality" in batch else 0.0,
+                "levels": levels,
             }
     return None

@@ -89,3 +89,83 @@ def test_the_notebook_session_has_a_poisson_slider(ckpts):
     np.testing.assert_array_equal(
         out, session.restorer.restore(session.image, levels={"blur": 2, "noise": 30, "poisson": 7})
     )
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+EVAL_FAST = ["data.crop=40", "metrics=[psnr]", "figures=false", "precision=float32"]
+
+
+def evaluate_in_process(tmp_path, *overrides: str) -> dict:
+    from conftest import compose_config
+    from cugan_lightning.apps.evaluate import run
+
+    return run(compose_config([*EVAL_FAST, *overrides], tmp_path, config_name="evaluate"))
+
+
+def test_old_settings_degrade_through_the_pipeline_to_the_same_bytes():
+    """Every evaluation input goes through the factor pipeline; for the blur / noise / JPEG settings it is the
+    input the fixed blur-noise-store path made before factors were plug-ins, byte for byte, in both protocols."""
+    import torch
+
+    from cugan_lightning.data import load_embedded_image
+    from cugan_lightning.degradations import setting_name
+    from cugan_lightning.degradations.noise import degrade
+    from cugan_lightning.degradations.sampling import seed_for
+    from cugan_lightning.evaluation.runner import degraded_inputs
+    from cugan_lightning.evaluation.settings import parse_settings
+
+    gt = torch.from_numpy(load_embedded_image("coffee")[:40, :48].copy()).permute(2, 0, 1).float() / 255
+    settings = parse_settings("paper_jpeg") + parse_settings([[1.5, 25], [3, 10, 70]])
+    for protocol, exact in (("paper", True), ("standard", False)):
+        made = degraded_inputs(gt, "coffee", settings, seed=0, protocol=protocol)
+        for lq, setting in zip(made, settings, strict=True):
+            blur, noise, quality = (setting.level(f) for f in ("blur", "noise", "jpeg"))
+            generator = torch.Generator().manual_seed(
+                seed_for("eval", 0, "coffee", setting_name(*setting.grid))
+            )
+            before = degrade(
+                gt.double()[None], blur, noise, generator=generator, quantize=exact,
+                jpeg_quality=int(quality) if quality else None, clip_values=exact,
+            )  # fmt: skip
+            assert torch.equal(lq, before[0].float()), (protocol, setting.name)
+
+
+def test_the_evaluation_app_scores_a_four_factor_model_on_a_poisson_setting(ckpts, tmp_path):
+    summary = evaluate_in_process(
+        tmp_path, f"+models.four={ckpts['mse4']}", f"+models.two={ckpts['mse']}", "models.bm3d=classical:bm3d",
+        "models.wiener=classical:wiener", "settings=[b0_n0_p10,b2_n30]", "told={poisson: 0}",
+    )  # fmt: skip
+    psnr = summary["summary"]["psnr"]
+    assert summary["settings"] == ["b0_n0_p10", "b2_n30"]
+    assert set(psnr["four"]) == {"b0_n0_p10", "b2_n30", "mean"}
+    assert set(psnr["input"]) == {"b0_n0_p10", "b2_n30", "mean"}
+    # classical rows for the Gaussian setting only; none is faked for Poisson noise (registry: classical none)
+    assert set(psnr["bm3d"]) == {"b2_n30", "mean"} and set(psnr["wiener"]) == {"b2_n30", "mean"}
+    notes = "\n".join(summary["not_scored"])
+    assert "bm3d is not scored on b0_n0_p10: no classical method restores poisson (classical: none)" in notes
+    assert "wiener is not scored on b0_n0_p10" in notes
+    # a two-factor model is scored on its own factors only, with one line naming the one it lacks
+    assert set(psnr["two"]) == {"b2_n30", "mean"}
+    assert (
+        "two is not scored on b0_n0_p10: it conditions on ['blur', 'noise'], not on poisson"
+        in (summary["not_scored"])
+    )
+    assert "not on poisson" in (tmp_path / "summary.md").read_text()
+    # the Poisson input is the pipeline's, seeded per image: noisy, and the scores file has a poisson column
+    scores = (tmp_path / "scores.csv").read_text().splitlines()
+    assert scores[0] == "image,setting,blur,noise,jpeg,poisson,model,alpha,metric,value"
+    assert psnr["input"]["b0_n0_p10"] < 40
+    # told zero: the same network told no Poisson noise, scored beside the one told the truth
+    told = psnr["four_told_poisson0"]
+    assert set(told) == {"b0_n0_p10", "b2_n30", "mean"}
+    assert told["b0_n0_p10"] != psnr["four"]["b0_n0_p10"]
+    assert told["b2_n30"] == psnr["four"]["b2_n30"]  # the truth there is poisson 0 as well
+
+
+def test_told_levels_are_checked_against_the_models(ckpts, tmp_path):
+    with pytest.raises(Exception, match="told names poisson, which no conditional model here conditions on"):
+        evaluate_in_process(tmp_path, f"+models.two={ckpts['mse']}", "settings=[b0_n30]", "told={poisson: 0}")
+    with pytest.raises(ValueError, match="poisson level 40 is outside 0..25"):
+        evaluate_in_process(
+            tmp_path, f"+models.four={ckpts['mse4']}", "settings=[b0_n30]", "told={poisson: 40}"
+        )

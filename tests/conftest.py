@@ -75,6 +75,7 @@ TINY_GAN = [
 """Stage 2 at test size: add to TINY (with init.ckpt=... of a tiny stage-1 file)."""
 
 CODEC3_NAMES = ("blur", "noise", "jpeg")
+CODEC4_NAMES = ("blur", "noise", "jpeg", "poisson")
 
 
 def make_generator(seed: int, scale: float = 0.07, **config):
@@ -92,17 +93,20 @@ def make_generator(seed: int, scale: float = 0.07, **config):
 @pytest.fixture(scope="session")
 def ckpts(tmp_path_factory) -> dict[str, Path]:
     """Tiny generator files (8/16/32 channels, weights away from the identity) shared by the tests: ``mse`` and
-    ``gan`` (stage 1 and 2 of the two-factor codec) and ``mse3`` / ``gan3`` (blur, noise and JPEG)."""
+    ``gan`` (stage 1 and 2 of the two-factor codec), ``mse3`` / ``gan3`` (blur, noise and JPEG) and ``mse4``
+    (blur, noise, JPEG and Poisson noise)."""
     from cugan_lightning.checkpoint import save_generator_checkpoint
     from cugan_lightning.degradations import LevelCodec
 
     folder = tmp_path_factory.mktemp("ckpts")
     codec3 = LevelCodec(names=CODEC3_NAMES, max_levels=(4.0, 50.0, 92.0))
+    codec4 = LevelCodec(names=CODEC4_NAMES, max_levels=(4.0, 50.0, 92.0, 25.0))
     files = {
         "mse": (make_generator(0), LevelCodec(), "cunet"),
         "gan": (make_generator(1), LevelCodec(), "cugan"),
         "mse3": (make_generator(0, cond_dim=3), codec3, "cunet"),
         "gan3": (make_generator(1, cond_dim=3), codec3, "cugan"),
+        "mse4": (make_generator(2, cond_dim=4), codec4, "cunet"),
     }
     return {
         name: save_generator_checkpoint(folder / f"{name}.ckpt", net, codec, kind=kind)

@@ -199,12 +199,13 @@ def test_notebook_session_has_a_quality_slider(ckpts):
 
 def test_evaluation_grid_knows_jpeg_settings(ckpts):
     settings = parse_settings(["b0_n0_q30", [1, 15], [0, 15, 50]])
-    assert settings == [(0.0, 0.0, 30.0), (1.0, 15.0, 0.0), (0.0, 15.0, 50.0)]
+    assert [s.grid for s in settings] == [(0.0, 0.0, 30.0), (1.0, 15.0), (0.0, 15.0, 50.0)]
+    assert [s.name for s in settings] == ["b0_n0_q30", "b1_n15", "b0_n15_q50"]
     assert len(parse_settings("paper_jpeg")) == 16
     _, three, two = load_models(
         parse_models({"three": str(ckpts["mse3"]), "two": str(ckpts["gan"])}), torch.device("cpu")
     )
-    blur, noise, jpeg = (torch.tensor([v]) for v in settings[0])
+    blur, noise, jpeg = (torch.tensor([settings[0].level(f)]) for f in ("blur", "noise", "jpeg"))
     assert torch.allclose(three.z_for(blur, noise, jpeg), torch.tensor([[0.0, 0.0, 72 / 92]]))
     assert torch.allclose(
         two.z_for(blur, noise, jpeg), torch.tensor([[0.0, 0.0]])

@@ -26,7 +26,7 @@ from .degradations import degrade_fixed
 from .dni import ALPHA_HELP
 from .estimation import Estimate
 from .inference import PREVIEW_SIDE, Restorer, load_restorer
-from .inference.session import ALPHA_STEP, SLIDER_LABELS, Settings, Sliders, restore_in_steps
+from .inference.session import ALPHA_STEP, Settings, Sliders, restore_in_steps
 
 __all__ = ["DEFAULT_DEGRADATION", "ModulationSession", "default_image"]
 
@@ -241,7 +241,7 @@ class ModulationSession:
                 layout=widgets.Layout(width="420px"),
             )
             sliders[name] = slider
-            rows.append(widgets.HBox([slider, widgets.Label(f"{SLIDER_LABELS[name]}: {spec.info}")]))
+            rows.append(widgets.HBox([slider, widgets.Label(f"{spec.label}: {spec.info}")]))
         alpha_slider = widgets.FloatSlider(
             value=self.alpha if self.alpha is not None else 1.0,
             min=0.0,

@@ -25,13 +25,20 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from ..checkpoint.find import find_baselines, find_runs
-from ..degradations import setting_name
 from ..estimation import find_estimator
 from ..evaluation.curve import write_curve
 from ..evaluation.metrics import ImageScorer, check_metric_names
-from ..evaluation.models import EvalModel, alpha_sweep, blind_twin, image_channels, load_models, parse_models
+from ..evaluation.models import (
+    EvalModel,
+    alpha_sweep,
+    blind_twin,
+    image_channels,
+    load_models,
+    parse_models,
+    told_twin,
+)
 from ..evaluation.modulation import ModulationMap, grid_values, modulation_maps
-from ..evaluation.plots import plot_modulation_map
+from ..evaluation.plots import write_modulation
 from ..evaluation.runner import (
     PROTOCOLS,
     EvalResult,
@@ -40,13 +47,15 @@ from ..evaluation.runner import (
     example_rows,
     load_test_images,
     parse_settings,
+    setting_columns,
+    unscored,
 )
+from ..evaluation.settings import Setting
 from ..evaluation.spatial import run_spatial
 from ..evaluation.tables import (
     CONVENTIONS,
     distance_tables,
     estimation_tables,
-    markdown_table,
     mean_scores,
     summary_tables,
     write_csv,
@@ -73,7 +82,7 @@ log = logging.getLogger("cugan_lightning.evaluate")
 class Plan:
     """Everything an evaluation needs, checked and loaded."""
 
-    settings: list[tuple[float, float]]
+    settings: list[Setting]
     models: list[EvalModel]
     scorer: ImageScorer
     images: list[tuple[str, np.ndarray]]
@@ -126,6 +135,12 @@ def prepare(cfg: DictConfig) -> Plan:
         if not blends:
             raise ConfigError("curve.enabled needs a blend: models.NAME={model: PATH, gan: PATH, alpha: A}")
         models = [row for m in models for row in (alpha_sweep(m, cfg.curve.alphas) if m.blender else [m])]
+    if cfg.get("told"):  # each conditional model with those factors again, told fixed levels (e.g. poisson 0)
+        told = {str(name): value for name, value in dict(cfg.told).items()}
+        twins = [told_twin(m, told) for m in models if m.conditional and set(told) <= set(m.codec.names)]
+        if not twins:
+            raise ConfigError(f"told names {', '.join(told)}, which no conditional model here conditions on")
+        models += twins
     if cfg.get("blind"):  # each conditional model again, at levels estimated from each input
         blind = str(cfg.blind)
         models += [
@@ -140,13 +155,11 @@ def prepare(cfg: DictConfig) -> Plan:
             except ValueError as err:
                 raise ValueError(f"modulation_map grid for models.{model.name}: {err}") from None
         for setting in settings:
-            if model.conditional and model.applies_to(*setting):
+            if model.conditional and model.applies_to(setting):
                 try:
-                    model.z_for(*(torch.tensor([value]) for value in setting))
+                    model.z_for(**setting_columns([setting]))
                 except ValueError as err:
-                    raise ValueError(
-                        f"setting {setting_name(*setting)} for models.{model.name}: {err}"
-                    ) from None
+                    raise ValueError(f"setting {setting.name} for models.{model.name}: {err}") from None
     images = load_test_images(cfg.data.test_dir, cfg.data.crop, image_channels(models))
     return Plan(settings, models, scorer, images, device, protocol)
 
@@ -172,7 +185,8 @@ def write_outputs(
     cfg: DictConfig, plan: Plan, result: EvalResult, maps: list[ModulationMap], out: Path
 ) -> dict:
     """Every table and figure of the run folder; returns the summary (also written as summary.json)."""
-    names = [setting_name(*s) for s in plan.settings]
+    names = [s.name for s in plan.settings]
+    notes = unscored(plan.models, plan.settings)
     labels = list(plan.scorer.labels.values())
     means = mean_scores(result.rows)
     text, summary_rows, summary = summary_tables(
@@ -191,10 +205,12 @@ def write_outputs(
         f"{f', central {cfg.data.crop}px crops' if cfg.data.crop else ''}). Inputs: {PROTOCOLS[plan.protocol]}. "
         f"{CONVENTIONS}\n\n"
     )
+    if notes:
+        text += "\nNot scored (a factor the row lacks):\n\n" + "".join(f"- {line}\n" for line in notes)
     write_csv(
         out / "scores.csv",
         result.rows,
-        ["image", "setting", "blur", "noise", "jpeg", "model", "alpha", "metric", "value"],
+        ["image", "setting", *setting_columns(plan.settings), "model", "alpha", "metric", "value"],
     )
     write_text(out / "summary.md", header + text)
     write_csv(out / "summary.csv", summary_rows, ["metric", "model", "setting", "value", "images"])
@@ -203,24 +219,7 @@ def write_outputs(
         write_text(out / "distances.md", distances)
         write_csv(out / "distances.csv", distance_rows)
         write_json(out / "distances.json", {"rows": distance_rows, "settings_without_baseline": missing})
-    if maps:
-        rows = [m.row() for m in maps]
-        write_csv(out / "modulation.csv", rows)
-        write_json(out / "modulation.json", rows)
-        body = [
-            [r["model"], r["setting"], f"({r['best_blur']:g}, {r['best_noise']:g})", f"{r['best_score']:.4g}",
-             f"{r['true_score']:.4g}", f"{r['gap']:.4g}"]
-            for r in rows
-        ]  # fmt: skip
-        heading = f"### Modulation maps ({maps[0].metric}): best condition against the true one\n\n"
-        write_text(
-            out / "modulation.md",
-            heading
-            + markdown_table(["model", "setting", "best z (blur, noise)", "best", "at true z", "gap"], body)
-            + "\n",
-        )
-        for m in maps:
-            plot_modulation_map(m, out / "modulation_maps" / f"{m.model}_{m.setting}.png")
+    write_modulation(maps, out)
     estimation = ""
     if result.estimates:
         best = {(r["model"], r["setting"]): r["gap"] for r in (m.row() for m in maps)}
@@ -260,6 +259,7 @@ def write_outputs(
         "scores": summary_rows,
         "timing": timing,
         "settings_without_baseline": missing,
+        "not_scored": notes,
     }
     write_json(out / "summary.json", document)
     return {
@@ -314,6 +314,8 @@ def run(cfg: DictConfig) -> dict:
                            seed=int(cfg.seed), estimator=str(cfg.blind or "auto"), batch_size=int(cfg.batch_size))  # fmt: skip
         print(text)
         return {"spatial_markdown": text}
+    for line in unscored(plan.models, plan.settings):
+        log.info(line)
     log.info(
         "scoring %d model(s) on %d image(s) x %d setting(s)",
         len(plan.models),

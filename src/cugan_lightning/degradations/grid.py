@@ -15,7 +15,6 @@ import torch
 from torch import Tensor
 
 from cugan_lightning.degradations.factors import degrade_levels, known_factors, lookup
-from cugan_lightning.degradations.noise import degrade
 from cugan_lightning.degradations.sampling import seed_for
 
 __all__ = [
@@ -181,9 +180,10 @@ def degrade_fixed(
     CPU in float64 (torch's float32 normal sampling has vectorised CPU paths that may differ between machines),
     with noise from a CPU generator seeded by `seed_for("eval", seed, image_key, setting_name(blur, noise, jpeg))`.
     ``jpeg`` (a quality, 0: none) then compresses with libjpeg; ``extra`` gives levels of further factors by name
-    (``{"poisson": 10}``), applied in pipeline order; ``bits`` (8 or 16) is the quantisation's depth.
-    ``quantize=False, clip_values=False`` is the standard denoising protocol (noise added in floating point, values
-    left outside [0, 1]). Returned as float32 on gt's device.
+    (``{"poisson": 10}``); every factor runs through the pipeline (:func:`degrade_levels`), in its order; ``bits`` (8
+    or 16) is the quantisation's depth.
+    ``quantize=False, clip_values=False`` is the standard denoising protocol (noise added in floating point,
+    values left outside [0, 1]). Returned as float32 on gt's device.
     """
     if not isinstance(gt, Tensor) or gt.dim() not in (3, 4) or (gt.dim() == 4 and gt.shape[0] != 1):
         shape = tuple(gt.shape) if isinstance(gt, Tensor) else type(gt).__name__
@@ -194,19 +194,10 @@ def degrade_fixed(
     generator.manual_seed(seed_for("eval", seed, image_key, setting_name(*setting)))
     image = gt.detach().to(device="cpu", dtype=torch.float64).reshape(1, *gt.shape[-3:])
     quality = int(jpeg) if jpeg else None
-    if extra:
-        levels = {
-            "blur": float(blur),
-            "noise": float(noise),
-            **extra,
-            **({"jpeg": quality} if quality else {}),
-        }
-        lq = degrade_levels(
-            image, levels, generator, quantize_values=quantize, clip_values=clip_values, bits=bits
-        )
-    else:  # the blur / noise / JPEG settings exactly as they always were made
-        lq = degrade(
-            image, float(blur), float(noise), generator=generator, quantize=quantize, jpeg_quality=quality,
-            clip_values=clip_values, bits=bits,
-        )  # fmt: skip
+    # every setting through the factor pipeline; for blur / noise / JPEG it draws and rounds exactly as the
+    # fixed blur-noise-store path always did (the same bytes: tests/test_evaluate.py)
+    levels = {"blur": float(blur), "noise": float(noise), **extra, **({"jpeg": quality} if quality else {})}
+    lq = degrade_levels(
+        image, levels, generator, quantize_values=quantize, clip_values=clip_values, bits=bits
+    )
     return lq.to(dtype=torch.float32).reshape(gt.shape).to(gt.device)

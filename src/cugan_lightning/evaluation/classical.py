@@ -14,6 +14,10 @@ name           restores                                             n/a on
 ``rl``         blur (+ noise): Richardson-Lucy deconvolution        noise only, JPEG
 =============  ===================================================  =======================================
 
+Nor can any of them restore a factor whose registry entry says ``classical = "none"`` (JPEG, Poisson noise,
+motion blur: they assume Gaussian noise of one sigma and a known Gaussian kernel): such a setting gets no
+classical rows, and the evaluation says why (:func:`unreached_factors`) instead of faking one.
+
 Named in the evaluation app as ``models.bm3d=classical:bm3d`` (any row name). BM3D comes from the ``bm3d``
 package (``pip install -e '.[classical]'``); the others from scikit-image. They run on the CPU in float64,
 one image at a time; the restored image is clipped to [0, 1] like the networks' outputs. Gray images (a gray
@@ -30,7 +34,7 @@ FFT's wrap-around stays outside the image.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,13 +42,27 @@ import torch
 from torch import Tensor
 
 from ..degradations.blur import gaussian_kernel2d
+from ..degradations.factors import lookup
 
-__all__ = ["CLASSICAL_METHODS", "PREFIX", "ClassicalMethod", "classical_method", "is_classical"]
+__all__ = [
+    "CLASSICAL_METHODS",
+    "PREFIX",
+    "ClassicalMethod",
+    "classical_method",
+    "is_classical",
+    "unreached_factors",
+]
 
 PREFIX = "classical:"
 """How a ``models`` entry names a classical method: ``classical:bm3d``."""
 
 KERNEL_SIZE = 21  # the degradation's blur kernel (docs/degradations.md)
+
+
+def unreached_factors(levels: Mapping[str, float]) -> list[str]:
+    """The factors at a nonzero level that no classical method here restores (registry ``classical:
+    none``)."""
+    return [name for name, value in levels.items() if value and lookup(name).classical == "none"]
 
 
 def psf(blur: float) -> np.ndarray:
@@ -118,9 +136,10 @@ class ClassicalMethod:
     needs: str  # "noise" or "blur": the degradation it exists to remove
     run: Callable[[np.ndarray, float, float], np.ndarray]
 
-    def handles(self, blur: float, noise: float, jpeg: float = 0.0) -> bool:
-        """Whether a setting is within this method's reach (False: ``n/a`` in the tables)."""
-        if jpeg:
+    def handles(self, blur: float, noise: float, jpeg: float = 0.0, **levels: float) -> bool:
+        """Whether a setting is within this method's reach (False: ``n/a`` in the tables): none with a level of
+        a factor of :func:`unreached_factors` (JPEG, Poisson, motion), else the one it exists to remove."""
+        if unreached_factors({"jpeg": jpeg, **levels}):
             return False
         return noise > 0 if self.needs == "noise" else blur > 0
 

@@ -25,7 +25,8 @@ from ..dni import DNIBlender, check_alpha
 from ..estimation import LearnedEstimator, estimate_levels
 from ..inference.precision import FastPath
 from ..zoo import is_zoo_reference
-from .classical import ClassicalMethod, classical_method, is_classical
+from .classical import ClassicalMethod, classical_method, is_classical, unreached_factors
+from .settings import Setting
 
 __all__ = [
     "BLIND_SUFFIX",
@@ -36,6 +37,7 @@ __all__ = [
     "image_channels",
     "load_models",
     "parse_models",
+    "told_twin",
 ]
 
 INPUT = "input"
@@ -77,6 +79,8 @@ class EvalModel:
     blind: Callable[[Tensor], tuple[Tensor, list[dict[str, float | None]]]] | None = None
     """For a blind row: the condition of each degraded input estimated from the input itself, and the
     estimated levels (:func:`blind_twin`); None: the model is told the true levels."""
+    told: dict[str, float] = field(default_factory=dict)
+    """Levels this row is told whatever the setting's (:func:`told_twin`: ``{"poisson": 0.0}``)."""
 
     @property
     def conditional(self) -> bool:
@@ -92,22 +96,43 @@ class EvalModel:
         """False for the input row only."""
         return self.net is not None or self.classical is not None
 
-    def applies_to(self, blur: float, noise: float, jpeg: float = 0.0) -> bool:
-        """Whether this model is scored on a setting: a baseline on its own level only, a classical method on
-        the settings it can handle."""
+    def missing_factor(self, setting: Setting) -> str | None:
+        """Why ``setting`` is out of this row's reach for a factor it lacks, in words naming the factor (None:
+        it is not). A conditional model lacking a factor of the setting (JPEG aside: a model without it is told
+        blur and noise on JPEG inputs, as it always was); a classical method on a factor none of them restores."""
         if self.classical is not None:
-            return self.classical.handles(float(blur), float(noise), float(jpeg))
-        return self.level is None or self.level == (float(blur), float(noise), float(jpeg))
+            unreached = unreached_factors(dict(setting.levels))
+            return f"no classical method restores {unreached[0]} (classical: none)" if unreached else None
+        if self.codec is None or not self.conditional:
+            return None
+        lacking = [name for name in setting.factors if name != "jpeg" and name not in self.codec.names]
+        return f"it conditions on {list(self.codec.names)}, not on {lacking[0]}" if lacking else None
 
-    def z_for(self, blur: Tensor, noise: Tensor, jpeg: Tensor | None = None) -> Tensor | None:
-        """The condition of each sample under this model's codec (None for the input and baselines); for a
-        classical method the true levels ``(B, 2)`` (blur sigma, noise sigma) it is told."""
+    def applies_to(self, setting: Setting) -> bool:
+        """Whether this model is scored on a setting: a baseline on its own level only, a classical method on
+        the settings it can handle, a conditional model on those of its factors (:meth:`missing_factor`)."""
+        if self.classical is not None:
+            return self.classical.handles(**dict(setting.levels))
+        if self.missing_factor(setting) is not None:
+            return False
+        return self.level is None or self.level == setting.triple
+
+    def z_for(
+        self, blur: Tensor, noise: Tensor, jpeg: Tensor | None = None, **levels: Tensor
+    ) -> Tensor | None:
+        """The condition of each sample ``(B,)`` levels by factor under this model's codec (None for the input
+        and baselines), with :attr:`told` levels in place of the true ones; for a classical method the true
+        levels ``(B, 2)`` (blur sigma, noise sigma) it is told."""
         if self.classical is not None:
             return torch.stack([blur, noise], dim=1).to(torch.float64)
         if self.codec is None or not self.conditional:
             return None
+        given = {"blur": blur, "noise": noise, **levels}
         # a model without a jpeg factor is told blur and noise only, also on JPEG-compressed inputs
-        return self.codec.levels_to_z(blur, noise, jpeg if "jpeg" in self.codec.names else None)
+        if jpeg is not None and "jpeg" in self.codec.names:
+            given["jpeg"] = jpeg
+        given.update({name: torch.full_like(blur, value) for name, value in self.told.items()})
+        return self.codec.encode_all(given)
 
     @torch.no_grad()
     def restore(self, lq: Tensor, z: Tensor | None) -> Tensor:
@@ -230,6 +255,21 @@ def alpha_sweep(model: EvalModel, alphas: Sequence[float]) -> list[EvalModel]:
         )
         for a in alphas
     ]
+
+
+def told_twin(model: EvalModel, told: Mapping[str, float]) -> EvalModel:
+    """``model`` told fixed levels of some factors whatever each setting's (``{"poisson": 0}``: told no Poisson
+    noise), named ``<name>_told_poisson0``: beside ``model`` it measures what being told the true level is
+    worth. A factor the model lacks or a level outside its range is a ValueError naming it."""
+    if model.codec is None or not model.conditional:
+        raise ValueError(f"models.{model.name} has no condition to be told")
+    levels = {}
+    for name, value in told.items():
+        factor = model.codec.factor(str(name))  # "this model conditions on [...], not on motion"
+        factor.check_level(float(value))
+        levels[str(name)] = float(value)
+    suffix = "_".join(f"{name}{value:g}" for name, value in levels.items())
+    return dataclasses.replace(model, name=f"{model.name}_told_{suffix}", told=levels)
 
 
 def blind_twin(model: EvalModel, estimator: LearnedEstimator | None) -> EvalModel:

@@ -1,7 +1,8 @@
 """Modulation maps: does the slider land where the physics says?
 
 For each true setting, a model restores the same degraded inputs under a grid of conditions (default blur
-0..4 step 0.5 x noise 0..50 step 5); the mean score over the images at each grid point is the map. The report
+0..4 step 0.5 x noise 0..50 step 5; every other factor told its true level); the mean score over the images at
+each grid point is the map. The report
 gives the best condition, its score, the score at the true condition and the gap between the two.
 """
 
@@ -16,10 +17,10 @@ import torch
 from torch import Tensor
 
 from ..data.io import to_float
-from ..degradations import setting_name
 from .metrics import HIGHER_IS_BETTER, ImageScorer
 from .models import EvalModel
 from .runner import degraded_inputs
+from .settings import Setting, as_settings
 from .tables import base_metric
 
 __all__ = ["ModulationMap", "best_condition", "grid_values", "modulation_maps"]
@@ -51,10 +52,14 @@ class ModulationMap:
     noise_values: list[float]
     scores: np.ndarray  # (len(blur_values), len(noise_values))
     true_score: float
+    others: tuple[tuple[str, float], ...] = ()
+    """The setting's levels of the factors after JPEG (Poisson, motion), held there on every grid point."""
 
     @property
     def setting(self) -> str:
-        return setting_name(self.blur, self.noise, self.jpeg)
+        return Setting.of(
+            {"blur": self.blur, "noise": self.noise, "jpeg": self.jpeg, **dict(self.others)}
+        ).name
 
     @property
     def best(self) -> tuple[float, float, float]:
@@ -111,7 +116,7 @@ def best_condition(
 def modulation_maps(
     models: Sequence[EvalModel],
     images: Sequence[tuple[str, np.ndarray]],
-    settings: Sequence[tuple[float, float, float]],
+    settings: Sequence[Setting],
     scorer: ImageScorer,
     blur_values: Sequence[float],
     noise_values: Sequence[float],
@@ -121,51 +126,53 @@ def modulation_maps(
     seed: int = 0,
     protocol: str = "paper",
 ) -> list[ModulationMap]:
-    """One map per conditional model and setting (the JPEG quality held at the setting's); ``scorer`` holds
-    exactly one metric."""
+    """One map per conditional model and setting of its factors (every factor but blur and noise held at the
+    setting's level); ``scorer`` holds exactly one metric."""
     (label,) = scorer.labels.values()
+    settings = as_settings(settings)
     grid = torch.tensor([(b, n) for b in blur_values for n in noise_values], dtype=torch.float32)
     shape = (len(blur_values), len(noise_values))
     scorer.to(device)
-    sums = {(m.name, s): torch.zeros(len(grid) + 1, dtype=torch.float64) for m in models for s in settings}
+    pairs = [(m, s) for m in models for s in settings if m.missing_factor(s) is None]
+    sums = {(m.name, s): torch.zeros(len(grid) + 1, dtype=torch.float64) for m, s in pairs}
     for name, array in images:
         gt = torch.from_numpy(to_float(array)).permute(2, 0, 1)
         lq_all = degraded_inputs(gt, name, settings, seed, protocol).to(device)
         gt = gt.to(device)[None]
-        for model in models:
-            for index, setting in enumerate(settings):
+        for model, setting in pairs:
+            index = settings.index(setting)
+            held = {f: v for f, v in setting.levels if f not in ("blur", "noise")}
 
-                def restore(lq: Tensor, blur: Tensor, noise: Tensor, model=model, jpeg=setting[2]) -> Tensor:  # noqa: ANN001
-                    quality = torch.full_like(blur.cpu(), jpeg)
-                    return model.restore(lq, model.z_for(blur.cpu(), noise.cpu(), quality))
+            def restore(lq: Tensor, blur: Tensor, noise: Tensor, model=model, held=held) -> Tensor:  # noqa: ANN001
+                fixed = {f: torch.full_like(blur.cpu(), v) for f, v in held.items()}
+                return model.restore(lq, model.z_for(blur.cpu(), noise.cpu(), **fixed))
 
-                levels = torch.cat(
-                    [grid, torch.tensor([setting[:2]], dtype=torch.float32)]
-                )  # last: the true z
-                scores = best_condition(
-                    restore,
-                    lq_all[index : index + 1],
-                    gt,
-                    levels,
-                    lambda o, g: scorer(o, g)[label],
-                    batch_size,
-                )
-                sums[(model.name, setting)] += scores.double().cpu()
-    maps = []
-    for model in models:
-        for setting in settings:
-            means = (sums[(model.name, setting)] / len(images)).numpy()
-            maps.append(
-                ModulationMap(
-                    model.name,
-                    label,
-                    setting[0],
-                    setting[1],
-                    setting[2],
-                    list(blur_values),
-                    list(noise_values),
-                    means[:-1].reshape(shape),
-                    float(means[-1]),
-                )
+            true = [[setting.level("blur"), setting.level("noise")]]
+            levels = torch.cat([grid, torch.tensor(true, dtype=torch.float32)])  # last: the true z
+            scores = best_condition(
+                restore,
+                lq_all[index : index + 1],
+                gt,
+                levels,
+                lambda o, g: scorer(o, g)[label],
+                batch_size,
             )
+            sums[(model.name, setting)] += scores.double().cpu()
+    maps = []
+    for model, setting in pairs:
+        means = (sums[(model.name, setting)] / len(images)).numpy()
+        maps.append(
+            ModulationMap(
+                model.name,
+                label,
+                setting.level("blur"),
+                setting.level("noise"),
+                setting.level("jpeg"),
+                list(blur_values),
+                list(noise_values),
+                means[:-1].reshape(shape),
+                float(means[-1]),
+                tuple((f, v) for f, v in setting.levels if f not in ("blur", "noise", "jpeg") and v),
+            )
+        )
     return maps

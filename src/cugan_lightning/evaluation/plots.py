@@ -1,5 +1,6 @@
 """Figures of an evaluation: modulation-map heatmaps, the MSE-to-GAN (perception-distortion) curve, and a grid
-of restorations. Drawn with matplotlib's object API (no pyplot state, no display needed), saved atomically."""
+of restorations, and the modulation maps' tables beside their heatmaps. Drawn with matplotlib's object API (no
+pyplot state, no display needed), saved atomically."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import numpy as np
 
 from ..atomic import atomic_write
 from .modulation import ModulationMap
+from .tables import markdown_table, write_csv, write_json, write_text
 
-__all__ = ["plot_curve", "plot_modulation_map", "save_figure"]
+__all__ = ["plot_curve", "plot_modulation_map", "save_figure", "write_modulation"]
 
 
 def save_figure(figure, path: str | Path) -> Path:  # noqa: ANN001 - a matplotlib Figure
@@ -75,3 +77,27 @@ def plot_curve(
     axes.legend(fontsize=7, ncols=2)
     axes.grid(alpha=0.3)
     return save_figure(figure, path)
+
+
+def write_modulation(maps: Sequence[ModulationMap], out: Path) -> None:
+    """``modulation.csv`` / ``.json`` / ``.md`` and one heatmap per map under ``modulation_maps/`` (nothing
+    without maps)."""
+    if not maps:
+        return
+    rows = [m.row() for m in maps]
+    write_csv(out / "modulation.csv", rows)
+    write_json(out / "modulation.json", rows)
+    body = [
+        [r["model"], r["setting"], f"({r['best_blur']:g}, {r['best_noise']:g})", f"{r['best_score']:.4g}",
+         f"{r['true_score']:.4g}", f"{r['gap']:.4g}"]
+        for r in rows
+    ]  # fmt: skip
+    heading = f"### Modulation maps ({maps[0].metric}): best condition against the true one\n\n"
+    write_text(
+        out / "modulation.md",
+        heading
+        + markdown_table(["model", "setting", "best z (blur, noise)", "best", "at true z", "gap"], body)
+        + "\n",
+    )
+    for m in maps:
+        plot_modulation_map(m, out / "modulation_maps" / f"{m.model}_{m.setting}.png")

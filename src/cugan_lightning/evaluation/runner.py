@@ -17,16 +17,10 @@ from torch import Tensor
 from ..data.datasets import ImageSource
 from ..data.embedded import load_embedded
 from ..data.io import to_float
-from ..degradations import (
-    JPEG_SETTINGS,
-    PAPER_SETTINGS,
-    degrade_fixed,
-    parse_setting,
-    setting_levels,
-    setting_name,
-)
+from ..degradations import GRID_FACTORS, degrade_fixed
 from .metrics import ImageScorer
 from .models import EvalModel
+from .settings import Setting, as_settings, parse_settings
 
 __all__ = [
     "PROTOCOLS",
@@ -37,6 +31,8 @@ __all__ = [
     "example_rows",
     "load_test_images",
     "parse_settings",
+    "setting_columns",
+    "unscored",
 ]
 
 EXAMPLE_CROP = 128
@@ -53,36 +49,6 @@ def check_protocol(protocol: str) -> str:
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     return protocol
-
-
-def parse_settings(settings: Any) -> list[tuple[float, float, float]]:
-    """``"paper"`` (the paper's ten, section 4.2), ``"paper_jpeg"`` (those and the JPEG settings), or a list of
-    ``[blur, noise]`` / ``[blur, noise, jpeg quality]`` or names like ``"b2_n30"``, ``"b0_n0_q30"``.
-    Returns ``(blur, noise, quality)`` triples, quality 0 for none."""
-    named = {"paper": PAPER_SETTINGS, "paper_jpeg": (*PAPER_SETTINGS, *JPEG_SETTINGS)}
-    if isinstance(settings, str):
-        if settings not in named:
-            raise ValueError(
-                f"settings must be {' or '.join(map(repr, named))} or a list of [blur, noise], got {settings!r}"
-            )
-        return [setting_levels(s) for s in named[settings]]
-    out: list[tuple[float, float, float]] = []
-    for item in settings or []:
-        if isinstance(item, str):
-            out.append(setting_levels(parse_setting(item)))
-        elif isinstance(item, Sequence) and len(item) in (2, 3):
-            levels = setting_levels(item)
-            setting_name(*levels)  # finite and >= 0, a whole quality, or a ValueError naming the level
-            out.append(levels)
-        else:
-            raise ValueError(
-                f"setting {item!r} is not [blur, noise], [blur, noise, jpeg quality] or a name like 'b2_n30'"
-            )
-    if not out:
-        raise ValueError("settings is empty; give 'paper' or a list of [blur, noise] pairs")
-    if len(set(out)) != len(out):
-        raise ValueError(f"settings repeat a setting: {[setting_name(*s) for s in out]}")
-    return out
 
 
 def load_test_images(
@@ -112,7 +78,8 @@ def _center(array: np.ndarray, size: int) -> np.ndarray:
 
 @dataclass
 class EvalResult:
-    """Long-format rows (``image, setting, blur, noise, model, alpha, metric, value``) and the time spent."""
+    """Long-format rows (``image, setting``, a column per factor of the settings, ``model, alpha, metric,
+    value``) and the time spent."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     network_seconds: float = 0.0
@@ -134,35 +101,56 @@ def _synchronize(device: torch.device) -> None:
 
 
 def degraded_inputs(
-    gt: Tensor,
-    name: str,
-    settings: Sequence[tuple[float, float, float]],
-    seed: int,
-    protocol: str = "paper",
+    gt: Tensor, name: str, settings: Sequence[Setting], seed: int, protocol: str = "paper"
 ) -> Tensor:
-    """``(S, C, H, W)``: ``gt`` ``(C, H, W)`` under each setting: with the paper's protocol exactly as the
-    training app validates; with the standard one the same noise draws, unclipped and unrounded."""
+    """``(S, C, H, W)``: ``gt`` ``(C, H, W)`` under each setting, through the factor pipeline with a generator
+    seeded by (seed, image, setting): with the paper's protocol exactly as the training app validates; with the
+    standard one the same draws, unclipped and unrounded."""
     exact = check_protocol(protocol) == "paper"
-    return torch.stack(
-        [
+    inputs = []
+    for setting in as_settings(settings):
+        levels = dict(setting.levels)
+        blur, noise, jpeg = levels.pop("blur"), levels.pop("noise"), levels.pop("jpeg")
+        inputs.append(
             degrade_fixed(
-                gt, blur, noise, image_key=name, seed=seed, jpeg=jpeg, quantize=exact, clip_values=exact
-            )
-            for blur, noise, jpeg in settings
-        ]
-    )
+                gt,
+                blur,
+                noise,
+                image_key=name,
+                seed=seed,
+                jpeg=jpeg,
+                quantize=exact,
+                clip_values=exact,
+                extra=levels,
+            )  # fmt: skip
+        )
+    return torch.stack(inputs)
 
 
-def setting_columns(settings: Sequence[tuple[float, float, float]]) -> tuple[Tensor, Tensor, Tensor]:
-    """The blur, noise and JPEG-quality columns of the settings, ``(S,)`` each."""
-    columns = torch.tensor([list(s) for s in settings], dtype=torch.float32)
-    return columns[:, 0], columns[:, 1], columns[:, 2]
+def setting_columns(settings: Sequence[Setting]) -> dict[str, Tensor]:
+    """The level columns ``(S,)`` of the settings by factor: blur, noise, jpeg (a quality) and every other
+    factor some setting has."""
+    names = [
+        n for n in GRID_FACTORS if n in ("blur", "noise", "jpeg") or any(n in s.factors for s in settings)
+    ]
+    return {n: torch.tensor([s.level(n) for s in settings], dtype=torch.float32) for n in names}
+
+
+def unscored(models: Sequence[EvalModel], settings: Sequence[Setting]) -> list[str]:
+    """One line per model and setting it is not scored on for lack of a factor (the reason named)."""
+    lines = []
+    for model in models:
+        for setting in settings:
+            missing = model.missing_factor(setting)
+            if missing is not None:
+                lines.append(f"{model.name} is not scored on {setting.name}: {missing}")
+    return lines
 
 
 def evaluate(
     models: Sequence[EvalModel],
     images: Sequence[tuple[str, np.ndarray]],
-    settings: Sequence[tuple[float, float, float]],
+    settings: Sequence[Setting],
     scorer: ImageScorer,
     *,
     device: torch.device,
@@ -175,11 +163,11 @@ def evaluate(
     (:data:`PROTOCOLS`); see :class:`EvalResult`."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    result = EvalResult()
+    result, settings = EvalResult(), as_settings(settings)
     start = time.perf_counter()
     scorer.to(device)
-    blur_all, noise_all, jpeg_all = setting_columns(settings)
-    names = [setting_name(*s) for s in settings]
+    columns = setting_columns(settings)
+    names = [s.name for s in settings]
     for number, (name, array) in enumerate(images, 1):
         tic = time.perf_counter()
         gt = torch.from_numpy(to_float(array)).permute(2, 0, 1).contiguous()
@@ -187,21 +175,20 @@ def evaluate(
         gt = gt.to(device)
         result.degrade_seconds += time.perf_counter() - tic
         for model in models:
-            chosen = [i for i, s in enumerate(settings) if model.applies_to(*s)]
+            chosen = [i for i, s in enumerate(settings) if model.applies_to(s)]
             for first in range(0, len(chosen), batch_size):
                 index = chosen[first : first + batch_size]
                 lq = lq_all[index]
                 if model.blind is not None:  # levels estimated from each input, kept beside the true ones
                     z, found = model.blind(lq)
                     for j, levels in zip(index, found, strict=True):
-                        true = dict(zip(("blur", "noise", "jpeg"), settings[j], strict=True))
                         result.estimates += [
                             {"image": name, "setting": names[j], "model": model.name, "factor": factor,
-                             "true": true[factor], "estimate": value}
+                             "true": settings[j].level(factor), "estimate": value}
                             for factor, value in levels.items()
                         ]  # fmt: skip
                 else:
-                    z = model.z_for(blur_all[index], noise_all[index], jpeg_all[index])
+                    z = model.z_for(**{factor: column[index] for factor, column in columns.items()})
                 if model.restores:
                     _synchronize(device)
                     tic = time.perf_counter()
@@ -221,9 +208,7 @@ def evaluate(
                             {
                                 "image": name,
                                 "setting": names[j],
-                                "blur": settings[j][0],
-                                "noise": settings[j][1],
-                                "jpeg": settings[j][2],
+                                **{factor: settings[j].level(factor) for factor in columns},
                                 "model": model.name,
                                 "alpha": model.alpha,
                                 "metric": label,
@@ -240,7 +225,7 @@ def evaluate(
 def example_rows(
     models: Sequence[EvalModel],
     image: tuple[str, np.ndarray],
-    settings: Sequence[tuple[float, float, float]],
+    settings: Sequence[Setting],
     *,
     device: torch.device,
     seed: int = 0,
@@ -250,24 +235,22 @@ def example_rows(
     """Panels of the restorations figure: one row per model (the input first), one column per setting, the
     central ``crop`` pixels of one image (the whole image is restored)."""
     name, array = image
+    settings = as_settings(settings)
     gt = torch.from_numpy(to_float(array)).permute(2, 0, 1).contiguous()
     lq_all = degraded_inputs(gt, name, settings, seed, protocol).to(device)
-    blur, noise, jpeg = setting_columns(settings)
+    columns = setting_columns(settings)
     height, width = gt.shape[-2:]
     top, left = max(0, (height - crop) // 2), max(0, (width - crop) // 2)
     rows = []
     for model in models:
         panels = []
         for i, setting in enumerate(settings):
-            if model.applies_to(*setting):
+            if model.applies_to(setting):
                 lq = lq_all[i : i + 1]
-                z = (
-                    model.blind(lq)[0]
-                    if model.blind
-                    else model.z_for(blur[i : i + 1], noise[i : i + 1], jpeg[i : i + 1])
-                )
+                levels = {factor: column[i : i + 1] for factor, column in columns.items()}
+                z = model.blind(lq)[0] if model.blind else model.z_for(**levels)
                 out = model.restore(lq, z)
-                panels.append((setting_name(*setting), out[0, :, top : top + crop, left : left + crop].cpu()))
+                panels.append((setting.name, out[0, :, top : top + crop, left : left + crop].cpu()))
         if panels:
             rows.append((model.name, panels))
     rows.append(("ground truth", [(name, gt[:, top : top + crop, left : left + crop])]))

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_bytes_atomic
-from ..degradations import setting_name
 from .metrics import HIGHER_IS_BETTER
 from .models import BLIND_SUFFIX, EvalModel
+from .settings import Setting
 
 __all__ = [
     "CONVENTIONS",
@@ -107,7 +107,7 @@ def summary_tables(
 def distance_tables(
     means: Mapping[tuple[str, str, str], tuple[float, int]],
     models: Sequence[EvalModel],
-    settings: Sequence[tuple[float, float, float]],
+    settings: Sequence[Setting],
     metrics: Sequence[str],
 ) -> tuple[str, list[dict[str, Any]], list[str]]:
     """The paper's distance tables: each modulated stage-1 model against the ``unet`` baselines by PSNR
@@ -119,7 +119,7 @@ def distance_tables(
     baselines = {(m.kind, m.level): m for m in models if m.level is not None}
     if not baselines:
         return "", [], []
-    names = [setting_name(*s) for s in settings]
+    names = [s.name for s in settings]
     plans = [("cunet", "unet", [m for m in metrics if base_metric(m) == "psnr"], "Table 2")]
     plans.append(("cugan", "ugan", [m for m in metrics if base_metric(m) in ("lpips", "dists")], "Table 1"))
     blocks, rows, missing = [], [], set()
@@ -128,7 +128,7 @@ def distance_tables(
             for metric in chosen:
                 body = []
                 for setting, name in zip(settings, names, strict=True):
-                    base = baselines.get((baseline_kind, setting))
+                    base = baselines.get((baseline_kind, setting.triple))
                     ours = means.get((model.name, name, metric))
                     theirs = means.get((base.name, name, metric)) if base is not None else None
                     if theirs is None or ours is None:
@@ -188,7 +188,7 @@ def write_text(path: str | Path, text: str) -> Path:
     return write_bytes_atomic(path, text.encode())
 
 
-UNITS = {"blur": "px", "noise": "0..255", "jpeg": "quality"}
+UNITS = {"blur": "px", "noise": "0..255", "jpeg": "quality", "poisson": "0..255 at white", "motion": "px"}
 
 
 def estimation_tables(

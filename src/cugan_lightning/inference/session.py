@@ -17,22 +17,27 @@ from dataclasses import dataclass
 import numpy as np
 from torch import Tensor
 
+from ..degradations.factors import lookup
 from ..dni import check_alpha
 from .restorer import Restorer
 
 __all__ = [
     "ALPHA_STEP",
     "DEFAULT_ALPHA",
-    "SLIDER_LABELS",
     "Settings",
     "SliderSpec",
     "Sliders",
     "Step",
     "restore_in_steps",
+    "slider_label",
 ]
 
-SLIDER_LABELS = {"blur": "blur σ (pixels)", "noise": "noise σ (0-255)", "jpeg": "JPEG quality (0: none)"}
-"""The codec factors an interface has sliders for, with their labels."""
+
+def slider_label(name: str) -> str:
+    """A factor slider's label, from the factor's registry entry (``blur σ (pixels)``, ``Poisson σ at white
+    (0-255)``); an unknown name is a ValueError listing the known factors."""
+    return lookup(name).label
+
 
 ALPHA_STEP = 0.05
 DEFAULT_ALPHA = 0.5
@@ -77,15 +82,10 @@ def _on_step(value: float, minimum: float, maximum: float, step: float, name: st
 
 
 class Sliders:
-    """The sliders of a :class:`Restorer`: one per codec factor (physical units), then alpha for a DNI pair."""
+    """The sliders of a :class:`Restorer`: one per codec factor in the codec's order (label, unit, range and step
+    from the factor's registry entry and the codec's maximum), then alpha for a DNI pair."""
 
     def __init__(self, restorer: Restorer) -> None:
-        unknown = [name for name in restorer.codec.names if name not in SLIDER_LABELS]
-        if unknown:
-            raise ValueError(
-                f"the model conditions on {list(restorer.codec.names)}; sliders exist for "
-                f"{', '.join(SLIDER_LABELS)} only"
-            )
         self.restorer = restorer
 
     @property
@@ -95,7 +95,7 @@ class Sliders:
     def specs(self) -> list[SliderSpec]:
         codec = self.restorer.codec
         specs = [
-            SliderSpec(name, SLIDER_LABELS[name], *codec.slider(index), codec.describe(index))
+            SliderSpec(name, slider_label(name), *codec.slider(index), codec.describe(index))
             for index, name in enumerate(codec.names)
         ]
         if self.has_gan:

@@ -30,7 +30,6 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before Gradio is imported: n
 
 import gradio as gr  # noqa: E402
 
-from ..inference.session import SLIDER_LABELS  # noqa: E402
 from .paint_panel import build_paint_panel  # noqa: E402
 from .service import MAX_SESSIONS, Service  # noqa: E402
 from .workbench import DEMO_PHOTOS, Frame, Photo, Settings, Workbench  # noqa: E402
@@ -40,9 +39,15 @@ __all__ = ["LAUNCH_OPTIONS", "build_page", "launch"]
 log = logging.getLogger(__name__)
 
 TITLE = "CUGAN: interactive restoration"
-SLIDER_NAMES = (*SLIDER_LABELS, "alpha")
 IMAGE_HEIGHT = 420
 DEFAULT_VALUES = {"blur": DEMO_PHOTOS[0].blur, "noise": DEMO_PHOTOS[0].noise, "jpeg": 0.0, "alpha": 0.5}
+"""Where the sliders start before the first photo (any other factor at 0)."""
+PAGE_FACTORS = ("blur", "noise", "jpeg")
+"""Factors every page has a slider for, hidden where the model lacks them (so the page's handlers take the same
+values for the two- and three-factor models); a model's other factors follow them."""
+KEPT_WHEN_UNKNOWN = ("jpeg",)
+"""Factors whose slider stays where it is when a new photo gives it no level (a PNG says nothing of JPEG); any
+other factor without a level goes to 0."""
 SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"]
 SYSTEM_MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
 CSS = "#message { color: #b91c1c; } #input img, #output img { object-fit: contain !important; }"
@@ -71,18 +76,31 @@ def _one_line(err: BaseException) -> str:
     return f"**Internal error:** {type(err).__name__}: {text} (the traceback is in the app's console)"
 
 
+def slider_factors(workbench: Workbench) -> tuple[str, ...]:
+    """The factors the page holds a slider for: the model's, in its codec's order, then those of
+    :data:`PAGE_FACTORS` it lacks (hidden). Another model loaded on the page must have no other factor."""
+    names = tuple(workbench.restorer.codec.names)
+    return names + tuple(name for name in PAGE_FACTORS if name not in names)
+
+
 def build_page(workbench: Workbench, service: Service | None = None) -> gr.Blocks:
     """The Gradio ``Blocks`` of the page, serving ``workbench``'s model; ``service`` sets the queue limit and the
     files' lifetime. Gradio's uploads go to the workbench's folder (set for the whole process, before any
-    component is made), so the app serves one folder and results are never copied."""
+    component is made), so the app serves one folder and results are never copied.
+
+    The handlers take the slider values as one variable-length list: the factors of :func:`slider_factors` (the
+    model's in codec order first), then alpha."""
     service = service or Service()
     os.environ["GRADIO_TEMP_DIR"] = str(Path(workbench.workdir).resolve())
+    factor_names = slider_factors(workbench)
+    slider_names = (*factor_names, "alpha")
+    kept_names = (*(name for name in factor_names if name in KEPT_WHEN_UNKNOWN), "alpha")
 
     def slider_updates(values: dict[str, float] | None = None) -> list[Any]:
         """One update per slider: range, labels and visibility for the current model (and a value)."""
         specs = {spec.name: spec for spec in workbench.sliders()}
         updates = []
-        for name in SLIDER_NAMES:
+        for name in slider_names:
             spec = specs.get(name)
             if spec is None:
                 updates.append(gr.Slider(visible=False))
@@ -101,8 +119,10 @@ def build_page(workbench: Workbench, service: Service | None = None) -> gr.Block
             )
         return updates
 
-    def settings_of(blur: float, noise: float, jpeg: float, alpha: float) -> Settings:
-        return workbench.settings({"blur": blur, "noise": noise, "jpeg": jpeg}, alpha)
+    def settings_of(*values: float) -> Settings:
+        """Settings of the slider values: one per factor of ``factor_names``, then alpha."""
+        *levels, alpha = values
+        return workbench.settings(dict(zip(factor_names, levels, strict=True)), alpha)
 
     def command_of(photo: Photo | None, settings: Settings) -> str:
         return workbench.command(photo, settings) if photo is not None else ""
@@ -111,8 +131,9 @@ def build_page(workbench: Workbench, service: Service | None = None) -> gr.Block
         return request.session_hash or "local"
 
     # ------------------------------------------------------------------------------------------- handlers
-    def note(photo: Photo | None, blur: float, noise: float, jpeg: float, alpha: float, request: gr.Request):
-        settings = settings_of(blur, noise, jpeg, alpha)
+    # Gradio passes the request to the parameter annotated gr.Request only before the variable-length values
+    def note(request: gr.Request, photo: Photo | None, *values: float):
+        settings = settings_of(*values)
         workbench.request(session_of(request), photo, settings)
         return command_of(photo, settings), ""
 
@@ -122,47 +143,47 @@ def build_page(workbench: Workbench, service: Service | None = None) -> gr.Block
             workbench.files.keep(session_of(request), "photo", photo.display)
         return photo, str(photo.display), photo.describe(), command_of(photo, settings), ""
 
-    def at_levels(photo: Photo, levels: Mapping[str, float], jpeg: float, alpha: float, request: gr.Request):
-        """Show ``photo`` with the sliders at ``levels`` (those not named keep ``jpeg`` / 0)."""
-        settings = settings_of(
-            levels.get("blur", 0.0), levels.get("noise", 0.0), levels.get("jpeg", jpeg), alpha
-        )
-        values = dict(settings.levels)
-        sliders_at = (values.get("blur", 0.0), values.get("noise", 0.0), values.get("jpeg", jpeg))
-        return (*show(photo, settings, request), *sliders_at)
+    def at_levels(photo: Photo, levels: Mapping[str, float], values: Sequence[float], request: gr.Request):
+        """Show ``photo`` with the factor sliders at ``levels``; those not named go to 0, except the factors of
+        :data:`KEPT_WHEN_UNKNOWN`, which keep their position in ``values`` (those sliders', then alpha)."""
+        current = dict(zip(kept_names, values, strict=True))
+        wanted = {name: levels.get(name, current.get(name, 0.0)) for name in factor_names}
+        settings = settings_of(*wanted.values(), current["alpha"])
+        snapped = dict(settings.levels)
+        return (*show(photo, settings, request), *(snapped.get(n, wanted[n]) for n in factor_names))
 
     def estimate_text(estimates: Mapping[str, Any]) -> str:
         shown = "; ".join(str(e) for e in estimates.values())
         return f"Estimated from the photo: {shown}" if shown else ""
 
-    def on_upload(path: str | None, jpeg: float, alpha: float, request: gr.Request):
+    def on_upload(request: gr.Request, path: str | None, *values: float):
         if path is None:  # the file was removed from the box
-            return (gr.skip(),) * 10
+            return (gr.skip(),) * (len(factor_names) + 7)
         photo = workbench.open_upload(path)  # estimated: the sliders open at the estimate
-        shown = at_levels(photo, photo.levels, jpeg, alpha, request)
+        shown = at_levels(photo, photo.levels, values, request)
         return (*shown, None, estimate_text(photo.estimates))  # no demo photo chosen
 
-    def on_auto(photo: Photo | None, jpeg: float, alpha: float, request: gr.Request):
+    def on_auto(request: gr.Request, photo: Photo | None, *values: float):
         if photo is None:
             raise ValueError("upload a photo or pick a demo photograph first")
         estimates = photo.estimates or workbench.restorer.estimate(photo.array)
         levels = {name: e.value for name, e in estimates.items() if e.value is not None}
-        return (*at_levels(photo, levels, jpeg, alpha, request), estimate_text(estimates))
+        return (*at_levels(photo, levels, values, request), estimate_text(estimates))
 
-    def on_demo(label: str, jpeg: float, alpha: float, request: gr.Request):
+    def on_demo(request: gr.Request, label: str, *values: float):
         photo = workbench.open_demo(label)
-        return (*at_levels(photo, photo.levels, jpeg, alpha, request), "")
+        return (*at_levels(photo, photo.levels, values, request), "")
 
     def on_model(model: str, gan: str, photo: Photo | None, *values: float):
-        workbench.load_model(model.strip(), gan.strip() or None)
+        workbench.load_model(model.strip(), gan.strip() or None, factors=factor_names)
         settings = settings_of(*values)
-        current = dict(zip(SLIDER_NAMES, values, strict=True))
+        current = dict(zip(slider_names, values, strict=True))
         return (*slider_updates(current), workbench.describe_model(), command_of(photo, settings), "")
 
     def on_load(request: gr.Request):
         photo = workbench.open_demo(DEMO_PHOTOS[0].label)
-        values = {**DEFAULT_VALUES, **photo.levels}
-        settings = settings_of(values["blur"], values["noise"], values["jpeg"], values["alpha"])
+        values = {**dict.fromkeys(slider_names, 0.0), **DEFAULT_VALUES, **photo.levels}
+        settings = settings_of(*(values[name] for name in slider_names))
         return (
             *show(photo, settings, request),
             *slider_updates(values),
@@ -189,14 +210,12 @@ def build_page(workbench: Workbench, service: Service | None = None) -> gr.Block
             f"Restored {width}x{height} in {frame.seconds:.1f} s.",
         )
 
-    def restore(
-        photo: Photo | None, blur: float, noise: float, jpeg: float, alpha: float, request: gr.Request
-    ) -> Iterator[tuple[Any, ...]]:
+    def restore(request: gr.Request, photo: Photo | None, *values: float) -> Iterator[tuple[Any, ...]]:
         if photo is None:
             yield gr.skip(), gr.skip(), "Upload a photo or pick a demo photograph.", gr.skip()
             return
         try:
-            for frame in workbench.render(session_of(request), photo, settings_of(blur, noise, jpeg, alpha)):
+            for frame in workbench.render(session_of(request), photo, settings_of(*values)):
                 yield (*frame_outputs(frame), gr.skip())
         except Exception as err:  # noqa: BLE001 - the page stays up and says what went wrong
             yield gr.skip(), gr.skip(), "Not restored.", _one_line(err)
@@ -220,13 +239,13 @@ def build_page(workbench: Workbench, service: Service | None = None) -> gr.Block
                     elem_id="demo",
                 )
                 sliders = {}
-                for name in SLIDER_NAMES:
+                for name in slider_names:
                     spec = specs.get(name)
                     sliders[name] = gr.Slider(
                         minimum=spec.minimum if spec else 0.0,
                         maximum=spec.maximum if spec else 100.0,
                         step=spec.step if spec else None,
-                        value=DEFAULT_VALUES[name],
+                        value=DEFAULT_VALUES.get(name, 0.0),
                         label=spec.label if spec else name,
                         info=spec.info if spec else None,
                         visible=spec is not None,
@@ -273,7 +292,7 @@ def build_page(workbench: Workbench, service: Service | None = None) -> gr.Block
             load_model = gr.Button("Load model", elem_id="load-model")
 
         # ------------------------------------------------------------------------------------------ events
-        levels = [sliders[name] for name in SLIDER_NAMES]
+        levels = [sliders[name] for name in slider_names]
         restoration: dict[str, Any] = {
             "fn": restore,
             "inputs": [photo, *levels],
@@ -313,15 +332,10 @@ def build_page(workbench: Workbench, service: Service | None = None) -> gr.Block
         )
         gr.on(releases, **restoration)
         wire(page.load, on_load, [], [*shown, *levels, model_info, ckpt_box, gan_box])
-        factors = [sliders["blur"], sliders["noise"], sliders["jpeg"]]
-        wire(
-            upload.upload,
-            on_upload,
-            [upload, sliders["jpeg"], sliders["alpha"]],
-            [*shown, *factors, demo, estimate],
-        )
-        wire(auto.click, on_auto, [photo, sliders["jpeg"], sliders["alpha"]], [*shown, *factors, estimate])
-        wire(demo.input, on_demo, [demo, sliders["jpeg"], sliders["alpha"]], [*shown, *factors, estimate])
+        factors, kept = levels[:-1], [sliders[name] for name in kept_names]
+        wire(upload.upload, on_upload, [upload, *kept], [*shown, *factors, demo, estimate])
+        wire(auto.click, on_auto, [photo, *kept], [*shown, *factors, estimate])
+        wire(demo.input, on_demo, [demo, *kept], [*shown, *factors, estimate])
         build_paint_panel(
             workbench, photo, levels, output_view, command, message, settings_of, command_of, wire
         )

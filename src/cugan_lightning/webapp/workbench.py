@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -209,11 +209,14 @@ class Workbench:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     # ------------------------------------------------------------------------------------------------ model
-    def load_model(self, model: str | Path, gan: str | Path | None = None) -> None:
+    def load_model(
+        self, model: str | Path, gan: str | Path | None = None, factors: Sequence[str] | None = None
+    ) -> None:
         """Serve another checkpoint (pair); on any error the current model stays.
 
         Raises FileNotFoundError for a missing file and ValueError (CheckpointError) for one that is not a
-        usable generator, or whose factors the page has no slider for.
+        usable generator, or that conditions on a factor outside ``factors`` (the sliders a built page holds;
+        None: any registered factor).
         """
         refs = [_reference(model)] + ([_reference(gan)] if gan else [])
         for given, ref in zip([model, gan], refs, strict=False):
@@ -223,10 +226,13 @@ class Workbench:
                     "(`make demo` writes checkpoints under logs/)"
                 )
         restorer = load_restorer(refs[0], refs[1] if gan else None, self.device, self.precision)
-        try:
-            sliders = Sliders(restorer)
-        except ValueError as err:
-            raise ValueError(f"'{refs[0]}': {err}") from None
+        lacking = [name for name in restorer.codec.names if factors is not None and name not in factors]
+        if lacking:
+            raise ValueError(
+                f"'{refs[0]}' conditions on {lacking[0]}; this page has sliders for {', '.join(factors)} only "
+                "(start the app with this model to get one)"
+            )
+        sliders = Sliders(restorer)
         with self._lock:
             self.restorer = restorer
             self._sliders = sliders

@@ -23,6 +23,7 @@ import pytest
 from conftest import assert_one_line_error
 from cugan_lightning.apps.app import main as app_main
 from cugan_lightning.webapp import DEMO_PHOTOS, Workbench
+from cugan_lightning.webapp.allocator import find_jemalloc
 from cugan_lightning.webapp.service import (
     Service,
     is_loopback,
@@ -403,6 +404,8 @@ def test_the_load_benchmark_in_short(ckpts, tmp_path):
     assert result["requests"] >= 4 and result["browser_requests"] >= 1
     assert result["files_max"] <= 4 * (3 + 1) + 8  # a few files per page, whatever the number of requests
     # memory: bounded by what the server holds, not by the requests served (the network's first runs on each
-    # of the server's threads take their share early: compared after the first half of the run)
-    assert result["rss_end_mb"] - result["rss_warm_mb"] < 400, result["samples"]
+    # of the server's threads take their share early: compared after the first half of the run); under jemalloc
+    # (docs/webapp.md) flat, under the C library's allocator it keeps freed buffers
+    limit = 100 if find_jemalloc() is not None else 400
+    assert result["rss_end_mb"] - result["rss_warm_mb"] < limit, result["samples"]
     assert "| errors | 0 |" in proc.stdout

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..inference import MIN_TILE, PREVIEW_SIDE, resolve_device
 from ..webapp import DEFAULT_MAX_PIXELS, Workbench
+from ..webapp.allocator import allocator_line, reexec_under_jemalloc
 from ..webapp.limits import DEFAULT_MAX_UPLOAD_MB
 from ..webapp.service import (
     DEFAULT_CONCURRENCY,
@@ -148,7 +149,10 @@ def _run(args: argparse.Namespace) -> None:
             raise CliError(
                 f"cannot listen on {args.host}:{args.port} ({err}); choose another --port"
             ) from None
-        print(f"{workbench.describe_model()}\nthe page: {url}  (Ctrl+C stops it)", flush=True)
+        print(
+            f"{workbench.describe_model()}\n{allocator_line()}\nthe page: {url}  (Ctrl+C stops it)",
+            flush=True,
+        )
         try:
             page.block_thread()
         finally:
@@ -158,7 +162,10 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``cugan-app [--model X.ckpt [--gan Y.ckpt]] [--host H] [--port P]``."""
+    """``cugan-app [--model X.ckpt [--gan Y.ckpt]] [--host H] [--port P]``. From the command line (``argv``
+    None) it first reruns itself under jemalloc where that is installed (:mod:`cugan_lightning.webapp.allocator`)."""
+    if argv is None:
+        reexec_under_jemalloc(sys.argv[1:])
     return run_cli(build_parser(), _run, argv)
 
 

@@ -2,7 +2,7 @@
 levels are drawn and how it is applied to a batch (docs/degradations.md, "Factors").
 
 The pipeline runs in stages, whatever order the codec names the factors in: optics (blur), sensor (noise), storage
-(clipping and 8-bit quantisation, not a factor), compression (JPEG). Within a stage, factors run by ``rank``.
+(clipping and 8- or 16-bit quantisation, degradation.bits; not a factor), compression (JPEG). Within a stage, factors run by ``rank``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ __all__ = [
 
 OPTICS, SENSOR, COMPRESSION = "optics", "sensor", "compression"
 STAGES = (OPTICS, SENSOR, COMPRESSION)
-"""The stages in the order they run; 8-bit storage (quantisation) runs between the sensor and compression."""
+"""The stages in the order they run; storage (8- or 16-bit quantisation) runs between the sensor and compression."""
 
 _TOLERANCE = 1e-6
 _REGISTRY: dict[str, type[Factor]] = {}

@@ -273,6 +273,7 @@ def test_the_evaluation_app_scores_a_gray_model_with_gray_classical_rows(gray_ck
         psnr["nlm"]["b0_n25"] > psnr["input"]["b0_n25"] and psnr["wiener"]["b2_n0"] > psnr["input"]["b2_n0"]
     )
     assert np.isfinite(psnr["cunet"]["mean"]) and (tmp_path / "run" / "examples.png").is_file()
+    assert "PSNR and SSIM on the gray channel" in (tmp_path / "run" / "summary.md").read_text()
 
 
 def test_gray_and_rgb_models_do_not_share_an_evaluation_table(gray_ckpts, tmp_path):

@@ -53,7 +53,7 @@ from ..evaluation.runner import (
 from ..evaluation.settings import Setting
 from ..evaluation.spatial import run_spatial
 from ..evaluation.tables import (
-    CONVENTIONS,
+    conventions,
     distance_tables,
     estimation_tables,
     mean_scores,
@@ -203,7 +203,7 @@ def write_outputs(
     header = (
         f"Test images: {len(plan.images)} ({cfg.data.test_dir or 'the embedded validation photographs'}"
         f"{f', central {cfg.data.crop}px crops' if cfg.data.crop else ''}). Inputs: {PROTOCOLS[plan.protocol]}. "
-        f"{CONVENTIONS}\n\n"
+        f"{conventions(image_channels(plan.models))}\n\n"
     )
     if notes:
         text += "\nNot scored (a factor the row lacks):\n\n" + "".join(f"- {line}\n" for line in notes)
@@ -244,7 +244,7 @@ def write_outputs(
         )  # fmt: skip
         save_png(render_rows(rows), out / "examples.png")
     document = {
-        "conventions": CONVENTIONS,
+        "conventions": conventions(image_channels(plan.models)),
         "protocol": plan.protocol,
         "precision": sorted({m.fast.precision for m in plan.models if m.fast is not None}),
         "test_set": {

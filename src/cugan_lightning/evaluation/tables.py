@@ -19,6 +19,7 @@ from .settings import Setting
 
 __all__ = [
     "CONVENTIONS",
+    "conventions",
     "distance_tables",
     "estimation_tables",
     "format_value",
@@ -30,11 +31,23 @@ __all__ = [
     "write_text",
 ]
 
-CONVENTIONS = (
-    "Scores are means over the test images. Outputs are clamped and rounded to 8 bits before scoring; whole "
-    "images, no border crop. PSNR and SSIM on RGB in 0..255 (SSIM: 11x11 Gaussian window, sigma 1.5); psnr_y on "
-    "the BT.601 luma Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255. LPIPS: AlexNet, v0.1; DISTS: VGG16."
-)
+
+def conventions(channels: int = 3) -> str:
+    """How the scores are made, for the summary's header: RGB tables, or gray ones (``channels=1``)."""
+    planes = "RGB in 0..255" if channels == 3 else "the gray channel in 0..255"
+    luma = (
+        "psnr_y on the BT.601 luma Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255"
+        if channels == 3
+        else "psnr_y, LPIPS and DISTS on the gray image repeated to RGB"
+    )
+    return (
+        "Scores are means over the test images. Outputs are clamped and rounded to 8 bits before scoring; whole "
+        f"images, no border crop. PSNR and SSIM on {planes} (SSIM: 11x11 Gaussian window, sigma 1.5); {luma}. "
+        "LPIPS: AlexNet, v0.1; DISTS: VGG16."
+    )
+
+
+CONVENTIONS = conventions(3)
 
 
 def base_metric(label: str) -> str:

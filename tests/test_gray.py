@@ -336,3 +336,14 @@ def test_a_gray_model_with_the_jpeg_factor_is_refused_by_name():
     sampler = LevelSampler(factors=("blur", "noise", "jpeg"))
     with pytest.raises(ValueError, match="data.channels=1 with the jpeg factor"):
         RestorationDataModule(codec=codec, sampler=sampler, channels=1)
+
+
+def test_the_notebook_session_restores_a_16_bit_gray_image_with_a_gray_model(gray_ckpts):
+    from cugan_lightning.interactive import ModulationSession
+
+    image = (np.linspace(1000, 64000, 48 * 40).reshape(48, 40) + 37).astype(np.uint16)
+    session = ModulationSession(gray_ckpts["gray"], gray_ckpts["gray_gan"], image=image, precision="float32")
+    out = session.set(noise=20, blur=0.5, alpha=0.3)
+    assert out.dtype == np.uint16 and out.shape == image.shape  # gray stays gray, 16 bits stay 16 bits
+    expected = session.restorer.restore(image, blur=0.5, noise=20, alpha=0.3)
+    assert np.array_equal(out, expected) and not np.array_equal(out, image)

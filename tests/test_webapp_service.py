@@ -381,7 +381,8 @@ def test_a_full_queue_answers_busy_on_the_page(ckpts, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_the_load_benchmark_in_short(ckpts, tmp_path):
-    """3 API users and one Chromium user for 10 s: no errors, a bounded folder, memory that does not grow with
+    """3 API users and one Chromium user for 25 s (the Chromium user's page, upload and first restoration take
+    10 s or more of it on 2 shared cores): no errors, a bounded folder, memory that does not grow with
     every request. (How fast is measured by the full run for the docs, never asserted.)"""
     if (reason := _browser_missing()) is not None:
         pytest.skip(reason)
@@ -392,7 +393,7 @@ def test_the_load_benchmark_in_short(ckpts, tmp_path):
         "--users",
         "3",
         "--seconds",
-        "10",
+        "25",
         "--warm-up",
         "0.5",
     ]

@@ -141,6 +141,7 @@ def _run(args: argparse.Namespace) -> None:
 
     try:
         page = build_page(workbench, service)
+        print(allocator_line(), flush=True)  # before listening: whoever sees the page can read it in the log
         if (warning := open_warning(args.host, service)) is not None:
             print(warning, file=sys.stderr, flush=True)
         try:
@@ -150,7 +151,7 @@ def _run(args: argparse.Namespace) -> None:
                 f"cannot listen on {args.host}:{args.port} ({err}); choose another --port"
             ) from None
         print(
-            f"{workbench.describe_model()}\n{allocator_line()}\nthe page: {url}  (Ctrl+C stops it)",
+            f"{workbench.describe_model()}\nthe page: {url}  (Ctrl+C stops it)",
             flush=True,
         )
         try:

@@ -10,7 +10,9 @@ that path), registers the resolvers the configs use, so a config composes with n
 - ``${cugan.sweep:paper}``: the same settings as a sweep's values (``[0,30],[0,50],...``);
 - ``${cugan.join:LIST}``: a list as a sweep's values (``0.0,0.1,...``);
 - ``${cugan.max_levels:NAMES,FACTOR_CONFIGS}``: the codec's ``max_levels`` for the factors picked by name, from
-  their config files (``degradation.factor.<name>``; JPEG: ``102 - quality_min``).
+  their config files (``degradation.factor.<name>``; JPEG: ``102 - quality_min``);
+- ``${cugan.required:KEY}``: a setting the user must give on the command line (``???`` cannot be merged over a
+  default: OmegaConf keeps the default), an error naming ``KEY`` when it is read without one.
 """
 
 from omegaconf import ListConfig, OmegaConf
@@ -38,6 +40,11 @@ def _max_levels(names, configs) -> ListConfig:
     return ListConfig([make_factor(name, **(configs.get(name) or {})).codec_max for name in names])
 
 
+def _required(key: str) -> str:
+    raise ValueError(f"{key} is required: give {key}=FOLDER on the command line (docs/own-images.md)")
+
+
+OmegaConf.register_new_resolver("cugan.required", _required, replace=True)
 OmegaConf.register_new_resolver("cugan.max_levels", _max_levels, replace=True)
 OmegaConf.register_new_resolver("cugan.len", lambda value: len(value), replace=True)
 OmegaConf.register_new_resolver("cugan.settings", _settings, replace=True)

@@ -17,7 +17,8 @@ conf = importlib.resources.files("cugan_lightning.conf")
 def names(group):
     return sorted(p.name[:-5] for p in conf.joinpath(group).iterdir() if p.name.endswith(".yaml"))
 
-jobs = [("train", [f"experiment={n}"]) for n in names("experiment")]
+given = {"own_gray16": ["data.train_dir=my/train", "data.val_dir=my/val"]}  # what it requires from the user
+jobs = [("train", [f"experiment={n}", *given.get(n, [])]) for n in names("experiment")]
 jobs += [("train", [f"ablation={n}"]) for n in names("ablation")]
 jobs += [("evaluate", [f"sweep={n}", "models.blend.model=m.ckpt", "models.blend.gan=g.ckpt"]) for n in names("sweep")]
 done = []

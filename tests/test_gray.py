@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from omegaconf.errors import InterpolationResolutionError
 
 from conftest import TINY, TINY_GAN, compose_config
 from cugan_lightning.apps.train import build, train
@@ -127,10 +128,15 @@ def test_a_gray_gan_stage_trains_with_a_gray_discriminator_and_perceptual_loss(t
     assert read_checkpoint(result["last_checkpoint"])["cugan"]["generator"]["config"]["in_channels"] == 1
 
 
-@pytest.mark.parametrize("name", ["quickstart_cpu_gray", "cpu_hour_gray"])
-def test_gray_experiments_train_gray_models(name, tmp_path):
+@pytest.mark.parametrize("name", ["quickstart_cpu_gray", "cpu_hour_gray", "own_gray16"])
+def test_gray_experiments_compose_gray_models(name, tmp_path):
     cfg = compose_config([f"experiment={name}"], tmp_path)
     assert cfg.data.channels == 1 and cfg.model.net_g.in_channels == 1
+    if name == "own_gray16":  # your own folders: required, never the embedded photographs in their place
+        for key in ("train_dir", "val_dir"):
+            with pytest.raises(InterpolationResolutionError, match=f"data.{key} is required"):
+                cfg.data[key]
+        assert cfg.degradation.bits == 16 and list(cfg.degradation.codec.names) == ["noise", "poisson"]
     if name == "cpu_hour_gray":
         assert cfg.data.train_dir.endswith("Train400") and cfg.data.val_dir.endswith("Set12")
         assert cfg.degradation.sampler.p_single == 1.0 and cfg.degradation.sampler.p_blur_given_single == 0.0

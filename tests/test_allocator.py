@@ -39,6 +39,24 @@ def test_the_app_reruns_itself_under_jemalloc_only_when_it_can_and_may():
     assert reexec_command(argv, {}, None, loaded=False) is None  # not installed
     assert reexec_command(argv, {ALLOCATOR_VARIABLE: "System"}, LIB, loaded=False) is None  # opted out
     assert reexec_command(argv, {}, LIB, loaded=False, platform="darwin") is None
+    # preloaded already but not loaded (the loader refused it): going on beats rerunning for ever
+    assert reexec_command(argv, {"LD_PRELOAD": f"/x/other.so:{LIB}"}, LIB, loaded=False) is None
+    assert reexec_command(argv, {ALLOCATOR_VARIABLE: "tcmalloc"}, LIB, loaded=False) is None  # not a choice
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({ALLOCATOR_VARIABLE: "tcmalloc"}, "CUGAN_APP_ALLOCATOR='tcmalloc' is neither jemalloc nor system"),
+        ({ALLOCATOR_VARIABLE: "system"}, "CUGAN_APP_ALLOCATOR=system is set"),
+    ],
+)
+def test_the_allocator_line_says_why_the_c_library_serves(monkeypatch, env, said):
+    monkeypatch.setattr("cugan_lightning.webapp.allocator.jemalloc_loaded", lambda maps=None: False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    line = allocator_line()
+    assert line.startswith("memory: the C library's allocator") and said in line and "\n" not in line
 
 
 def test_jemalloc_is_recognised_in_a_memory_map():

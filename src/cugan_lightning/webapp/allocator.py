@@ -28,6 +28,8 @@ __all__ = [
 ALLOCATOR_VARIABLE = "CUGAN_APP_ALLOCATOR"
 """``system``: serve with the C library's allocator; ``jemalloc`` (or unset): with jemalloc where installed."""
 
+_CHOICES = ("jemalloc", "system")
+
 _CANDIDATES = (
     "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
     "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2",
@@ -66,14 +68,19 @@ def reexec_command(
     platform: str = sys.platform,
 ) -> tuple[list[str], dict[str, str]] | None:
     """The command and environment that rerun the app under jemalloc, or None to go on as it is: already under
-    it, not Linux, opted out, or no library to load."""
+    it, not Linux, opted out (or a value other than ``jemalloc`` / ``system``, which :func:`allocator_line` names),
+    no library to load, or the library already preloaded without taking effect (a rerun would loop)."""
     if loaded or not platform.startswith("linux") or library is None:
         return None
-    if env.get(ALLOCATOR_VARIABLE, "jemalloc").lower() == "system":
+    if _choice(env) != "jemalloc" or str(library) in env.get("LD_PRELOAD", "").replace(":", " ").split():
         return None
     preload = " ".join(part for part in (str(library), env.get("LD_PRELOAD", "")) if part)
     new_env = {**env, "LD_PRELOAD": preload, ALLOCATOR_VARIABLE: "jemalloc"}
     return [sys.executable, "-m", "cugan_lightning.apps.app", *argv], new_env
+
+
+def _choice(env: Mapping[str, str]) -> str:
+    return (env.get(ALLOCATOR_VARIABLE) or "jemalloc").strip().lower()
 
 
 def reexec_under_jemalloc(argv: Sequence[str]) -> None:
@@ -90,11 +97,15 @@ def allocator_line() -> str:
     """One line for the log: which allocator serves, and what to do about it when it is glibc's."""
     if jemalloc_loaded():
         return "memory: jemalloc (freed memory goes back to the system: the server's size stays flat)"
-    hint = (
-        f"{ALLOCATOR_VARIABLE}=system is set"
-        if os.environ.get(ALLOCATOR_VARIABLE, "").lower() == "system"
-        else "install jemalloc (libjemalloc2) and it is used"
-    )
+    choice, library = _choice(os.environ), find_jemalloc()
+    if choice not in _CHOICES:
+        hint = f"{ALLOCATOR_VARIABLE}={os.environ[ALLOCATOR_VARIABLE]!r} is neither jemalloc nor system"
+    elif choice == "system":
+        hint = f"{ALLOCATOR_VARIABLE}=system is set"
+    elif library is not None and str(library) in os.environ.get("LD_PRELOAD", ""):
+        hint = f"{library} was preloaded but did not load: see the loader's message above"
+    else:
+        hint = "install jemalloc (libjemalloc2) and it is used"
     return (
         "memory: the C library's allocator, which keeps freed image buffers: under load the server grows by "
         f"hundreds of MB before it levels off ({hint}; docs/webapp.md)"

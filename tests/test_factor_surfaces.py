@@ -169,3 +169,27 @@ def test_told_levels_are_checked_against_the_models(ckpts, tmp_path):
         evaluate_in_process(
             tmp_path, f"+models.four={ckpts['mse4']}", "settings=[b0_n30]", "told={poisson: 40}"
         )
+    for told in ("5", "{poisson: null}", "{poisson: high}"):
+        with pytest.raises(ValueError, match="told must map factor names to levels, e.g. told={poisson: 0}"):
+            evaluate_in_process(
+                tmp_path, f"+models.four={ckpts['mse4']}", "settings=[b0_n30]", f"told={told}"
+            )
+    for settings, said in (
+        ("5", "settings must be a name like 'paper' or a list"),
+        ("[[1,null]]", "setting \\[1, None\\] is not"),
+    ):
+        with pytest.raises(ValueError, match=said):
+            evaluate_in_process(tmp_path, f"+models.four={ckpts['mse4']}", f"settings={settings}")
+
+
+def test_told_and_blind_rows_do_not_multiply(ckpts, tmp_path):
+    """Each network once told the truth, once told the fixed level, once blind: a told row has no blind twin (it
+    would be the blind row again, one more network pass per image)."""
+    from conftest import compose_config
+    from cugan_lightning.apps.evaluate import prepare
+
+    cfg = compose_config(
+        ["metrics=[psnr]", f"+models.four={ckpts['mse4']}", "settings=[b0_n30]", "told={poisson: 0}", "blind=classical"],
+        tmp_path, config_name="evaluate",
+    )  # fmt: skip
+    assert [m.name for m in prepare(cfg).models] == ["input", "four", "four_told_poisson0", "four_blind"]

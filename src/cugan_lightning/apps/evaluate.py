@@ -35,7 +35,7 @@ from ..evaluation.models import (
     image_channels,
     load_models,
     parse_models,
-    told_twin,
+    told_twins,
 )
 from ..evaluation.modulation import ModulationMap, grid_values, modulation_maps
 from ..evaluation.plots import write_modulation
@@ -88,6 +88,8 @@ class Plan:
     images: list[tuple[str, np.ndarray]]
     device: torch.device
     protocol: str = "paper"
+    channels: int = 3
+    """The image channels every model reads (1: gray models, scored on gray references)."""
 
 
 def prepare(cfg: DictConfig) -> Plan:
@@ -136,17 +138,13 @@ def prepare(cfg: DictConfig) -> Plan:
             raise ConfigError("curve.enabled needs a blend: models.NAME={model: PATH, gan: PATH, alpha: A}")
         models = [row for m in models for row in (alpha_sweep(m, cfg.curve.alphas) if m.blender else [m])]
     if cfg.get("told"):  # each conditional model with those factors again, told fixed levels (e.g. poisson 0)
-        told = {str(name): value for name, value in dict(cfg.told).items()}
-        twins = [told_twin(m, told) for m in models if m.conditional and set(told) <= set(m.codec.names)]
-        if not twins:
-            raise ConfigError(f"told names {', '.join(told)}, which no conditional model here conditions on")
-        models += twins
+        models += told_twins(models, cfg.told)
     if cfg.get("blind"):  # each conditional model again, at levels estimated from each input
         blind = str(cfg.blind)
         models += [
             blind_twin(m, None if blind == "classical" else find_estimator(blind, m.codec, _model_file(m)))
             for m in models
-            if m.conditional
+            if m.conditional and not m.told  # a told row's blind twin would be the plain blind row again
         ]
     for model in models:
         if cfg.modulation_map.enabled and model.conditional:
@@ -160,8 +158,9 @@ def prepare(cfg: DictConfig) -> Plan:
                     model.z_for(**setting_columns([setting]))
                 except ValueError as err:
                     raise ValueError(f"setting {setting.name} for models.{model.name}: {err}") from None
-    images = load_test_images(cfg.data.test_dir, cfg.data.crop, image_channels(models))
-    return Plan(settings, models, scorer, images, device, protocol)
+    channels = image_channels(models)
+    images = load_test_images(cfg.data.test_dir, cfg.data.crop, channels)
+    return Plan(settings, models, scorer, images, device, protocol, channels)
 
 
 def _model_file(model: EvalModel) -> str | None:
@@ -203,7 +202,7 @@ def write_outputs(
     header = (
         f"Test images: {len(plan.images)} ({cfg.data.test_dir or 'the embedded validation photographs'}"
         f"{f', central {cfg.data.crop}px crops' if cfg.data.crop else ''}). Inputs: {PROTOCOLS[plan.protocol]}. "
-        f"{conventions(image_channels(plan.models))}\n\n"
+        f"{conventions(plan.channels)}\n\n"
     )
     if notes:
         text += "\nNot scored (a factor the row lacks):\n\n" + "".join(f"- {line}\n" for line in notes)
@@ -244,7 +243,7 @@ def write_outputs(
         )  # fmt: skip
         save_png(render_rows(rows), out / "examples.png")
     document = {
-        "conventions": conventions(image_channels(plan.models)),
+        "conventions": conventions(plan.channels),
         "protocol": plan.protocol,
         "precision": sorted({m.fast.precision for m in plan.models if m.fast is not None}),
         "test_set": {
@@ -329,7 +328,8 @@ def run(cfg: DictConfig) -> dict:
     )  # fmt: skip
     maps: list[ModulationMap] = []
     if cfg.modulation_map.enabled:
-        conditional = [m for m in plan.models if m.conditional]
+        # one map per network: a told or blind row is the same network (the estimation table reads its own's)
+        conditional = [m for m in plan.models if m.conditional and m.blind is None and not m.told]
         map_scorer = ImageScorer(
             [cfg.modulation_map.metric], allow_unverified=bool(cfg.allow_unverified_backbones)
         )

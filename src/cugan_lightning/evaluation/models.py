@@ -38,6 +38,7 @@ __all__ = [
     "load_models",
     "parse_models",
     "told_twin",
+    "told_twins",
 ]
 
 INPUT = "input"
@@ -266,6 +267,20 @@ def told_twin(model: EvalModel, told: Mapping[str, float]) -> EvalModel:
         levels[str(name)] = float(value)
     suffix = "_".join(f"{name}{value:g}" for name, value in levels.items())
     return dataclasses.replace(model, name=f"{model.name}_told_{suffix}", told=levels)
+
+
+def told_twins(models: Sequence[EvalModel], told: Any) -> list[EvalModel]:
+    """:func:`told_twin` of every conditional model with the factors of ``told`` (``{"poisson": 0}``, the
+    evaluation's ``told=``); a ValueError naming ``told`` when it is not such a mapping or no model has them."""
+    if not isinstance(told, Mapping) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in told.values()
+    ):
+        raise ValueError(f"told must map factor names to levels, e.g. told={{poisson: 0}}; got {told!r}")
+    levels = {str(name): float(value) for name, value in told.items()}
+    twins = [told_twin(m, levels) for m in models if m.conditional and set(levels) <= set(m.codec.names)]
+    if not twins:
+        raise ValueError(f"told names {', '.join(levels)}, which no conditional model here conditions on")
+    return twins
 
 
 def blind_twin(model: EvalModel, estimator: LearnedEstimator | None) -> EvalModel:

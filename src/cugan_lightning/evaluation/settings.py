@@ -81,11 +81,17 @@ def parse_settings(settings: Any) -> list[Setting]:
                 f"names like 'b2_n30', got {settings!r}"
             )
         return [Setting.of(s) for s in NAMED_SETTINGS[settings]]
+    if settings is not None and not isinstance(settings, Sequence):
+        raise ValueError(f"settings must be a name like 'paper' or a list of settings, got {settings!r}")
     out: list[Setting] = []
     for item in settings or []:
         if isinstance(item, str):
             out.append(Setting.of(parse_setting(item)))
-        elif isinstance(item, Sequence) and 2 <= len(item) <= len(GRID_FACTORS):
+        elif (
+            isinstance(item, Sequence)
+            and 2 <= len(item) <= len(GRID_FACTORS)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in item)
+        ):
             out.append(Setting.of([float(v) for v in item]))
         else:
             raise ValueError(

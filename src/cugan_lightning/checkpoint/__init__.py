@@ -27,7 +27,6 @@ from .metadata import (
     build_generator,
     describe_generator,
     generator_differences,
-    image_channels,
     kind_of,
 )
 from .onnx import OnnxRestorer, export_onnx, read_onnx_metadata
@@ -66,7 +65,6 @@ __all__ = [
     "describe_generator",
     "export_onnx",
     "generator_differences",
-    "image_channels",
     "generator_state_dict",
     "kind_of",
     "load_generator",

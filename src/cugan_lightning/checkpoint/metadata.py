@@ -32,7 +32,6 @@ __all__ = [
     "baseline_level",
     "build_generator",
     "describe_generator",
-    "image_channels",
     "generator_differences",
     "kind_of",
     "metadata_strings",
@@ -132,11 +131,6 @@ def build_generator(metadata: Mapping[str, Any]) -> nn.Module:
 
 CONFIG_LABELS = {"in_channels": "image channels (in_channels: 1 gray, 3 RGB)"}
 """Generator arguments named for people where two files differ."""
-
-
-def image_channels(metadata: Mapping[str, Any]) -> int:
-    """The image channels a generator file's model reads and writes (its ``in_channels``): 3 (RGB) or 1 (gray)."""
-    return int((metadata.get("generator") or {}).get("config", {}).get("in_channels", 3))
 
 
 def generator_differences(

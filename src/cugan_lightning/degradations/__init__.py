@@ -16,7 +16,6 @@ from cugan_lightning.degradations.grid import (
     degrade_fixed,
     parse_setting,
     setting_dict,
-    setting_levels,
     setting_name,
 )
 from cugan_lightning.degradations.jpeg import jpeg_device
@@ -63,6 +62,5 @@ __all__ = [
     "sample_gamma",
     "seed_for",
     "setting_dict",
-    "setting_levels",
     "setting_name",
 ]

@@ -21,7 +21,6 @@ import torch
 from torch import Tensor
 
 from cugan_lightning.degradations.factors.base import Factor, lookup
-from cugan_lightning.degradations.factors.jpeg import QUALITY_REF
 
 __all__ = ["LevelCodec"]
 
@@ -29,8 +28,6 @@ __all__ = ["LevelCodec"]
 _TOLERANCE = 1e-6
 
 JPEG = "jpeg"
-JPEG_QUALITY_REF = QUALITY_REF
-"""``z_jpeg = (102 - quality) / 92`` (as in CResMD; docs/degradations.md)."""
 
 LevelValue = float | Sequence[float] | Tensor
 
@@ -106,12 +103,6 @@ class LevelCodec:
     def unit(self, name: str) -> str:
         """Human-readable unit of a factor's level."""
         return lookup(name).unit
-
-    def quality_range(self) -> tuple[float, float]:
-        """The JPEG qualities this codec conditions on, ``(lowest, 100)``; 0 (no compression) is allowed too."""
-        if JPEG not in self.names:
-            raise ValueError(f"this codec has no jpeg factor; it knows {list(self.names)}")
-        return self.factor(JPEG).quality_range()
 
     def describe(self, index: int) -> str:
         """Allowed range of factor `index` in physical units, e.g. "0..50 (sigma on the 0-255 scale)"."""

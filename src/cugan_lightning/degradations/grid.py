@@ -27,7 +27,6 @@ __all__ = [
     "degrade_fixed",
     "parse_setting",
     "setting_dict",
-    "setting_levels",
     "setting_name",
     "setting_tuple",
 ]
@@ -124,16 +123,6 @@ def setting_dict(setting: tuple[float, ...]) -> dict[str, float]:
         )
     values = [float(v) for v in setting] + [0.0] * (len(GRID_FACTORS) - len(setting))
     return dict(zip(GRID_FACTORS, values, strict=True))
-
-
-def setting_levels(setting: tuple[float, ...]) -> tuple[float, float, float]:
-    """``(blur, noise)`` or ``(blur, noise, jpeg quality)`` -> the three, quality 0 for none. A setting with a
-    level of another factor is refused by name (this form has no place for it)."""
-    levels = setting_dict(setting)
-    extra = [name for name in GRID_FACTORS[3:] if levels[name] != 0]
-    if extra:
-        raise ValueError(f"this setting has a {extra[0]} level; here settings take blur, noise and jpeg only")
-    return levels["blur"], levels["noise"], levels["jpeg"]
 
 
 def setting_tuple(levels: dict[str, float]) -> tuple[float, ...]:

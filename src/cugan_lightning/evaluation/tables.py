@@ -18,7 +18,6 @@ from .models import BLIND_SUFFIX, EvalModel
 from .settings import Setting
 
 __all__ = [
-    "CONVENTIONS",
     "conventions",
     "distance_tables",
     "estimation_tables",
@@ -45,9 +44,6 @@ def conventions(channels: int = 3) -> str:
         f"images, no border crop. PSNR and SSIM on {planes} (SSIM: 11x11 Gaussian window, sigma 1.5); {luma}. "
         "LPIPS: AlexNet, v0.1; DISTS: VGG16."
     )
-
-
-CONVENTIONS = conventions(3)
 
 
 def base_metric(label: str) -> str:

@@ -188,7 +188,8 @@ class LevelSampler:
             object.__setattr__(self, name, value)
         _max_label(self.blur_max, self.blur_step, "blur")
         _max_label(self.noise_max, self.noise_step, "noise")
-        objects = self.factor_objects()  # checks every factor's settings
+        objects = self._make_factors()  # checks every factor's settings
+        object.__setattr__(self, "_factors", objects)  # made once: sampling a batch reads them
         if self.fixed is not None:
             # Accept any pair-like value (a list from a config file, say) and store a plain tuple.
             fixed = tuple(float(v) for v in self.fixed)
@@ -212,6 +213,9 @@ class LevelSampler:
 
     def factor_objects(self) -> dict[str, Factor]:
         """The factors with the ranges this sampler draws in, by name in ``factors`` order."""
+        return dict(self._factors)
+
+    def _make_factors(self) -> dict[str, Factor]:
         out: dict[str, Factor] = {}
         for name in self.factors:
             if name == "blur":
@@ -233,7 +237,7 @@ class LevelSampler:
         """The largest level of each factor (JPEG: the lowest quality, its strongest compression)."""
         return {
             name: float(factor.quality_min) if name == "jpeg" else factor.max_level
-            for name, factor in self.factor_objects().items()
+            for name, factor in self._factors.items()
         }
 
     @property
@@ -310,7 +314,7 @@ class LevelSampler:
         ranks = torch.rand(batch_size, len(self.factors), **draw).argsort(dim=1).argsort(dim=1)
         active = ranks < active_count[:, None]
         out = {}
-        for index, (name, factor) in enumerate(self.factor_objects().items()):
+        for index, (name, factor) in enumerate(self._factors.items()):
             values = factor.from_unit(sample_beta(self.beta_a, self.beta_b, batch_size, generator))
             kept = torch.where(active[:, index], values, torch.zeros_like(values))
             out[name] = kept.to(device=device, dtype=torch.float32)

@@ -74,3 +74,24 @@ def test_training_batch_unchanged(kind: str, total: float) -> None:
     gt = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     batch = module.degrade_train_batch(gt, 3, 0)
     assert float(batch["lq"].double().sum()) == pytest.approx(total, abs=1e-6)
+
+
+def test_a_batch_carries_each_factors_levels_under_its_key_and_a_figure_reads_them_back() -> None:
+    """Training batch, evaluation item and the validation figure's sample name each factor's levels alike:
+    ``blur_sigma``, ``noise_sigma``, ``jpeg_quality``, ``<name>_level`` for a plug-in factor."""
+    from conftest import CODEC4_NAMES
+    from cugan_lightning.modules.base import _capture_sample
+
+    codec = {"names": list(CODEC4_NAMES), "max_levels": [4.0, 50.0, 92.0, 25.0]}
+    module = RestorationDataModule(
+        sampler=LevelSampler(factors=CODEC4_NAMES, p_groups=(0, 0, 0, 1)), codec=codec
+    )
+    batch = module.degrade_train_batch(torch.rand(2, 3, 16, 16), 0)
+    levels = module.sampler.sample_levels(2, make_generator("train-levels", module.seed, 0, 0))
+    keys = {"blur": "blur_sigma", "noise": "noise_sigma", "jpeg": "jpeg_quality", "poisson": "poisson_level"}
+    for name, key in keys.items():
+        assert torch.equal(batch[key], levels[name]) and bool((levels[name] > 0).all()), name
+    batch["setting"] = ["x", "y"]
+    sample = _capture_sample(batch, "y")
+    assert sample["levels"] == {name: float(levels[name][1]) for name in keys}
+    assert torch.equal(sample["lq"], batch["lq"][1])

@@ -238,17 +238,11 @@ class RestorationDataModule(L.LightningDataModule):
             factors=self.factors,
             bits=self.bits,
         )
-        zeros = torch.zeros(gt.shape[0], device=gt.device)
-        batch = {
-            "lq": lq,
-            "gt": gt,
-            "z": z.to(device=gt.device, dtype=gt.dtype),
-            "blur_sigma": levels.get("blur", zeros),
-            "noise_sigma": levels.get("noise", zeros),
-        }
-        for name, values in levels.items():
-            if name not in ("blur", "noise"):
-                batch["jpeg_quality" if name == "jpeg" else f"{name}_level"] = values
+        batch = {"lq": lq, "gt": gt, "z": z.to(device=gt.device, dtype=gt.dtype)}
+        batch.update({self.factors[name].batch_key: values for name, values in levels.items()})
+        for key in ("blur_sigma", "noise_sigma"):  # always there (logged): 0 for a model without the factor
+            if key not in batch:
+                batch[key] = torch.zeros(gt.shape[0], device=gt.device)
         return batch
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..degradations import LevelCodec, degrade_fixed, make_generator, setting_name
+from ..degradations import LevelCodec, degrade_fixed, lookup, make_generator, setting_name
 from ..degradations.grid import GRID_FACTORS, setting_dict
 from .io import ImageReadError, list_images, read_image_raw, to_float, to_rgb_array
 from .layouts import is_color, to_gray_array
@@ -309,7 +309,7 @@ class EvalGridDataset(Dataset):
                 "blur_sigma": torch.tensor(blur, dtype=torch.float32),
                 "noise_sigma": torch.tensor(noise, dtype=torch.float32),
                 "jpeg_quality": torch.tensor(jpeg, dtype=torch.float32),
-                **{f"{k}_level": torch.tensor(v, dtype=torch.float32) for k, v in extra.items()},
+                **{lookup(k).batch_key: torch.tensor(v, dtype=torch.float32) for k, v in extra.items()},
                 "setting": setting_name(*levels.values()),
                 "image": name,
             }

@@ -20,7 +20,7 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import nn
 
 from ..checkpoint import CHECKPOINT_KEY, describe_generator, load_weights_into
-from ..degradations import LevelCodec
+from ..degradations import LevelCodec, known_factors, lookup
 from ..evaluation.metrics import ImageScorer
 from ..figures import modulation_rows, render_rows, save_png
 from .lightning_private import align_log_step, attached_trainer, batches_trained
@@ -233,12 +233,8 @@ def _capture_sample(batch: Mapping[str, Any], setting: str) -> dict[str, Any] | 
     """The first sample of ``batch`` with the wanted setting, detached on the CPU (None if absent)."""
     for i, name in enumerate(batch["setting"]):
         if name == setting:
-            levels = {"blur": float(batch["blur_sigma"][i]), "noise": float(batch["noise_sigma"][i])}
-            if "jpeg_quality" in batch:
-                levels["jpeg"] = float(batch["jpeg_quality"][i])
-            for key in batch:  # the further factors' levels (poisson_level, ...)
-                if key.endswith("_level"):
-                    levels[key.removesuffix("_level")] = float(batch[key][i])
+            factors = (lookup(name) for name in known_factors())
+            levels = {f.name: float(batch[f.batch_key][i]) for f in factors if f.batch_key in batch}
             return {
                 "lq": batch["lq"][i].detach().cpu(),
                 "gt": batch["gt"][i].detach().cpu(),

@@ -45,7 +45,8 @@ class Factor:
     ``rank`` (its place in the pipeline), ``default_max`` and ``default_step``, ``supports_map`` (a level per
     pixel), ``scales_with_size`` (its level is in pixels or is averaged away when an image is shrunk, so a
     preview divides it), ``classical`` and ``estimate`` (what a classical restorer and the level estimators do
-    with it; ``"none"`` where nothing applies).
+    with it; ``"none"`` where nothing applies), ``batch_key`` (the key of its levels in a data batch;
+    ``<name>_level`` unless set).
     """
 
     name: ClassVar[str] = ""
@@ -60,6 +61,7 @@ class Factor:
     scales_with_size: ClassVar[bool] = False
     classical: ClassVar[str] = "none"
     estimate: ClassVar[str] = "none"
+    batch_key: ClassVar[str] = ""
 
     def __init__(self, max_level: float | None = None, step: float | None = None) -> None:
         self.max_level = _positive(
@@ -159,6 +161,8 @@ def register(cls: type[Factor]) -> type[Factor]:
     """Class decorator: make a factor known by its ``name`` (to configs, codecs and every tool)."""
     if not cls.name or cls.stage not in STAGES:
         raise ValueError(f"a factor needs a name and a stage in {STAGES}, got {cls.name!r}, {cls.stage!r}")
+    if not cls.batch_key:
+        cls.batch_key = f"{cls.name}_level"
     _REGISTRY[cls.name] = cls
     return cls
 

@@ -36,6 +36,7 @@ class Blur(Factor):
     unit = "Gaussian blur sigma in pixels"
     label = "blur σ (pixels)"
     key = "b"
+    batch_key = "blur_sigma"
     stage, rank = OPTICS, 0
     default_max, default_step = 4.0, 0.1
     supports_map = True

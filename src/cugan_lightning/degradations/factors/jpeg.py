@@ -28,6 +28,7 @@ class Jpeg(Factor):
     unit = "JPEG quality"
     label = "JPEG quality (0: none)"
     key = "q"
+    batch_key = "jpeg_quality"
     stage, rank = COMPRESSION, 0
     default_max, default_step = 92.0, 1.0
     classical = "none"

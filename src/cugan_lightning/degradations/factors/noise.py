@@ -28,6 +28,7 @@ class Noise(Factor):
     unit = "sigma on the 0-255 scale"
     label = "noise σ (0-255)"
     key = "n"
+    batch_key = "noise_sigma"
     stage, rank = SENSOR, 1  # after Poisson (shot) noise
     default_max, default_step = 50.0, 1.0
     supports_map = True

@@ -85,9 +85,12 @@ def test_gray_data_module_reads_16_bit_at_full_precision_and_converts_rgb_in_one
     assert (gt * 65535 % 257 != 0).any()  # 16-bit values, not squeezed to 8 bits
     batch = data.degrade_train_batch(torch.stack([gt, data.train_set[1]["gt"]]), 0)
     assert batch["lq"].shape == (2, 1, 16, 16)
-    assert torch.equal(batch["lq"] * 65535, torch.round(batch["lq"] * 65535))  # quantised to 16 bits
+    codes = batch["lq"] * 65535
+    assert torch.equal(codes, torch.round(codes))  # quantised to 16 bits ...
+    assert (torch.round(codes) % 257 != 0).any()  # ... and not to 8 (an 8-bit value is a multiple of 257)
     item = data.val_set[0]
     assert item["gt"].shape == item["lq"].shape == (1, 32, 32)
+    assert (torch.round(item["lq"] * 65535) % 257 != 0).any()  # the evaluation inputs as well
 
 
 def test_a_gray_model_trains_through_the_app_and_its_checkpoint_says_one_channel(tmp_path):

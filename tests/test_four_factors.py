@@ -52,8 +52,30 @@ def test_four_factor_model_trains_restores_and_exports(four_factor_ckpt, photo, 
     assert (
         restore_main([str(photo), "-o", str(out), "--model", str(four_factor_ckpt), "--poisson", "10"]) == 0
     )
-    assert np.asarray(Image.open(out)).shape == (24, 20, 3)
-    # the flag reaches z: the poisson entry is 10 / 25
+    written = np.asarray(Image.open(out))
+    assert written.shape == (24, 20, 3)
+    # the flag reaches the network: the file is the library's restoration told Poisson 10, not told none (16 bits:
+    # the tiny model's change is below one 8-bit step)
+    tifffile = pytest.importorskip("tifffile")
+    pixels = np.random.default_rng(1).integers(0, 65536, (24, 20, 3), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "photo16.tif", pixels)
+    out16 = tmp_path / "restored16.tif"
+    argv = [
+        str(tmp_path / "photo16.tif"),
+        "-o",
+        str(out16),
+        "--model",
+        str(four_factor_ckpt),
+        "--poisson",
+        "10",
+    ]
+    assert restore_main(argv) == 0
+    written = tifffile.imread(out16)
+    assert written.dtype == np.uint16 and np.array_equal(
+        written, restorer.restore(pixels, levels={"poisson": 10.0})
+    )
+    assert not np.array_equal(written, restorer.restore(pixels))
+    # the poisson entry of z is 10 / 25
     assert torch.allclose(restorer.z_for(poisson=10.0), torch.tensor([[0.0, 0.0, 0.0, 0.4]]))
 
     onnx = pytest.importorskip("onnx")

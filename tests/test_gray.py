@@ -356,3 +356,19 @@ def test_the_notebook_session_restores_a_16_bit_gray_image_with_a_gray_model(gra
     assert out.dtype == np.uint16 and out.shape == image.shape  # gray stays gray, 16 bits stay 16 bits
     expected = session.restorer.restore(image, blur=0.5, noise=20, alpha=0.3)
     assert np.array_equal(out, expected) and not np.array_equal(out, image)
+
+
+def test_a_gray_models_notebook_session_opens_on_the_demo_photo_degraded_in_gray(gray_ckpts):
+    """With no image, the session degrades its demo photograph in gray at the default levels (as the web app's demo
+    is), so the sliders open at the levels the image truly has; luma of the colour copy would not have them."""
+    from cugan_lightning.data import degraded_embedded_image
+    from cugan_lightning.data.layouts import to_gray_array
+    from cugan_lightning.interactive import DEFAULT_DEGRADATION, DEFAULT_IMAGE, ModulationSession
+
+    session = ModulationSession(gray_ckpts["gray"], crop=48, precision="float32")
+    clean, degraded = degraded_embedded_image(DEFAULT_IMAGE, *DEFAULT_DEGRADATION, channels=1, crop=48)
+    assert session.image.shape == session.clean.shape == (48, 48) and np.array_equal(session.image, degraded)
+    _, colour = degraded_embedded_image(DEFAULT_IMAGE, *DEFAULT_DEGRADATION, crop=48)
+    assert not np.array_equal(session.image, to_gray_array(colour))
+    assert session.levels == dict(zip(("blur", "noise"), DEFAULT_DEGRADATION, strict=True))
+    assert session.output().shape == (48, 48)

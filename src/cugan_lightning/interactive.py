@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data.io import read_image_raw, tensor_to_uint8, to_uint8
-from .degradations import degrade_fixed
+from .data import degraded_embedded_image
+from .data.io import read_image_raw, to_uint8
 from .dni import ALPHA_HELP
 from .estimation import Estimate
 from .inference import PREVIEW_SIDE, Restorer, load_restorer
@@ -36,23 +36,17 @@ DEFAULT_DEGRADATION = (2.0, 30.0)
 
 
 def default_image(
-    blur: float = DEFAULT_DEGRADATION[0], noise: float = DEFAULT_DEGRADATION[1], crop: int | None = 256
+    blur: float = DEFAULT_DEGRADATION[0],
+    noise: float = DEFAULT_DEGRADATION[1],
+    crop: int | None = 256,
+    channels: int = 3,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The embedded "chelsea" photo (center ``crop`` square) and its degraded copy, both uint8 ``(H, W, 3)``.
+    """The embedded "chelsea" photo (center ``crop`` square) and its degraded copy, both uint8 ``(H, W, 3)``
+    (``(H, W)`` for ``channels=1``: degraded in gray, as a gray model's inputs are).
 
     The degradation is the fixed evaluation one (blur, then noise, then 8-bit quantisation) with a fixed seed.
     """
-    from .data import load_embedded_image
-
-    clean = load_embedded_image(DEFAULT_IMAGE)
-    if crop is not None:
-        height, width = clean.shape[:2]
-        size_h, size_w = min(crop, height), min(crop, width)
-        top, left = (height - size_h) // 2, (width - size_w) // 2
-        clean = np.ascontiguousarray(clean[top : top + size_h, left : left + size_w])
-    gt = torch.from_numpy(clean).permute(2, 0, 1).float() / 255.0
-    lq = degrade_fixed(gt, blur, noise, image_key=DEFAULT_IMAGE, seed=0)
-    return clean, np.ascontiguousarray(tensor_to_uint8(lq))
+    return degraded_embedded_image(DEFAULT_IMAGE, blur, noise, channels=channels, crop=crop)
 
 
 def _png_bytes(array: np.ndarray) -> bytes:
@@ -96,7 +90,8 @@ class ModulationSession:
         self.clean: np.ndarray | None = None
         start: dict[str, float | None] = {}
         if image is None:
-            self.clean, self.image = default_image(*DEFAULT_DEGRADATION, crop=crop)
+            channels = self.restorer.channels  # a gray model's photo is degraded in gray, at its true levels
+            self.clean, self.image = default_image(*DEFAULT_DEGRADATION, crop=crop, channels=channels)
             start = {
                 n: v
                 for n, v in zip(("blur", "noise"), DEFAULT_DEGRADATION, strict=True)

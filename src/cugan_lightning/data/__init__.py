@@ -6,7 +6,13 @@ The data module (and with it Lightning) is imported on first use only, so that i
 from typing import Any
 
 from .datasets import EvalGridDataset, ImageSource, IterationBatchSampler, TrainPatchDataset, center_crop
-from .embedded import EMBEDDED_TRAIN, EMBEDDED_VAL, load_embedded, load_embedded_image
+from .embedded import (
+    EMBEDDED_TRAIN,
+    EMBEDDED_VAL,
+    degraded_embedded_image,
+    load_embedded,
+    load_embedded_image,
+)
 from .io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image, read_image_array
 
 __all__ = [
@@ -20,6 +26,7 @@ __all__ = [
     "RestorationDataModule",
     "TrainPatchDataset",
     "center_crop",
+    "degraded_embedded_image",
     "list_images",
     "load_embedded",
     "load_embedded_image",

@@ -7,8 +7,11 @@ benchmark: real experiments read DIV2K / CBSD68 / LIVE1 from folders given in co
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from .io import to_rgb_array
+from ..degradations import degrade_fixed
+from .io import tensor_to_uint8, to_rgb_array
+from .layouts import to_gray_array
 
 # Training and validation photographs are kept apart.
 EMBEDDED_TRAIN = (
@@ -39,6 +42,28 @@ def load_embedded_image(name: str) -> np.ndarray:
             f"unknown embedded image '{name}'; choose from {', '.join(EMBEDDED_TRAIN + EMBEDDED_VAL)}"
         )
     return to_rgb_array(loader())
+
+
+def degraded_embedded_image(
+    name: str, blur: float, noise: float, *, channels: int = 3, crop: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """An embedded photograph (its central ``crop`` square where given) and its copy degraded the evaluation's
+    fixed way (blur, noise, 8-bit quantisation; seeded by ``name``), both uint8: ``(H, W, 3)``, or ``(H, W)`` in
+    gray (``channels=1``: BT.601 luma, degraded in gray as a gray model's inputs are)."""
+    clean = load_embedded_image(name)
+    if crop is not None:
+        height, width = clean.shape[:2]
+        size_h, size_w = min(crop, height), min(crop, width)
+        top, left = (height - size_h) // 2, (width - size_w) // 2
+        clean = clean[top : top + size_h, left : left + size_w]
+    clean = np.ascontiguousarray(to_gray_array(clean)[:, :, None] if channels == 1 else clean)
+    degraded = degrade_fixed(
+        torch.from_numpy(clean).permute(2, 0, 1).float() / 255.0, blur, noise, image_key=name
+    )
+    array = tensor_to_uint8(degraded)
+    if channels == 1:
+        return clean[:, :, 0], np.ascontiguousarray(array[:, :, 0])
+    return clean, np.ascontiguousarray(array)
 
 
 def load_embedded(split: str) -> list[tuple[str, np.ndarray]]:

@@ -29,10 +29,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..data import load_embedded_image
-from ..data.io import ImageReadError, read_image_raw, tensor_to_uint8, to_uint8, write_image
-from ..data.layouts import to_gray_array
-from ..degradations import degrade_fixed
+from ..data import degraded_embedded_image
+from ..data.io import ImageReadError, read_image_raw, to_uint8, write_image
 from ..inference import (
     DEFAULT_TILE_OVERLAP,
     PREVIEW_SIDE,
@@ -293,17 +291,8 @@ class Workbench:
             raise ValueError(
                 f"unknown demo photograph '{label}'; choose from {[d.label for d in DEMO_PHOTOS]}"
             )
-        clean = load_embedded_image(demo.name)
         gray = self.restorer.channels == 1  # a gray model's demo is degraded in gray, at its true levels
-        clean = to_gray_array(clean)[:, :, None] if gray else clean
-        degraded = degrade_fixed(
-            torch.from_numpy(clean).permute(2, 0, 1).float() / 255.0,
-            demo.blur,
-            demo.noise,
-            image_key=demo.name,
-        )
-        array = np.ascontiguousarray(tensor_to_uint8(degraded))
-        array = array[:, :, 0] if gray else array
+        _, array = degraded_embedded_image(demo.name, demo.blur, demo.noise, channels=self.restorer.channels)
         source = self.workdir / (demo.file_name.replace(".png", "_gray.png") if gray else demo.file_name)
         if not source.is_file():
             write_image(array, source)

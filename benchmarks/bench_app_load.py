@@ -78,29 +78,44 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_answers(proc: subprocess.Popen, url: str, log: Path, seconds: float) -> str | None:
+    """None once the app started as ``proc`` answers on ``url``; otherwise why not, with the end of its ``log``
+    (it exited, or stayed silent for ``seconds``: then it is killed)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return f"the app exited with status {proc.returncode}:\n{log.read_text()[-3000:]}"
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return None
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    return f"the app did not answer on {url} within {seconds:g} s:\n{log.read_text()[-3000:]}"
+
+
 def start_app(args: argparse.Namespace, tmp: Path) -> tuple[subprocess.Popen, str]:
-    """The app as a person starts it; its temporary folder (results, uploads) under ``tmp``."""
+    """The app as a person starts it; its temporary folder (results, uploads) under ``tmp``, its output in
+    ``server.log`` beside it."""
     port = free_port()
     command = [sys.executable, "-m", "cugan_lightning.apps.app", "--port", str(port), "--device", "cpu"]
     command += ["--keep-files", str(args.keep_files), "--concurrency", str(args.concurrency)]
     command += ["--model", args.model] if args.model else []
     env = {**os.environ, "TMPDIR": str(tmp)}
-    log = open(tmp.parent / "server.log", "w")  # noqa: SIM115 - open while the server runs
-    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    log = tmp.parent / "server.log"
+    with open(log, "w") as out:  # the server writes to its own copy of the handle
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(
-                f"the app exited with status {proc.returncode}: {(tmp.parent / 'server.log').read_text()}"
-            )
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("the app did not answer within 300 s")
+    reason = wait_until_answers(proc, url, log, 300)
+    if reason is not None:
+        raise SystemExit(reason)
+    return proc, url
+
+
+def allocator_served(log: Path) -> str:
+    """Which allocator the server said it serves with (its ``memory:`` line): ``jemalloc`` or ``system``."""
+    line = next((line for line in log.read_text().splitlines() if line.startswith("memory: ")), "")
+    return "jemalloc" if line.startswith("memory: jemalloc") else "system"
 
 
 def photo(path: Path, size: int, seed: int) -> Path:
@@ -248,6 +263,7 @@ def run(args: argparse.Namespace) -> dict:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+        allocator = allocator_served(Path(root) / "server.log")
     warm = next((s for s in samples if s[0] >= start + args.seconds * args.warm_up), samples[-1])
     end = samples[-1]
     per_100 = (end[1] - warm[1]) / max(end[4] - warm[4], 1) * 100
@@ -257,6 +273,7 @@ def run(args: argparse.Namespace) -> dict:
         "browser": args.browser,
         "seconds": args.seconds,
         "size": args.size,
+        "allocator": allocator,
         "requests": tally.requests,
         "errors": len(tally.errors),
         "error_samples": tally.errors[:5],

@@ -8,7 +8,6 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_app_load import free_port, wait_until_answers  # noqa: E402 - the load benchmark starts the app alike
 
 from conftest import assert_one_line_error
 from cugan_lightning.apps.app import main as app_main
@@ -234,29 +236,16 @@ def _browser_missing() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_app(command: list[str], port: int, log: Path, **popen: object) -> tuple[subprocess.Popen, str]:
     """Start the app (``command``, its output into ``log``) and wait until it answers on ``port``: the process
     and the page's address; the test fails with the log's end when the app exits or stays silent for 3 minutes."""
     with open(log, "w") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True, **popen)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the app exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    pytest.fail(f"the app did not answer on {url}:\n{log.read_text()[-3000:]}")
+    reason = wait_until_answers(proc, url, log, 180)
+    if reason is not None:
+        pytest.fail(reason)
+    return proc, url
 
 
 @pytest.fixture(scope="module")

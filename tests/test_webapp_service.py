@@ -23,7 +23,7 @@ import pytest
 from conftest import assert_one_line_error
 from cugan_lightning.apps.app import main as app_main
 from cugan_lightning.webapp import DEMO_PHOTOS, Workbench
-from cugan_lightning.webapp.allocator import find_jemalloc
+from cugan_lightning.webapp.allocator import ALLOCATOR_VARIABLE, find_jemalloc
 from cugan_lightning.webapp.service import (
     Service,
     is_loopback,
@@ -407,6 +407,9 @@ def test_the_load_benchmark_in_short(ckpts, tmp_path):
     # memory: bounded by what the server holds, not by the requests served (the network's first runs on each
     # of the server's threads take their share early: compared after the first half of the run); under jemalloc
     # (docs/webapp.md) flat, under the C library's allocator it keeps freed buffers
-    limit = 100 if find_jemalloc() is not None else 400
+    limit = 100 if result["allocator"] == "jemalloc" else 400
+    assert result["allocator"] == (
+        "jemalloc" if find_jemalloc() and os.environ.get(ALLOCATOR_VARIABLE) != "system" else "system"
+    )
     assert result["rss_end_mb"] - result["rss_warm_mb"] < limit, result["samples"]
     assert "| errors | 0 |" in proc.stdout

@@ -69,6 +69,30 @@ def test_map_weights_follow_the_callers_precision(channels_last):
     assert (full.float() - vector.float()).abs().max() < 2e-2
 
 
+@pytest.mark.parametrize("autocast", [False, True])
+def test_a_map_restoration_without_gradients_reuses_buffers_and_gives_the_same_result(autocast, monkeypatch):
+    """Without gradients a channels-last map pass writes each scale's weights into one buffer (make bench: the map
+    path's cost); the result is bit for bit the one with every point's weights made anew, kept for backward."""
+    net = make_generator(3, channels=(8, 16, 32), blocks=(2, 1, 1)).to(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, 37, 45).contiguous(memory_format=torch.channels_last)
+    painted = _constant_map(torch.tensor([[0.3, 0.4]]), 37, 45)
+    painted[:, 1, :, :20], painted[:, 0, 10:] = 0.9, 0.0
+    made: list[int] = []
+    original = torch.mm
+    monkeypatch.setattr(
+        torch, "mm", lambda *a, **k: made.append(k.get("out") is not None) or original(*a, **k)
+    )
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        with torch.no_grad():
+            fast = net(x, painted)
+        assert made and all(made)  # every point into a buffer
+        made.clear()
+        kept = net(x, painted)  # with gradients: a new tensor per point, as backward needs them
+        assert made and not any(made)
+        held = net(x, weights=net.condition(painted, (37, 45), channels_last=True))  # every point's at once
+    assert torch.equal(fast, kept.detach()) and torch.equal(fast, held.detach())
+
+
 def test_a_painted_region_changes_mostly_there_and_weights_match_z():
     net = make_generator(1)
     x, z = torch.rand(1, 3, 48, 64), torch.tensor([[0.0, 0.2]])

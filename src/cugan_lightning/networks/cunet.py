@@ -47,25 +47,20 @@ def is_cond_parameter(name: str) -> bool:
 
 
 def count_parameters(module: nn.Module) -> dict[str, int]:
-    """Parameter counts of a network split by the ``cond.`` prefix.
-
-    Returns ``{"total": ..., "base": ..., "cond": ...}``; ``base`` is everything outside the condition network.
-    """
+    """Parameter counts split by the ``cond.`` prefix: ``{"total", "base", "cond"}`` (base: all but the condition
+    network)."""
     cond = sum(p.numel() for n, p in module.named_parameters() if is_cond_parameter(n))
     total = sum(p.numel() for p in module.parameters())
     return {"total": total, "base": total - cond, "cond": cond}
 
 
 def kaiming_init_(module: nn.Module, scale: float = 0.1) -> None:
-    """Kaiming-normal (fan_in) times ``scale``, bias 0, for every conv / transposed conv / linear in ``module``.
-
-    The 0.1 scale is the released code's init; with it every condition linear outputs exactly 0 at z = 0.
-    """
+    """Kaiming-normal (fan_in) times ``scale``, bias 0, for every conv / transposed conv / linear in ``module``
+    (0.1: the released code's init; every condition linear then outputs exactly 0 at z = 0)."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
-            with torch.no_grad():
-                m.weight.mul_(scale)
+            m.weight.data.mul_(scale)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
 
@@ -254,11 +249,15 @@ class CUnet(nn.Module):
             return tuple(layer(z)[:, :, None, None] for layer in self.cond.values())
         return tuple(self._map_weights(z, size, channels_last))
 
-    def _map_weights(self, z: Tensor, size: tuple[int, int] | None, channels_last: bool) -> Iterator[Tensor]:
+    def _map_weights(
+        self, z: Tensor, size: tuple[int, int] | None, channels_last: bool, reuse: bool = False
+    ) -> Iterator[Tensor]:
         """A map's weights one point at a time, in the order ``forward`` uses them, so that a restoration holds
         one point's weights at a time rather than all of them. The map is resized and pooled in float32; the
         weights come out in the caller's precision, as the vector path's linear layers give them (under bfloat16
-        autocast, bfloat16: float32 weights would make every modulated feature map float32)."""
+        autocast, bfloat16: float32 weights would make every modulated feature map float32). ``reuse`` (a caller
+        done with each point's weights before it asks for the next, nothing saved for backward): one buffer per
+        scale, not one per point (a new image-sized buffer's first writes can cost more than the product)."""
         device = z.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else torch.float32
         size = tuple(z.shape[-2:]) if size is None else (int(size[0]), int(size[1]))
@@ -272,22 +271,22 @@ class CUnet(nn.Module):
             for _ in range(1, self.num_scales):
                 planes.append(F.avg_pool2d(planes[-1], 2))
             planes.append(z)
-            # channels-last: each plane as rows of D values and a 1 (the bias rides in the product), cast once;
-            # one matrix product per point gives its (B, h, w, C) weights, which are (B, C, h, w) with
-            # channels-last strides (no layout copy)
-            rows = (
-                [
-                    F.pad(p.permute(0, 2, 3, 1).reshape(-1, p.shape[1]), (0, 1), value=1.0).to(dtype)
-                    for p in planes
-                ]
-                if channels_last
-                else []
-            )
+            # channels-last: each plane as rows, cast once (the unpadded map's are the full scale's when nothing
+            # was padded); one matrix product per point gives its (B, h, w, C) weights, which are (B, C, h, w)
+            # with channels-last strides (no layout copy)
+            rows: list[Tensor] = []
+            for p in planes if channels_last else []:
+                rows.append(rows[0] if rows and p is planes[0] else _as_rows(p, dtype))
+        buffers: dict[tuple[int, int], Tensor] = {}
         for layer, s in zip(self.cond.values(), self._cond_scales, strict=True):
             plane = planes[s]  # s = -1: the unpadded map
             with torch.autocast(device, enabled=False):  # left before yielding: the caller's own mode
                 if channels_last:
-                    out = torch.mm(rows[s], torch.cat([layer.weight.t(), layer.bias[None]]).to(dtype))
+                    key = (s, layer.out_features)
+                    if reuse and key not in buffers:
+                        buffers[key] = rows[s].new_empty(rows[s].shape[0], layer.out_features)
+                    product = torch.cat([layer.weight.t(), layer.bias[None]]).to(dtype)
+                    out = torch.mm(rows[s], product, out=buffers.get(key))
                     weight = out.view(plane.shape[0], *plane.shape[2:], -1).permute(0, 3, 1, 2)
                 else:
                     weight = F.conv2d(plane, layer.weight[:, :, None, None], layer.bias).to(dtype)
@@ -353,7 +352,7 @@ class CUnet(nn.Module):
                 ws = self.condition(z)
             else:  # a map: each point's weights made when it is used
                 channels_last = x.is_contiguous(memory_format=torch.channels_last)
-                ws = self._map_weights(z, (height, width), channels_last)
+                ws = self._map_weights(z, (height, width), channels_last, reuse=_may_reuse())
         w_iter = iter(ws)
 
         feat = self.head(self._pad(x))
@@ -377,6 +376,19 @@ class CUnet(nn.Module):
         w_out = next(w_iter)
         # add to the unpadded input: at z = 0 (w_out == 0) the output is then exactly x
         return x + residual if w_out is None else torch.addcmul(x, w_out, residual)
+
+
+def _as_rows(plane: Tensor, dtype: torch.dtype) -> Tensor:
+    """A map ``(B, D, h, w)`` as ``(B*h*w, D + 1)`` rows of its values and a 1 (the bias rides in the product)."""
+    return F.pad(plane.permute(0, 2, 3, 1).reshape(-1, plane.shape[1]), (0, 1), value=1.0).to(dtype)
+
+
+def _may_reuse() -> bool:
+    """Whether a forward pass may reuse buffers: nothing is kept for backward, and nothing records the calls."""
+    exporting = getattr(torch.compiler, "is_exporting", lambda: False)()
+    return not (
+        torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling() or exporting
+    )
 
 
 def _scale_of(name: str) -> int:

@@ -223,11 +223,27 @@ def logged_losses(run_dir: Path, key: str) -> dict[int, str]:
         return {int(row["step"]): row[key] for row in csv.DictReader(handle) if row.get(key)}
 
 
-def kill_and_resume(tmp_path: Path, overrides: list[str], kill: tuple[str, int], key: str) -> None:
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The run of some overrides that nothing interrupts, made once for every kill moment: its folder."""
+    made: dict[tuple[str, ...], Path] = {}
+
+    def run(overrides: list[str]) -> Path:
+        if tuple(overrides) not in made:
+            logs = tmp_path_factory.mktemp("uninterrupted")
+            reference = run_app([*overrides, f"paths.log_dir={logs}"], logs / "ref")
+            assert reference.returncode == 0, reference.stderr[-2000:]
+            made[tuple(overrides)] = logs / "ref"
+        return made[tuple(overrides)]
+
+    return run
+
+
+def kill_and_resume(
+    tmp_path: Path, overrides: list[str], kill: tuple[str, int], key: str, reference: Path
+) -> None:
     logs = tmp_path / "logs"
     common = [*overrides, f"paths.log_dir={logs}"]
-    reference = run_app(common, logs / "ref" / "runs" / "ref")
-    assert reference.returncode == 0, reference.stderr[-2000:]
     killed_dir = logs / "train" / "runs" / "killed"
     killed = run_app(common, killed_dir, kill=kill)
     assert killed.returncode == -9, killed.stderr[-2000:]  # SIGKILL
@@ -240,28 +256,26 @@ def kill_and_resume(tmp_path: Path, overrides: list[str], kill: tuple[str, int],
     leftovers = list((killed_dir / "checkpoints").glob(".last.ckpt.*.tmp"))
     assert bool(leftovers) == (kill[0] == "checkpoint")  # the cut write's temporary file, named at resume
     assert ("left by an interrupted checkpoint write" in resumed.stdout + resumed.stderr) == bool(leftovers)
-    reference_losses = logged_losses(logs / "ref" / "runs" / "ref", key)
+    reference_losses = logged_losses(reference, key)
     after = logged_losses(resumed_dir, key)
     assert before and after and min(after) > 0  # the resumed log continues at the step it resumed from
     assert logged_losses(killed_dir, key) == before  # and the killed run's log is still there, untouched
     for step, value in {**before, **after}.items():
         assert value == reference_losses[step], (step, value, reference_losses[step])
     final = torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-    expected = torch.load(logs / "ref" / "runs" / "ref" / "checkpoints" / "last.ckpt", weights_only=True)[
-        "state_dict"
-    ]
+    expected = torch.load(reference / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert final.keys() == expected.keys() and all(torch.equal(final[k], expected[k]) for k in final)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kill", [("iteration", 2), ("checkpoint", 3), ("validation", 3)])
-def test_stage1_killed_at_any_moment_resumes_bit_for_bit(tmp_path, kill):
-    kill_and_resume(tmp_path, STAGE1, kill, "train/l_g_pix")
+def test_stage1_killed_at_any_moment_resumes_bit_for_bit(tmp_path, kill, uninterrupted):
+    kill_and_resume(tmp_path, STAGE1, kill, "train/l_g_pix", uninterrupted(STAGE1))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kill", [("iteration", 2), ("checkpoint", 3), ("validation", 3)])
-def test_stage2_killed_resumes_bit_for_bit(tmp_path, kill, stage1_ckpt):
+def test_stage2_killed_resumes_bit_for_bit(tmp_path, kill, stage1_ckpt, uninterrupted):
     stage1 = stage1_ckpt
     overrides = [
         *STAGE1, *TINY_GAN,
@@ -272,7 +286,7 @@ def test_stage2_killed_resumes_bit_for_bit(tmp_path, kill, stage1_ckpt):
         "callbacks.model_checkpoint=null",
         "callbacks.rich_progress_bar=null",
     ]
-    kill_and_resume(tmp_path, overrides, kill, "train/l_d_real")
+    kill_and_resume(tmp_path, overrides, kill, "train/l_d_real", uninterrupted(overrides))
 
 
 @pytest.mark.slow

@@ -39,6 +39,20 @@ def test_registry_refuses_an_unknown_name_listing_the_known_ones() -> None:
         LevelSampler(factors=("blur", "haze"), p_groups=(0.5, 0.5))
 
 
+def test_a_setting_a_factor_does_not_take_is_named_with_the_ones_it_takes(tmp_path) -> None:
+    from omegaconf.errors import InterpolationResolutionError
+
+    from conftest import compose_config
+
+    with pytest.raises(
+        ValueError, match="degradation.factor.poisson has no setting 'foo'; it takes max_level, step"
+    ):
+        LevelSampler(factors=("noise", "poisson"), p_groups=(0.5, 0.5), levels={"poisson": {"foo": 1}})
+    cfg = compose_config(["experiment=quickstart_cpu_4f", "+degradation.factor.jpeg.max_level=5"], tmp_path)
+    with pytest.raises(InterpolationResolutionError, match="it takes quality_min, quality_max"):
+        cfg.degradation.codec.max_levels  # noqa: B018 - resolving it is the check
+
+
 @pytest.mark.parametrize("name", ["blur", "noise", "jpeg", "poisson", "motion"])
 def test_level_z_level_round_trip(name: str) -> None:
     factor = make_factor(name)

@@ -227,10 +227,7 @@ class LevelSampler:
                     name, quality_min=self.jpeg_quality_min, quality_max=self.jpeg_quality_max
                 )
             else:
-                try:
-                    out[name] = make_factor(name, **(self.levels or {}).get(name, {}))
-                except TypeError as err:
-                    raise ValueError(f"degradation.factor.{name}: {err}") from None
+                out[name] = make_factor(name, **(self.levels or {}).get(name, {}))
         return out
 
     def maxima(self) -> dict[str, float]:

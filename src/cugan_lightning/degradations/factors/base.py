@@ -7,6 +7,7 @@ The pipeline runs in stages, whatever order the codec names the factors in: opti
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import ClassVar
 
@@ -182,8 +183,16 @@ def lookup(name: str) -> type[Factor]:
 
 
 def make_factor(name: str, **settings: float) -> Factor:
-    """The factor ``name`` with its settings (a ``conf/degradation/factor/<name>.yaml``)."""
-    return lookup(name)(**settings)
+    """The factor ``name`` with its settings (a ``conf/degradation/factor/<name>.yaml``); a setting it does not
+    take is a ValueError naming the config key and the settings it takes."""
+    cls = lookup(name)
+    takes = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(settings) - set(takes))
+    if unknown:
+        raise ValueError(
+            f"degradation.factor.{name} has no setting {', '.join(map(repr, unknown))}; it takes {', '.join(takes)}"
+        )
+    return cls(**settings)
 
 
 def pipeline_order(names: tuple[str, ...] | list[str]) -> list[str]:

@@ -50,9 +50,10 @@ def to_gray_array(array: np.ndarray) -> np.ndarray:
     return luma.astype(array.dtype)
 
 
-def split_channels(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:
+def split_channels(array: np.ndarray, repeat_gray: bool = True) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """``(H, W)`` or ``(H, W, 1|2|3|4)`` (uint8, uint16 or float in [0, 1]) -> float32 RGB ``(H, W, 3)`` in
-    [0, 1], the alpha channel (None without one) and whether the image is gray (its value repeated)."""
+    [0, 1], the alpha channel (None without one) and whether the image is gray (its value repeated; with
+    ``repeat_gray=False`` a gray image stays one plane, ``(H, W, 1)``)."""
     if array.dtype == bool or not (
         array.dtype in (np.uint8, np.uint16) or np.issubdtype(array.dtype, np.floating)
     ):
@@ -70,7 +71,7 @@ def split_channels(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bo
     if min(array.shape[:2]) < 1:
         raise ValueError(f"image is empty: shape {array.shape}")
     gray = color.shape[2] == 1
-    rgb = to_float(np.repeat(color, 3, axis=2) if gray else color)
+    rgb = to_float(np.repeat(color, 3, axis=2) if gray and repeat_gray else color)
     return np.ascontiguousarray(rgb, dtype=np.float32), alpha, gray
 
 
@@ -88,7 +89,7 @@ def merge_channels(rgb: np.ndarray, alpha: np.ndarray | None, gray: bool, templa
     """Float RGB ``(H, W, 3)`` back to ``template``'s layout and dtype, with ``alpha`` put back untouched."""
     # Gray: the three outputs differ only by what the network does to a neutral input; their mean is the
     # least-squares gray value.
-    color = from_float(rgb.mean(axis=2, keepdims=True) if gray else rgb, template.dtype)
+    color = from_float(rgb.mean(axis=2, keepdims=True) if gray and rgb.shape[2] > 1 else rgb, template.dtype)
     if template.ndim == 2:
         return color[:, :, 0]
     if alpha is not None:

@@ -138,6 +138,7 @@ def build_page(workbench: Workbench, service: Service | None = None) -> gr.Block
         return command_of(photo, settings), ""
 
     def show(photo: Photo, settings: Settings, request: gr.Request) -> tuple[Any, ...]:
+        """The values of the ``shown`` outputs: photo, display, description, command, message."""
         workbench.request(session_of(request), photo, settings)
         if photo.source is None:  # an upload's display (a demo photo's file is shared by every page)
             workbench.files.keep(session_of(request), "photo", photo.display)
@@ -158,10 +159,10 @@ def build_page(workbench: Workbench, service: Service | None = None) -> gr.Block
 
     def on_upload(request: gr.Request, path: str | None, *values: float):
         if path is None:  # the file was removed from the box
-            return (gr.skip(),) * (len(factor_names) + 7)
+            return (gr.skip(),) * (len(shown) + len(factor_names) + 2)  # shown, the sliders, demo, estimate
         photo = workbench.open_upload(path)  # estimated: the sliders open at the estimate
-        shown = at_levels(photo, photo.levels, values, request)
-        return (*shown, None, estimate_text(photo.estimates))  # no demo photo chosen
+        at_estimate = at_levels(photo, photo.levels, values, request)
+        return (*at_estimate, None, estimate_text(photo.estimates))  # no demo photo chosen
 
     def on_auto(request: gr.Request, photo: Photo | None, *values: float):
         if photo is None:

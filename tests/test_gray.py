@@ -306,20 +306,24 @@ def test_gray_scores_equal_those_of_the_rgb_copy():
         assert torch.allclose(gray[label], rgb[label], atol=1e-4), label
 
 
-def test_the_web_app_builds_for_a_gray_model(gray_ckpts, tmp_path):
+def test_the_web_app_builds_for_a_gray_model(gray_ckpts, ckpts, tmp_path):
     from cugan_lightning.webapp import DEMO_PHOTOS, Workbench
     from cugan_lightning.webapp.page import build_page
 
     bench = Workbench(gray_ckpts["gray"], gray_ckpts["gray_gan"], preview_side=32, workdir=tmp_path / "work")
     assert "gray" in bench.describe_model()
     demo = bench.open_demo(DEMO_PHOTOS[0].label)
-    assert demo.array.ndim == 2 and demo.name.endswith("_gray.png") and not demo.note
+    assert demo.array.ndim == 2 and demo.name.endswith("_gray.png") and ";" not in bench.describe(demo)
     write_image(np.random.default_rng(5).integers(0, 256, (30, 40, 3), dtype=np.uint8), tmp_path / "c.png")
     upload = bench.open_upload(tmp_path / "c.png")
-    assert "converted to gray" in upload.describe()
+    assert "converted to gray" in bench.describe(upload)
     frames = list(bench.render("s", upload, bench.settings({"noise": 10}, alpha=0.5)))
     assert frames and read_image_raw(frames[-1].download).ndim == 2
     build_page(bench)
+    # another model served: the same photos' lines say how they meet it now
+    bench.load_model(ckpts["mse"])
+    assert ";" not in bench.describe(upload)
+    assert "an RGB model: the gray image is restored as RGB" in bench.describe(demo)
 
 
 @pytest.mark.parametrize(

@@ -142,7 +142,7 @@ def build_page(workbench: Workbench, service: Service | None = None) -> gr.Block
         workbench.request(session_of(request), photo, settings)
         if photo.source is None:  # an upload's display (a demo photo's file is shared by every page)
             workbench.files.keep(session_of(request), "photo", photo.display)
-        return photo, str(photo.display), photo.describe(), command_of(photo, settings), ""
+        return photo, str(photo.display), workbench.describe(photo), command_of(photo, settings), ""
 
     def at_levels(photo: Photo, levels: Mapping[str, float], values: Sequence[float], request: gr.Request):
         """Show ``photo`` with the factor sliders at ``levels``; those not named go to 0, except the factors of

@@ -83,15 +83,14 @@ class Photo:
     maps: dict[str, np.ndarray] = field(default_factory=dict)
     """Level maps ``(H, W)`` painted or loaded on the page (:mod:`.painting`); they replace those sliders."""
     maps_version: int = 0
-    note: str = ""
-    """How the photo meets the model's channels (a gray model and a colour photo, or the reverse); empty if alike."""
 
-    def describe(self) -> str:
+    def describe(self, note: str | None = None) -> str:
+        """Name, size, bits and layout; then ``note`` (how the photo meets the model: :meth:`Workbench.describe`)."""
         height, width = self.array.shape[:2]
         channels = 1 if self.array.ndim == 2 else self.array.shape[2]
         layout = {1: "gray", 2: "gray + alpha", 3: "RGB", 4: "RGBA"}[channels]
         bits = 16 if self.array.dtype == np.uint16 else 8
-        return f"{self.name}: {width}x{height}, {bits}-bit {layout}" + (f"; {self.note}" if self.note else "")
+        return f"{self.name}: {width}x{height}, {bits}-bit {layout}" + (f"; {note}" if note else "")
 
 
 @dataclass(frozen=True)
@@ -280,8 +279,12 @@ class Workbench:
         display = _display_png(array, self.workdir / f"input-{token}.png")
         found = self.restorer.estimate(array, source=path)  # the sliders open at the estimate
         levels = {factor: e.value for factor, e in found.items() if e.value is not None}
-        note = self.restorer.channel_note(array) or ""
-        return Photo(array, name, display, token=token, levels=levels, estimates=found, note=note)
+        return Photo(array, name, display, token=token, levels=levels, estimates=found)
+
+    def describe(self, photo: Photo) -> str:
+        """The photo's line on the page, with how it meets the model served now (a gray model and a colour photo,
+        or the reverse), so that it follows a change of model."""
+        return photo.describe(self.restorer.channel_note(photo.array))
 
     def open_demo(self, label: str) -> Photo:
         """A demo photograph (by its label or name), degraded at its levels and written as a PNG that the

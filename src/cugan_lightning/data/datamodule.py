@@ -151,9 +151,13 @@ class RestorationDataModule(L.LightningDataModule):
                 source, self.eval_settings, self.codec, self.seed, self.val_crop, self.quantize, self.bits
             )
         if stage in (None, "test") and self.test_set is None:
-            folder = self.test_dir or self.val_dir
-            key = "data.test_dir" if self.test_dir else "data.val_dir"
-            source = _image_source(folder, "val", key, True, "error", self.channels)
+            if self.test_dir is None and self.val_set is not None:  # the validation images, read once
+                source = self.val_set.source
+            else:
+                folder, key = (
+                    (self.test_dir, "data.test_dir") if self.test_dir else (self.val_dir, "data.val_dir")
+                )
+                source = _image_source(folder, "val", key, True, "error", self.channels)
             self.test_set = EvalGridDataset(
                 source, self.test_settings, self.codec, self.seed, self.val_crop, self.quantize, self.bits
             )

@@ -24,9 +24,6 @@ from .layouts import is_color, to_gray_array
 log = logging.getLogger(__name__)
 
 
-_CONVERSIONS_SAID: set[tuple[str, tuple[str, ...]]] = set()
-
-
 class ImageSource:
     """Images by index, from a folder (read on demand, optionally cached) or from arrays in memory.
 
@@ -57,6 +54,7 @@ class ImageSource:
             raise ValueError(f"data.channels must be 1 (gray) or 3 (RGB), got {channels!r}")
         self.channels = channels
         self.converted: set[str] = set()  # colour images read as gray (channels=1)
+        self._said = False
         if on_bad_file not in ("skip", "error"):
             raise ValueError(f"data.on_bad_file must be 'skip' or 'error', got {on_bad_file!r}")
         self._cache: dict[int, np.ndarray] = {}
@@ -130,10 +128,8 @@ class ImageSource:
         return to_gray_array(array)[:, :, None]
 
     def _say_converted(self) -> None:
-        # a folder read twice in one process (validation and test grids) is said once
-        said = (str(self.folder), tuple(sorted(self.converted)))
-        if self.converted and said not in _CONVERSIONS_SAID:
-            _CONVERSIONS_SAID.add(said)
+        if self.converted and not self._said:  # once, however often the folder is checked
+            self._said = True
             where = f"{self.config_key} " if self.config_key else ""
             log.info(
                 "%s%s: %d colour image(s) converted to gray (BT.601 luma, as MATLAB's rgb2gray) for "

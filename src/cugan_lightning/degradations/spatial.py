@@ -15,10 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cugan_lightning.degradations.blur import check_image
 from cugan_lightning.degradations.codec import LevelCodec
-from cugan_lightning.degradations.factors import blur_map, known_factors, lookup, noise_map
-from cugan_lightning.degradations.noise import store
+from cugan_lightning.degradations.factors import blur_map, degrade_levels, known_factors, lookup, noise_map
 
 __all__ = ["SpatialLevels", "blur_map", "degrade_map", "encode_map", "noise_map"]
 
@@ -35,11 +33,9 @@ def degrade_map(
     bits: int = 8,
 ) -> Tensor:
     """Degrade ``gt`` ``(B, C, H, W)`` with level maps: ``levels["blur"]`` and ``levels["noise"]`` ``(B, H, W)``,
-    and ``levels["jpeg"]`` one quality per image ``(B,)`` (0: none), in the order of :func:`degrade`."""
-    check_image(gt, "gt")
-    lq = blur_map(gt, levels["blur"])
-    lq = noise_map(lq, levels["noise"], generator)
-    return store(lq, quantize_values, jpeg_quality=levels.get("jpeg"), jpeg_codec=jpeg_codec, bits=bits)
+    and ``levels["jpeg"]`` one quality per image ``(B,)`` (0: none), in the order of :func:`degrade` (the factor
+    pipeline, :func:`degrade_levels`, with the device's JPEG codec by default)."""
+    return degrade_levels(gt, levels, generator, quantize_values, jpeg_codec=jpeg_codec, bits=bits)
 
 
 def encode_map(codec: LevelCodec, levels: Mapping[str, Tensor | float], validate: bool = True) -> Tensor:

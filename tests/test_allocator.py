@@ -96,3 +96,25 @@ def test_the_served_app_runs_under_the_allocator_it_names(ckpts, tmp_path, choic
         assert "libjemalloc" in maps and "memory: jemalloc" in log, log[-2000:]
     else:
         assert "libjemalloc" not in maps and "memory: the C library's allocator" in log, log[-2000:]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_the_batch_tools_keep_freed_memory_under_glibc_only():
+    """cugan-restore and cugan-evaluate have glibc keep freed blocks (docs/benchmarks.md); not under another
+    allocator, nor over the user's own MALLOC_* settings."""
+    import subprocess
+
+    code = "from cugan_lightning.apps.common import keep_freed_memory as k; print(k())"
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "MALLOC_TRIM_THRESHOLD_")}
+
+    def said(extra: dict[str, str]) -> str:
+        run = subprocess.run(
+            [sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr[-2000:]
+        return run.stdout.strip()
+
+    assert said({}) == "True"
+    assert said({"MALLOC_TRIM_THRESHOLD_": "131072"}) == "False"  # the user's own setting stands
+    if find_jemalloc() is not None:
+        assert said({"LD_PRELOAD": str(find_jemalloc())}) == "False"

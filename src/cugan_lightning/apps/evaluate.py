@@ -64,6 +64,7 @@ from ..evaluation.tables import (
 )
 from ..figures import render_rows, save_png
 from ..inference import resolve_device
+from .common import keep_freed_memory
 from .hydra_app import (
     CONFIG_PATH,
     ConfigError,
@@ -306,6 +307,7 @@ def _log(cfg: DictConfig, summary: dict, out: Path) -> None:
 
 def run(cfg: DictConfig) -> dict:
     """Evaluate as configured; writes the run folder and returns the summary."""
+    keep_freed_memory()  # every network pass reuses the previous one's pages
     out = Path(cfg.paths.output_dir)
     plan = prepare(cfg)
     if cfg.spatial.enabled:  # the level-map table instead of the grid
@@ -315,12 +317,8 @@ def run(cfg: DictConfig) -> dict:
         return {"spatial_markdown": text}
     for line in unscored(plan.models, plan.settings):
         log.info(line)
-    log.info(
-        "scoring %d model(s) on %d image(s) x %d setting(s)",
-        len(plan.models),
-        len(plan.images),
-        len(plan.settings),
-    )
+    sizes = (len(plan.models), len(plan.images), len(plan.settings))
+    log.info("scoring %d model(s) on %d image(s) x %d setting(s)", *sizes)
     result = evaluate(
         plan.models, plan.images, plan.settings, plan.scorer,
         device=plan.device, batch_size=int(cfg.batch_size), seed=int(cfg.seed), progress=log.info,

@@ -43,6 +43,7 @@ from .common import (
     add_model_arguments,
     check_model_arguments,
     check_output_path,
+    keep_freed_memory,
     run_cli,
 )
 
@@ -185,6 +186,7 @@ KEEP_DECODED_BYTES = 1 << 30
 
 
 def _run(args: argparse.Namespace) -> None:
+    keep_freed_memory()
     # 1. arguments that need no file
     check_model_arguments(args, alpha_needed=not args.sweep)  # a sweep has a row over alpha
     fixed = {n: getattr(args, n) for n in FACTORS if getattr(args, n) not in (None, "auto")}

@@ -190,6 +190,37 @@ def test_tiny_images_get_no_learned_estimate():
         estimator.z(torch.zeros(4, 32, 32))
 
 
+def test_a_blur_calibration_maps_the_networks_estimate_and_travels_with_the_file(tmp_path, monkeypatch):
+    """``a * max(0, b - t)``: blur read below ``t`` is none, above it stretched; noise untouched; saved and loaded
+    with the estimator; the shipped estimator carries the one chosen on McMaster18 (docs/estimation.md)."""
+    import torch
+
+    from cugan_lightning.degradations import LevelCodec
+    from cugan_lightning.estimation import LearnedEstimator, load_estimator, save_estimator
+    from cugan_lightning.networks import LevelEstimator
+
+    net = LevelEstimator(cond_dim=2, channels=4, depth=1)
+    calibration = {"blur": {"threshold": 1.0, "scale": 1.35}}
+    plain = LearnedEstimator(net, LevelCodec())
+    calibrated = LearnedEstimator(net, LevelCodec(), calibration=calibration)
+    image = np.zeros((32, 32, 3), dtype=np.uint8)
+    # the network reads 0.8, 2.0, 3.6 and 4.0 px: none, 1.35 * 1.0, 1.35 * 2.6, and 1.35 * 3.0 capped at 4
+    for z, blur in (([0.2, 0.5], 0.0), ([0.5, 0.5], 1.35), ([0.9, 0.5], 3.51), ([1.0, 0.5], 4.0)):
+        monkeypatch.setattr(LearnedEstimator, "z", lambda self, image, z=z: torch.tensor(z))
+        assert plain.estimate(image)["blur"].value == round(4.0 * z[0], 2)
+        assert calibrated.estimate(image)["blur"].value == blur
+        assert calibrated.estimate(image)["noise"].value == plain.estimate(image)["noise"].value == 25.0
+    monkeypatch.undo()
+    assert load_estimator(save_estimator(calibrated, tmp_path / "e.pt")).calibration == calibration
+    assert load_estimator(save_estimator(plain, tmp_path / "p.pt")).calibration is None
+    with pytest.raises(ValueError, match="threshold >= 0 and scale > 0"):
+        LearnedEstimator(net, LevelCodec(), calibration={"blur": {"threshold": 1.0, "scale": 0}})
+    from cugan_lightning import zoo
+
+    shipped = load_estimator(zoo.resolve("zoo:estimator-blur-noise"))
+    assert shipped.calibration["blur"]["threshold"] == 1.0 and shipped.calibration["blur"]["scale"] == 1.35
+
+
 # ------------------------------------------------------------------------------ every factor, and the tools
 def _noisy(sigma: float, seed: int = 0) -> np.ndarray:
     clean = data.astronaut()[:192, 160:352].astype(float)

@@ -49,15 +49,27 @@ def _as_batch(image: Any, device: torch.device) -> Tensor:
 
 
 class LearnedEstimator:
-    """A trained :class:`LevelEstimator` with its codec: levels of an image in the codec's physical units."""
+    """A trained :class:`LevelEstimator` with its codec: levels of an image in the codec's physical units.
+
+    ``calibration``: ``{"blur": {"threshold": t, "scale": a}}`` maps the network's blur estimate ``b`` of an
+    image to ``a * max(0, b - t)`` (docs/estimation.md: chosen on validation images by the restorer's PSNR, since
+    blur read where there is none, or too much of it, costs far more than too little); None: as the network
+    reads it. The per-region maps are not calibrated.
+    """
 
     method = "learned"
     min_side = 16
 
-    def __init__(self, net: LevelEstimator, codec: LevelCodec, source: str = "") -> None:
+    def __init__(
+        self, net: LevelEstimator, codec: LevelCodec, source: str = "", calibration: dict | None = None
+    ) -> None:
         self.net = net.eval()
         self.codec = codec
         self.source = source
+        blur = (calibration or {}).get("blur")
+        if blur is not None and not (float(blur["threshold"]) >= 0 and float(blur["scale"]) > 0):
+            raise ValueError(f"a blur calibration needs threshold >= 0 and scale > 0, got {blur}")
+        self.calibration = calibration or None
 
     @property
     def device(self) -> torch.device:
@@ -99,7 +111,14 @@ class LearnedEstimator:
         if z is None:
             note = f"the image is under {self.min_side}x{self.min_side} pixels: too small"
             return {name: Estimate(name, None, self.method, note=note) for name in self.codec.names}
-        levels = self.codec.decode(z, validate=False)[0]
+        levels = self.codec.decode(z, validate=False)[0].tolist()
+        blur = (self.calibration or {}).get("blur")
+        if blur is not None and "blur" in self.codec.names:
+            d = self.codec.names.index("blur")
+            levels[d] = min(
+                float(blur["scale"]) * max(0.0, levels[d] - float(blur["threshold"])),
+                self.codec.max_levels[d],
+            )
         return {
             name: Estimate(name, round(float(levels[d]), 2), self.method)
             for d, name in enumerate(self.codec.names)
@@ -121,7 +140,8 @@ def load_estimator(path: str | Path, map_location: str | torch.device = "cpu") -
         if k.startswith(_STATE_PREFIX)
     }
     net.load_state_dict(state)
-    return LearnedEstimator(net.to(map_location), LevelCodec.from_dict(meta["codec"]), str(path))
+    codec = LevelCodec.from_dict(meta["codec"])
+    return LearnedEstimator(net.to(map_location), codec, str(path), meta.get("calibration"))
 
 
 def save_estimator(estimator: LearnedEstimator, path: str | Path, half: bool = True) -> Path:
@@ -135,6 +155,7 @@ def save_estimator(estimator: LearnedEstimator, path: str | Path, half: bool = T
         "kind": "estimator",
         "estimator": {"class": type(estimator.net).__name__, "config": dict(estimator.net.config)},
         "codec": estimator.codec.to_dict(),
+        **({"calibration": estimator.calibration} if estimator.calibration else {}),
     }
     buffer = io.BytesIO()
     torch.save({"state_dict": state, ESTIMATOR_KEY: meta}, buffer)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..degradations import degrade_fixed
+from .datasets import center_crop
 from .io import tensor_to_uint8, to_rgb_array
 from .layouts import to_gray_array
 
@@ -50,12 +51,7 @@ def degraded_embedded_image(
     """An embedded photograph (its central ``crop`` square where given) and its copy degraded the evaluation's
     fixed way (blur, noise, 8-bit quantisation; seeded by ``name``), both uint8: ``(H, W, 3)``, or ``(H, W)`` in
     gray (``channels=1``: BT.601 luma, degraded in gray as a gray model's inputs are)."""
-    clean = load_embedded_image(name)
-    if crop is not None:
-        height, width = clean.shape[:2]
-        size_h, size_w = min(crop, height), min(crop, width)
-        top, left = (height - size_h) // 2, (width - size_w) // 2
-        clean = clean[top : top + size_h, left : left + size_w]
+    clean = center_crop(load_embedded_image(name), crop, multiple=1)
     clean = np.ascontiguousarray(to_gray_array(clean)[:, :, None] if channels == 1 else clean)
     degraded = degrade_fixed(
         torch.from_numpy(clean).permute(2, 0, 1).float() / 255.0, blur, noise, image_key=name

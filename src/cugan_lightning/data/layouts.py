@@ -50,10 +50,9 @@ def to_gray_array(array: np.ndarray) -> np.ndarray:
     return luma.astype(array.dtype)
 
 
-def split_channels(array: np.ndarray, repeat_gray: bool = True) -> tuple[np.ndarray, np.ndarray | None, bool]:
-    """``(H, W)`` or ``(H, W, 1|2|3|4)`` (uint8, uint16 or float in [0, 1]) -> float32 RGB ``(H, W, 3)`` in
-    [0, 1], the alpha channel (None without one) and whether the image is gray (its value repeated; with
-    ``repeat_gray=False`` a gray image stays one plane, ``(H, W, 1)``)."""
+def split_channels(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """``(H, W)`` or ``(H, W, 1|2|3|4)`` (uint8, uint16 or float in [0, 1]) -> float32 ``(H, W, 3)`` RGB, or
+    ``(H, W, 1)`` for a gray image, in [0, 1]; the alpha channel (None without one); and whether it is gray."""
     if array.dtype == bool or not (
         array.dtype in (np.uint8, np.uint16) or np.issubdtype(array.dtype, np.floating)
     ):
@@ -71,7 +70,7 @@ def split_channels(array: np.ndarray, repeat_gray: bool = True) -> tuple[np.ndar
     if min(array.shape[:2]) < 1:
         raise ValueError(f"image is empty: shape {array.shape}")
     gray = color.shape[2] == 1
-    rgb = to_float(np.repeat(color, 3, axis=2) if gray and repeat_gray else color)
+    rgb = to_float(color)
     return np.ascontiguousarray(rgb, dtype=np.float32), alpha, gray
 
 
@@ -86,7 +85,8 @@ def from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def merge_channels(rgb: np.ndarray, alpha: np.ndarray | None, gray: bool, template: np.ndarray) -> np.ndarray:
-    """Float RGB ``(H, W, 3)`` back to ``template``'s layout and dtype, with ``alpha`` put back untouched."""
+    """Float ``(H, W, 3)`` or gray ``(H, W, 1)`` back to ``template``'s layout and dtype, with ``alpha`` put back
+    untouched (``gray``: three channels averaged to one)."""
     # Gray: the three outputs differ only by what the network does to a neutral input; their mean is the
     # least-squares gray value.
     color = from_float(rgb.mean(axis=2, keepdims=True) if gray and rgb.shape[2] > 1 else rgb, template.dtype)

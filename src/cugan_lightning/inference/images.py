@@ -119,12 +119,12 @@ def channel_note(image: Any, channels: int) -> str | None:
 
 
 def model_input(rgb: np.ndarray, gray: bool, channels: int) -> Tensor:
-    """Float RGB ``(H, W, 3)`` (as :func:`~cugan_lightning.data.layouts.split_channels` gives it; ``gray``: its
-    value repeated, or one plane ``(H, W, 1)``) -> the batch ``(1, channels, H, W)`` a model of ``channels``
-    reads: RGB, or gray (the gray plane, or the BT.601 luma of a colour image, not rounded)."""
-    if channels == 1:
-        rgb = rgb[:, :, :1] if gray else (rgb @ np.asarray(LUMA_WEIGHTS, dtype=np.float32))[:, :, None]
-    elif rgb.shape[2] == 1:
+    """Float ``(H, W, 3)`` RGB or ``(H, W, 1)`` gray, as :func:`~cugan_lightning.data.layouts.split_channels`
+    gives it -> the batch ``(1, channels, H, W)`` a model of ``channels`` reads: RGB (gray repeated), or gray (the
+    gray plane, or the BT.601 luma of a colour image, not rounded)."""
+    if channels == 1 and not gray:
+        rgb = (rgb @ np.asarray(LUMA_WEIGHTS, dtype=np.float32))[:, :, None]
+    elif channels == 3 and gray:
         rgb = np.repeat(rgb, 3, axis=2)
     return torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
 
@@ -135,7 +135,7 @@ def run_on_array(array: np.ndarray, channels: int, run: Callable[[Tensor], Tenso
     channel copied, or shrunk with the image for a preview), except that a gray model (``channels=1``) gives a
     colour image back gray: its luma restored. A gray image given to an RGB model is repeated and averaged back."""
     array = np.asarray(array)
-    rgb, alpha, gray = split_channels(array, repeat_gray=channels == 3)  # gray to a gray model: one plane
+    rgb, alpha, gray = split_channels(array)
     restored = run(model_input(rgb, gray, channels))[0].permute(1, 2, 0).cpu().numpy()
     if alpha is not None and restored.shape[:2] != alpha.shape:  # a preview: the alpha shrinks with the image
         plane = torch.from_numpy(np.ascontiguousarray(to_float(alpha), dtype=np.float32))

@@ -72,11 +72,16 @@ def reexec_command(
     no library to load, or the library already preloaded without taking effect (a rerun would loop)."""
     if loaded or not platform.startswith("linux") or library is None:
         return None
-    if _choice(env) != "jemalloc" or str(library) in env.get("LD_PRELOAD", "").replace(":", " ").split():
+    if _choice(env) != "jemalloc" or _preloaded(env, library):
         return None
     preload = " ".join(part for part in (str(library), env.get("LD_PRELOAD", "")) if part)
     new_env = {**env, "LD_PRELOAD": preload, ALLOCATOR_VARIABLE: "jemalloc"}
     return [sys.executable, "-m", "cugan_lightning.apps.app", *argv], new_env
+
+
+def _preloaded(env: Mapping[str, str], library: Path) -> bool:
+    """Whether ``library`` is one of ``LD_PRELOAD``'s entries (separated by spaces or colons)."""
+    return str(library) in env.get("LD_PRELOAD", "").replace(":", " ").split()
 
 
 def _choice(env: Mapping[str, str]) -> str:
@@ -102,7 +107,7 @@ def allocator_line() -> str:
         hint = f"{ALLOCATOR_VARIABLE}={os.environ[ALLOCATOR_VARIABLE]!r} is neither jemalloc nor system"
     elif choice == "system":
         hint = f"{ALLOCATOR_VARIABLE}=system is set"
-    elif library is not None and str(library) in os.environ.get("LD_PRELOAD", ""):
+    elif library is not None and _preloaded(os.environ, library):
         hint = f"{library} was preloaded but did not load: see the loader's message above"
     else:
         hint = "install jemalloc (libjemalloc2) and it is used"

@@ -49,10 +49,12 @@ def test_the_app_reruns_itself_under_jemalloc_only_when_it_can_and_may():
     [
         ({ALLOCATOR_VARIABLE: "tcmalloc"}, "CUGAN_APP_ALLOCATOR='tcmalloc' is neither jemalloc nor system"),
         ({ALLOCATOR_VARIABLE: "system"}, "CUGAN_APP_ALLOCATOR=system is set"),
+        ({"LD_PRELOAD": f"/x/other.so:{LIB}"}, f"{LIB} was preloaded but did not load"),
     ],
 )
 def test_the_allocator_line_says_why_the_c_library_serves(monkeypatch, env, said):
     monkeypatch.setattr("cugan_lightning.webapp.allocator.jemalloc_loaded", lambda maps=None: False)
+    monkeypatch.setattr("cugan_lightning.webapp.allocator.find_jemalloc", lambda: LIB)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     line = allocator_line()

@@ -145,7 +145,7 @@ def prepare(cfg: DictConfig) -> Plan:
         models += [
             blind_twin(m, None if blind == "classical" else find_estimator(blind, m.codec, _model_file(m)))
             for m in models
-            if m.conditional and not m.told  # a told row's blind twin would be the plain blind row again
+            if m.conditional and not m.is_twin  # a told row's blind twin would be the plain blind row again
         ]
     for model in models:
         if cfg.modulation_map.enabled and model.conditional:
@@ -326,8 +326,8 @@ def run(cfg: DictConfig) -> dict:
     )  # fmt: skip
     maps: list[ModulationMap] = []
     if cfg.modulation_map.enabled:
-        # one map per network: a told or blind row is the same network (the estimation table reads its own's)
-        conditional = [m for m in plan.models if m.conditional and m.blind is None and not m.told]
+        # one map per network (the estimation table reads a blind row's from the row it was made from)
+        conditional = [m for m in plan.models if m.conditional and not m.is_twin]
         map_scorer = ImageScorer(
             [cfg.modulation_map.metric], allow_unverified=bool(cfg.allow_unverified_backbones)
         )

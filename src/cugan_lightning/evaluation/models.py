@@ -93,6 +93,12 @@ class EvalModel:
         return "mse" if self.kind in MSE_KINDS else "gan" if self.kind in GAN_KINDS else None
 
     @property
+    def is_twin(self) -> bool:
+        """A told or blind row (:func:`told_twin`, :func:`blind_twin`): the network of another row, told other
+        levels; it gets no twins and no modulation map of its own."""
+        return self.blind is not None or bool(self.told)
+
+    @property
     def restores(self) -> bool:
         """False for the input row only."""
         return self.net is not None or self.classical is not None

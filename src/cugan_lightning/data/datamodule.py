@@ -18,7 +18,7 @@ from ..degradations import (
     encode_map,
     make_generator,
 )
-from ..degradations.factors import degrade_levels
+from ..degradations.factors import degrade_levels, lookup
 from .datasets import EvalGridDataset, ImageSource, IterationBatchSampler, TrainPatchDataset
 from .embedded import load_embedded
 
@@ -244,9 +244,9 @@ class RestorationDataModule(L.LightningDataModule):
         )
         batch = {"lq": lq, "gt": gt, "z": z.to(device=gt.device, dtype=gt.dtype)}
         batch.update({self.factors[name].batch_key: values for name, values in levels.items()})
-        for key in ("blur_sigma", "noise_sigma"):  # always there (logged): 0 for a model without the factor
-            if key not in batch:
-                batch[key] = torch.zeros(gt.shape[0], device=gt.device)
+        for name in ("blur", "noise"):  # always there (logged): 0 for a model without the factor
+            if name not in levels:
+                batch[lookup(name).batch_key] = torch.zeros(gt.shape[0], device=gt.device)
         return batch
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:

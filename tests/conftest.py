@@ -1,4 +1,5 @@
 import os
+import sys
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -33,6 +34,12 @@ from hydra import compose, initialize_config_module  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import open_dict  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository."""
+BENCHMARKS = ROOT / "benchmarks"
+"""The benchmark scripts; importable (the web tests start the app with the load benchmark's helpers)."""
+sys.path.insert(0, str(BENCHMARKS))
 
 CONFIG_MODULE = "cugan_lightning.conf"  # the configs as the package carries them (the repository's conf/)
 

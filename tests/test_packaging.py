@@ -16,8 +16,8 @@ import pytest
 import tomllib
 
 import cugan_lightning
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path(cugan_lightning.__file__).parent
 # Declared for a package that the code reaches through another library rather than by an import of its own.
 USED_INDIRECTLY = {"rich": "Lightning's RichProgressBar, named in conf/callbacks"}

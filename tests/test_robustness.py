@@ -30,7 +30,6 @@ from cugan_lightning.data import RestorationDataModule, load_embedded_image
 from cugan_lightning.data.io import ImageReadError
 from cugan_lightning.degradations import LevelCodec
 
-ROOT = Path(__file__).resolve().parents[1]
 HELPERS = Path(__file__).resolve().parent / "helpers"
 IS_ROOT = os.geteuid() == 0
 

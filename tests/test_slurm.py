@@ -22,7 +22,6 @@ from conftest import TINY
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs pip install -e '.[cluster]'")
 
-ROOT = Path(__file__).resolve().parents[1]
 HELPERS = Path(__file__).resolve().parent / "helpers"
 SLURM_DIR = Path(
     os.environ.get("CUGAN_SLURM_DIR", "/tmp/cugan-slurm")

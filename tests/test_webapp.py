@@ -16,10 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bench_app_load import free_port, wait_until_answers  # the load benchmark starts the app alike
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from bench_app_load import free_port, wait_until_answers  # noqa: E402 - the load benchmark starts the app alike
 
 from conftest import assert_one_line_error
 from cugan_lightning.apps.app import main as app_main

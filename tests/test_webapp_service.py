@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error
+from conftest import BENCHMARKS, assert_one_line_error
 from cugan_lightning.apps.app import main as app_main
 from cugan_lightning.webapp import DEMO_PHOTOS, Workbench
 from cugan_lightning.webapp.allocator import ALLOCATOR_VARIABLE, find_jemalloc
@@ -43,7 +43,6 @@ from test_webapp import (
     wait_for,
 )
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SECRET = "the-secret-only-the-server-knows"
 
 

@@ -213,8 +213,9 @@ def test_a_blur_calibration_maps_the_networks_estimate_and_travels_with_the_file
     monkeypatch.undo()
     assert load_estimator(save_estimator(calibrated, tmp_path / "e.pt")).calibration == calibration
     assert load_estimator(save_estimator(plain, tmp_path / "p.pt")).calibration is None
-    with pytest.raises(ValueError, match="threshold >= 0 and scale > 0"):
-        LearnedEstimator(net, LevelCodec(), calibration={"blur": {"threshold": 1.0, "scale": 0}})
+    for bad in ({"threshold": 1.0, "scale": 0}, {"threshold": 1.0}, {"threshold": "high", "scale": 1}):
+        with pytest.raises(ValueError, match="threshold >= 0 and scale > 0"):  # a hand-edited file: one line
+            LearnedEstimator(net, LevelCodec(), calibration={"blur": bad})
     from cugan_lightning import zoo
 
     shipped = load_estimator(zoo.resolve("zoo:estimator-blur-noise"))

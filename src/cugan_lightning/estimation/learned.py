@@ -66,10 +66,8 @@ class LearnedEstimator:
         self.net = net.eval()
         self.codec = codec
         self.source = source
-        blur = (calibration or {}).get("blur")
-        if blur is not None and not (float(blur["threshold"]) >= 0 and float(blur["scale"]) > 0):
-            raise ValueError(f"a blur calibration needs threshold >= 0 and scale > 0, got {blur}")
         self.calibration = calibration or None
+        self._blur_map = _blur_calibration(calibration) if "blur" in codec.names else None
 
     @property
     def device(self) -> torch.device:
@@ -112,17 +110,28 @@ class LearnedEstimator:
             note = f"the image is under {self.min_side}x{self.min_side} pixels: too small"
             return {name: Estimate(name, None, self.method, note=note) for name in self.codec.names}
         levels = self.codec.decode(z, validate=False)[0].tolist()
-        blur = (self.calibration or {}).get("blur")
-        if blur is not None and "blur" in self.codec.names:
+        if self._blur_map is not None:
             d = self.codec.names.index("blur")
-            levels[d] = min(
-                float(blur["scale"]) * max(0.0, levels[d] - float(blur["threshold"])),
-                self.codec.max_levels[d],
-            )
+            threshold, scale = self._blur_map
+            levels[d] = min(scale * max(0.0, levels[d] - threshold), self.codec.max_levels[d])
         return {
             name: Estimate(name, round(float(levels[d]), 2), self.method)
             for d, name in enumerate(self.codec.names)
         }
+
+
+def _blur_calibration(calibration: dict | None) -> tuple[float, float] | None:
+    """``(threshold, scale)`` of a calibration's blur entry (None without one); a malformed one is a ValueError."""
+    blur = (calibration or {}).get("blur")
+    if blur is None:
+        return None
+    try:
+        threshold, scale = float(blur["threshold"]), float(blur["scale"])
+    except (KeyError, TypeError, ValueError):
+        threshold = scale = float("nan")
+    if not (threshold >= 0 and scale > 0):
+        raise ValueError(f"a blur calibration needs threshold >= 0 and scale > 0, got {blur!r}")
+    return threshold, scale
 
 
 def load_estimator(path: str | Path, map_location: str | torch.device = "cpu") -> LearnedEstimator:

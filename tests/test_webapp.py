@@ -312,12 +312,18 @@ def output_src(driver) -> str | None:
 
 
 def wait_for_result(driver, previous_src: str | None, what: str) -> str:
-    """Wait until the output shows a new full-resolution result; returns its address."""
-    wait_for(
-        driver,
-        lambda d: output_src(d) not in (None, previous_src) and text_of(d, "status").startswith("Restored"),
-        what=what,
-    )
+    """Wait until the output shows a new full-resolution result; returns its address. (The status line still says
+    "Restored" from the previous result while a new preview shows: a preview's file is ``preview-*.png``.)"""
+
+    def full_result(d) -> bool:
+        src = output_src(d)
+        return (
+            src not in (None, previous_src)
+            and "preview-" not in src
+            and text_of(d, "status").startswith("Restored")
+        )
+
+    wait_for(driver, full_result, what=what)
     return output_src(driver)
 
 

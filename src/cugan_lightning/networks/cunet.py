@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .modulation import RowWeights, as_rows, band_buffer, may_reuse, modulate
+
 __all__ = [
     "COND_PREFIX",
     "CUnet",
@@ -80,7 +82,7 @@ class ModulatedResidualBlock(nn.Module):
         res = self.conv2(F.relu(self.conv1(x)))
         # one fused pass (x + w * res) instead of two: on the bf16 path these element-wise passes cost as much as
         # the convolutions (make bench)
-        return x + res if w is None else torch.addcmul(x, w, res)
+        return modulate(x, w, res)
 
 
 def _as_int_tuple(value: int | Sequence[int], name: str) -> tuple[int, ...]:
@@ -251,13 +253,14 @@ class CUnet(nn.Module):
 
     def _map_weights(
         self, z: Tensor, size: tuple[int, int] | None, channels_last: bool, reuse: bool = False
-    ) -> Iterator[Tensor]:
+    ) -> Iterator[Tensor | RowWeights]:
         """A map's weights one point at a time, in the order ``forward`` uses them, so that a restoration holds
         one point's weights at a time rather than all of them. The map is resized and pooled in float32; the
         weights come out in the caller's precision, as the vector path's linear layers give them (under bfloat16
         autocast, bfloat16: float32 weights would make every modulated feature map float32). ``reuse`` (a caller
-        done with each point's weights before it asks for the next, nothing saved for backward): one buffer per
-        scale, not one per point (a new image-sized buffer's first writes can cost more than the product)."""
+        done with each point's weights before it asks for the next, nothing saved for backward; channels-last):
+        on the CPU, each point's weights not yet made (:class:`~.modulation.RowWeights`), made and applied a band
+        at a time in one shared buffer."""
         device = z.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else torch.float32
         size = tuple(z.shape[-2:]) if size is None else (int(size[0]), int(size[1]))
@@ -276,18 +279,18 @@ class CUnet(nn.Module):
             # with channels-last strides (no layout copy)
             rows: list[Tensor] = []
             for p in planes if channels_last else []:
-                rows.append(rows[0] if rows and p is planes[0] else _as_rows(p, dtype))
-        buffers: dict[tuple[int, int], Tensor] = {}
+                rows.append(rows[0] if rows and p is planes[0] else as_rows(p, dtype))
+        # bands on the CPU only: an accelerator would pay a launch per band, and its memory is fast
+        banded = reuse and channels_last and device == "cpu"
+        scratch = band_buffer(max(self.cond_channels), z, dtype) if banded else None
         for layer, s in zip(self.cond.values(), self._cond_scales, strict=True):
             plane = planes[s]  # s = -1: the unpadded map
             with torch.autocast(device, enabled=False):  # left before yielding: the caller's own mode
                 if channels_last:
-                    key = (s, layer.out_features)
-                    if reuse and key not in buffers:
-                        buffers[key] = rows[s].new_empty(rows[s].shape[0], layer.out_features)
                     product = torch.cat([layer.weight.t(), layer.bias[None]]).to(dtype)
-                    out = torch.mm(rows[s], product, out=buffers.get(key))
-                    weight = out.view(plane.shape[0], *plane.shape[2:], -1).permute(0, 3, 1, 2)
+                    shape = (plane.shape[0], layer.out_features, *plane.shape[2:])
+                    weight = RowWeights(rows[s], product, shape, scratch)
+                    weight = weight if scratch is not None else weight.make()
                 else:
                     weight = F.conv2d(plane, layer.weight[:, :, None, None], layer.bias).to(dtype)
             yield weight
@@ -352,7 +355,7 @@ class CUnet(nn.Module):
                 ws = self.condition(z)
             else:  # a map: each point's weights made when it is used
                 channels_last = x.is_contiguous(memory_format=torch.channels_last)
-                ws = self._map_weights(z, (height, width), channels_last, reuse=_may_reuse())
+                ws = self._map_weights(z, (height, width), channels_last, reuse=may_reuse())
         w_iter = iter(ws)
 
         feat = self.head(self._pad(x))
@@ -370,25 +373,12 @@ class CUnet(nn.Module):
             if s > 0:
                 up = self.ups[s - 1](feat)
                 w = next(w_iter)
-                feat = skips[s - 1] + up if w is None else torch.addcmul(skips[s - 1], w, up)
+                feat = modulate(skips[s - 1], w, up)
 
         residual = self.tail(feat)[..., :height, :width]
         w_out = next(w_iter)
         # add to the unpadded input: at z = 0 (w_out == 0) the output is then exactly x
-        return x + residual if w_out is None else torch.addcmul(x, w_out, residual)
-
-
-def _as_rows(plane: Tensor, dtype: torch.dtype) -> Tensor:
-    """A map ``(B, D, h, w)`` as ``(B*h*w, D + 1)`` rows of its values and a 1 (the bias rides in the product)."""
-    return F.pad(plane.permute(0, 2, 3, 1).reshape(-1, plane.shape[1]), (0, 1), value=1.0).to(dtype)
-
-
-def _may_reuse() -> bool:
-    """Whether a forward pass may reuse buffers: nothing is kept for backward, and nothing records the calls."""
-    exporting = getattr(torch.compiler, "is_exporting", lambda: False)()
-    return not (
-        torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling() or exporting
-    )
+        return modulate(x, w_out, residual)
 
 
 def _scale_of(name: str) -> int:

@@ -7,12 +7,17 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from skimage import data
 
 from conftest import assert_one_line_error, compose_config
+from cugan_lightning.degradations import LevelCodec
+from cugan_lightning.degradations.blur import gaussian_blur
 from cugan_lightning.estimation import (
     Estimate,
+    blur_by_consistency,
+    consistency_applies,
     estimate_noise,
     jpeg_quality_from_file,
     jpeg_quality_from_tables,
@@ -309,11 +314,80 @@ def test_the_evaluation_app_scores_blind_levels_beside_true_ones(ckpts, tmp_path
         noise = [r for r in rows if r["setting"] == setting and r["factor"] == "noise"]
         mae = sum(abs(float(r["estimate"]) - float(r["true"])) for r in noise) / len(noise)
         assert table[setting]["noise"] == pytest.approx(mae)
-        # without a learned estimator there is no blind blur: it counts as level 0
-        assert table[setting]["blur"] == pytest.approx(float(setting[1]))
+        blur = [r["estimate"] for r in rows if r["setting"] == setting and r["factor"] == "blur"]
+        if setting == "b0_n30":  # noisy, and no learned estimator: no blind blur, which counts as level 0
+            assert blur == ["", ""] and table[setting]["blur"] == pytest.approx(0.0)
+        else:  # without noise the blur is where the model stops explaining the input: a level of its search
+            assert all(float(b) % 0.25 == 0 and 0 <= float(b) <= 4 for b in blur)
+            assert table[setting]["blur"] == pytest.approx(sum(abs(float(b) - 2) for b in blur) / 2)
         psnr = summary["summary"]["psnr"]
         assert table[setting]["gap"] == pytest.approx(
             psnr["cunet_blind"][setting] - psnr["cunet"][setting], abs=1e-6
         )
     assert table["b0_n30"]["noise"] < 3  # the patch-PCA estimate on a clipped, rounded sigma-30 input
     assert "Blind levels: cunet" in summary["estimation_markdown"]
+
+
+def _explains_up_to(sharp: torch.Tensor, true_blur: float, calls: list[float]):
+    """A restorer that removes blur exactly up to ``true_blur`` and, asked for more, returns the sharp image (no
+    image blurred by more than the input's own blur is the input)."""
+
+    def restore(x: torch.Tensor, levels: dict[str, float]) -> torch.Tensor:
+        calls.append(levels["blur"])
+        left = max(0.0, true_blur**2 - levels["blur"] ** 2) ** 0.5
+        return gaussian_blur(sharp, left) if left > 0 else sharp
+
+    return restore
+
+
+@pytest.mark.parametrize("true_blur", [0.0, 1.0, 2.0, 4.0])
+def test_blur_by_consistency_stops_a_quarter_pixel_under_where_the_restoration_stops_explaining(true_blur):
+    sharp = torch.from_numpy(data.astronaut()[100:196, 180:276].astype(np.float32) / 255).permute(2, 0, 1)[
+        None
+    ]
+    x = gaussian_blur(sharp, true_blur) if true_blur else sharp
+    codec, calls = LevelCodec(), []
+    estimates = {"blur": Estimate("blur", 3.5, "learned"), "noise": Estimate("noise", 1.0, "learned")}
+    found = blur_by_consistency(estimates, x, codec, _explains_up_to(sharp, true_blur, calls))
+    assert found["noise"] is estimates["noise"]
+    assert found["blur"].method == "consistency" and "noise under 3" in found["blur"].note
+    if true_blur < 4:  # the drift jumps at true_blur + 0.25 (seen from 0.5 on); the search stops there
+        assert found["blur"].value == max(0.0, true_blur - 0.25)
+        assert calls == [0.0, *[0.25 * k for k in range(1, max(3, int(true_blur * 4) + 2))]]
+    else:  # never a jump: the codec's top level, after every level was tried
+        assert found["blur"].value == 4.0 and calls == [0.0, *[0.25 * k for k in range(1, 17)]]
+
+
+def test_blur_by_consistency_leaves_noisy_tiny_and_blurless_inputs_alone():
+    calls: list[float] = []
+    restore = _explains_up_to(torch.rand(1, 3, 64, 64), 1.0, calls)
+    blur, codec = Estimate("blur", 1.5, "learned"), LevelCodec()
+    noisy = {"blur": blur, "noise": Estimate("noise", 3.0, "learned")}
+    quiet = {"blur": blur, "noise": Estimate("noise", 0.5, "learned")}
+    assert blur_by_consistency(noisy, torch.rand(1, 3, 64, 64), codec, restore) is noisy
+    assert blur_by_consistency(quiet, torch.rand(1, 3, 39, 64), codec, restore) is quiet  # under 40 pixels
+    unknown = {"blur": blur, "noise": Estimate("noise", None, "none")}
+    assert blur_by_consistency(unknown, torch.rand(1, 3, 64, 64), codec, restore) is unknown
+    assert not consistency_applies({"noise": Estimate("noise", 0.5, "learned")})  # no blur factor
+    assert calls == []
+
+
+def test_the_zoo_restorer_reads_a_noise_free_blur_where_it_stops_explaining_the_photo():
+    from cugan_lightning.degradations.grid import degrade_fixed
+    from cugan_lightning.inference import load_restorer
+
+    restorer = load_restorer("zoo:", device="cpu")
+    gt = torch.from_numpy(data.astronaut()[60:316, 140:396].astype(np.float32) / 255).permute(2, 0, 1)
+    read = {}
+    for blur in (0.0, 2.0):
+        lq = degrade_fixed(gt, blur, 0.0, "astronaut").permute(1, 2, 0).numpy()
+        read[blur] = restorer.estimate(lq)["blur"]
+        assert read[blur].method == "consistency"
+    assert read[0.0].value <= 0.5 and 1.25 <= read[2.0].value <= 2.0
+    noisy = degrade_fixed(gt, 2.0, 15.0, "astronaut").permute(1, 2, 0).numpy()
+    assert restorer.estimate(noisy)["blur"].method == "learned"  # noise: the learned estimate stands
+    # no search when blur is not wanted: cugan-restore --noise auto --blur 1, restore(auto=True, blur=1)
+    passes = restorer.stats["forward_calls"]
+    assert restorer.estimate(lq, factors={"noise"})["blur"].method == "learned"
+    restorer.restore(lq, blur=1.0, auto=True)
+    assert restorer.stats["forward_calls"] == passes + 1

@@ -249,7 +249,7 @@ def _run(args: argparse.Namespace) -> None:
         if (note := restorer.channel_note(array)) is not None:
             print(f"{job.source}: {note}")
         if z is None:  # levels estimated from this image
-            estimates = restorer.estimate(array, source=job.source)
+            estimates = restorer.estimate(array, source=job.source, factors=auto)
             print(f"{job.source}: estimated " + "; ".join(str(estimates[n]) for n in names if n in auto))
             levels = {n: estimates[n].value or 0.0 for n in auto}
         try:

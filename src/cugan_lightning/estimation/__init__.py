@@ -11,11 +11,13 @@ answer rather than an exception.
   (:mod:`.jpeg`).
 - every factor of a codec (blur, noise, JPEG from pixels): a small network trained on the restorer's own
   degradations (:mod:`.learned`, ``experiment=estimator_cpu``), with a per-region map.
+- ``blur`` of a photo without noise: where the restorer itself stops explaining the input (:mod:`.consistency`).
 """
 
 from __future__ import annotations
 
 from .common import Estimate
+from .consistency import blur_by_consistency, consistency_applies
 from .jpeg import jpeg_quality_from_file, jpeg_quality_from_tables
 from .learned import LearnedEstimator, find_estimator, load_estimator, save_estimator
 from .levels import estimate_levels
@@ -24,6 +26,8 @@ from .noise import NOISE_ESTIMATORS, estimate_noise
 __all__ = [
     "NOISE_ESTIMATORS",
     "Estimate",
+    "blur_by_consistency",
+    "consistency_applies",
     "LearnedEstimator",
     "estimate_levels",
     "estimate_noise",

@@ -22,7 +22,7 @@ from ..checkpoint import GAN_KINDS, MSE_KINDS, read_generator_file
 from ..checkpoint.find import level_triple
 from ..degradations import LevelCodec
 from ..dni import DNIBlender, check_alpha
-from ..estimation import LearnedEstimator, estimate_levels
+from ..estimation import LearnedEstimator, blur_by_consistency, estimate_levels
 from ..inference.precision import FastPath
 from ..zoo import is_zoo_reference
 from .classical import ClassicalMethod, classical_method, is_classical, unreached_factors
@@ -290,16 +290,22 @@ def told_twins(models: Sequence[EvalModel], told: Any) -> list[EvalModel]:
 
 
 def blind_twin(model: EvalModel, estimator: LearnedEstimator | None) -> EvalModel:
-    """``model`` at levels estimated from each degraded input (:func:`cugan_lightning.estimation.estimate_levels`)
-    instead of the true ones, named ``<name>_blind``: the restoration a person gets from ``--auto``."""
+    """``model`` at levels estimated from each degraded input (:func:`cugan_lightning.estimation.estimate_levels`,
+    the blur of an input without noise by the model's own consistency, as ``Restorer.estimate`` does) instead of
+    the true ones, named ``<name>_blind``: the restoration a person gets from ``--auto``."""
     if model.codec is None or not model.conditional:
         raise ValueError(f"models.{model.name} has no condition to estimate")
     codec = model.codec
 
+    def restore_at(x: Tensor, levels: Mapping[str, float]) -> Tensor:
+        return model.restore(x, codec.encode(dict(levels)).to(torch.float32))
+
     def blind(lq: Tensor) -> tuple[Tensor, list[dict[str, float | None]]]:
         found = []
         for image in lq:
-            estimates = estimate_levels(image, codec, estimator)
+            estimates = blur_by_consistency(
+                estimate_levels(image, codec, estimator), image[None], codec, restore_at
+            )
             found.append({name: e.value for name, e in estimates.items()})
         levels = {name: [f[name] or 0.0 for f in found] for name in codec.names}
         return codec.encode(levels).to(torch.float32), found

@@ -26,7 +26,7 @@ import functools
 import numbers
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,29 @@ from PIL import Image
 from torch import Tensor, nn
 
 from ..checkpoint import CheckpointError, read_generator_file
+from ..data.datasets import center_crop
 from ..degradations import LevelCodec, lookup
 from ..dni import DNIBlender, check_alpha
-from ..estimation import Estimate, LearnedEstimator, estimate_levels, find_estimator
+from ..estimation import (
+    Estimate,
+    LearnedEstimator,
+    blur_by_consistency,
+    consistency_applies,
+    estimate_levels,
+    find_estimator,
+)
+from ..estimation.consistency import SIDE as CONSISTENCY_SIDE
 from ..estimation.levels import to_rgb_float
-from .images import PREVIEW_SIDE, SCALED_FACTORS, ImageT, channel_note, image_size, preview_size, run_on_array
+from .images import (
+    PREVIEW_SIDE,
+    SCALED_FACTORS,
+    ImageT,
+    channel_note,
+    image_size,
+    model_input,
+    preview_size,
+    run_on_array,
+)
 from .images import apply_to_image as _apply
 from .images import shrink as _shrink
 from .maps import MAP_FACTORS, check_maps
@@ -102,10 +120,26 @@ class Restorer:
         return self._alpha
 
     # ------------------------------------------------------------------------------------------- conditions
-    def estimate(self, image: Any, source: str | Path | Image.Image | None = None) -> dict[str, Estimate]:
+    def estimate(
+        self,
+        image: Any,
+        source: str | Path | Image.Image | None = None,
+        factors: Collection[str] | None = None,
+    ) -> dict[str, Estimate]:
         """Every factor of the model's codec estimated blind from ``image`` (docs/estimation.md); ``source`` is
-        the file it came from, whose JPEG tables give the quality exactly."""
-        return estimate_levels(image, self.codec, self.estimator, source)
+        the file it came from, whose JPEG tables give the quality exactly. The blur of a photo without noise is
+        where this model stops explaining it (:mod:`~cugan_lightning.estimation.consistency`: up to 17 passes
+        over its central 256x256 pixels; only when ``factors``, the factors wanted, leave blur in)."""
+        estimates = estimate_levels(image, self.codec, self.estimator, source)
+        if (factors is not None and "blur" not in factors) or not consistency_applies(estimates):
+            return estimates
+        x = model_input(center_crop(to_rgb_float(image), CONSISTENCY_SIDE, multiple=1), False, self.channels)
+        return blur_by_consistency(
+            estimates,
+            x,
+            self.codec,
+            lambda part, levels: self.restore_tensor(part, self.z_for(levels=levels)),
+        )
 
     @property
     def estimator(self) -> LearnedEstimator | None:
@@ -339,7 +373,11 @@ class Restorer:
         (blur, noise; physical units), which replaces that factor's level (:mod:`.maps`).
         """
         if auto:  # a factor with no estimate stays at level 0
-            estimated = {name: e.value for name, e in self.estimate(image).items() if e.value is not None}
+            named = {"blur": blur, "noise": noise, "jpeg": jpeg, **(levels or {})}
+            wanted = [name for name in self.codec.names if named.get(name) is None]
+            estimated = {
+                n: e.value for n, e in self.estimate(image, factors=wanted).items() if e.value is not None
+            }
             levels = {**estimated, **(levels or {})}
         cond = self.with_maps(image, self.z_for(blur, noise, z, levels, jpeg), maps)
         return _apply(image, self.channels, lambda x: self.restore_tensor(x, cond, alpha, tile, tile_overlap))

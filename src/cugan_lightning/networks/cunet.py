@@ -68,7 +68,8 @@ def kaiming_init_(module: nn.Module, scale: float = 0.1) -> None:
 
 
 class ModulatedResidualBlock(nn.Module):
-    """MRB: ``x + w * conv3x3(relu(conv3x3(x)))`` on ``(B, C, H, W)``; ``w`` is ``(B, C, 1, 1)`` or None (= 1).
+    """MRB: ``x + w * conv3x3(relu(conv3x3(x)))`` on ``(B, C, H, W)``; ``w`` is ``(B, C, 1, 1)``, a condition
+    map's ``(B, C, H, W)`` (or those not yet made, :class:`~.modulation.RowWeights`), or None (= 1).
 
     The modulation weight comes from outside (the condition network lives under ``CUnet.cond``).
     """

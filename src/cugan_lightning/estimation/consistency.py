@@ -79,7 +79,7 @@ def blur_by_consistency(
     base = restore(x, {**levels, "blur": 0.0}).float()
     found = top_level
     previous: float | None = None
-    # one level at a time, so that the search stops at the jump (a photo blurred by 2 px: 11 passes, not 17)
+    # one level at a time, so that the search stops at the jump (a photo blurred by 2 px: 10 passes, not 17)
     for b in np.arange(STEP, top_level + STEP / 2, STEP):
         drift = consistency_drift(x, restore, levels, float(b), base)
         if previous is not None and drift > JUMP * previous and drift - previous > RISE:

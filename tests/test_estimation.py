@@ -350,12 +350,16 @@ def test_blur_by_consistency_stops_a_quarter_pixel_under_where_the_restoration_s
     estimates = {"blur": Estimate("blur", 3.5, "learned"), "noise": Estimate("noise", 1.0, "learned")}
     found = blur_by_consistency(estimates, x, codec, _explains_up_to(sharp, true_blur, calls))
     assert found["noise"] is estimates["noise"]
-    assert found["blur"].method == "consistency" and "noise under 3" in found["blur"].note
-    if true_blur < 4:  # the drift jumps at true_blur + 0.25 (seen from 0.5 on); the search stops there
+    assert found["blur"].method == "consistency"
+    if true_blur < 4:
+        assert (
+            "noise under 3" in found["blur"].note
+        )  # the drift jumps at true_blur + 0.25 (seen from 0.5 on); the search stops there
         assert found["blur"].value == max(0.0, true_blur - 0.25)
         assert calls == [0.0, *[0.25 * k for k in range(1, max(3, int(true_blur * 4) + 2))]]
     else:  # never a jump: the codec's top level, after every level was tried
         assert found["blur"].value == 4.0 and calls == [0.0, *[0.25 * k for k in range(1, 17)]]
+        assert "blurred at least that much, or too smooth to tell" in found["blur"].note
 
 
 def test_blur_by_consistency_leaves_noisy_tiny_and_blurless_inputs_alone():
@@ -384,6 +388,8 @@ def test_the_zoo_restorer_reads_a_noise_free_blur_where_it_stops_explaining_the_
         read[blur] = restorer.estimate(lq)["blur"]
         assert read[blur].method == "consistency"
     assert read[0.0].value <= 0.5 and 1.25 <= read[2.0].value <= 2.0
+    flat = restorer.estimate(np.full((64, 80, 3), 128, np.uint8))["blur"]  # no blur to see: said so
+    assert flat.method == "consistency" and flat.value == 4.0 and "too smooth to tell" in flat.note
     noisy = degrade_fixed(gt, 2.0, 15.0, "astronaut").permute(1, 2, 0).numpy()
     assert restorer.estimate(noisy)["blur"].method == "learned"  # noise: the learned estimate stands
     # no search when blur is not wanted: cugan-restore --noise auto --blur 1, restore(auto=True, blur=1)

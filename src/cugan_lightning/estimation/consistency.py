@@ -77,7 +77,7 @@ def blur_by_consistency(
     levels = {name: float(e.value or 0.0) for name, e in estimates.items() if name in codec.names}
     top_level = codec.max_levels[codec.names.index("blur")]
     base = restore(x, {**levels, "blur": 0.0}).float()
-    found = top_level
+    found: float | None = None
     previous: float | None = None
     # one level at a time, so that the search stops at the jump (a photo blurred by 2 px: 10 passes, not 17)
     for b in np.arange(STEP, top_level + STEP / 2, STEP):
@@ -86,7 +86,13 @@ def blur_by_consistency(
             found = max(0.0, float(b) - STEP - MARGIN)
             break
         previous = drift
-    note = f"where restoring stops giving the input back; used for noise under {NOISE_BELOW:g}"
+    if found is None:  # never a jump: a photo blurred that much, or a flat one, which says nothing about blur
+        found, note = (
+            top_level,
+            f"no level up to {top_level:g} stopped giving the photo back: blurred at least that much, or too smooth to tell",
+        )
+    else:
+        note = f"where restoring stops giving the photo back; used for noise under {NOISE_BELOW:g}"
     return {
         **estimates,
         "blur": replace(estimates["blur"], value=round(found, 2), method="consistency", note=note),

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..data.datasets import center_crop
 from ..degradations import LevelCodec
 from .common import Estimate
 from .jpeg import jpeg_quality_from_file
@@ -58,12 +59,6 @@ def _is_jpeg(source: str | Path | Image.Image | None) -> bool:
         return image.format == "JPEG"
 
 
-def _central(array: np.ndarray, side: int) -> np.ndarray:
-    height, width = array.shape[:2]
-    top, left = max(0, (height - side) // 2), max(0, (width - side) // 2)
-    return array[top : top + side, left : left + side]
-
-
 def estimate_levels(
     image: Any,
     codec: LevelCodec,
@@ -72,7 +67,7 @@ def estimate_levels(
 ) -> dict[str, Estimate]:
     """Each factor of ``codec`` estimated blind, in its physical units. ``source``: the file (or the opened
     PIL image) the image came from, whose JPEG tables give the quality exactly."""
-    rgb = _central(to_rgb_float(image), MAX_SIDE)
+    rgb = center_crop(to_rgb_float(image), MAX_SIDE, multiple=1)
     if learned is not None and tuple(learned.codec.names) != tuple(codec.names):
         raise ValueError(
             f"the level estimator estimates {list(learned.codec.names)} but the model's factors are "

@@ -51,6 +51,9 @@ results: $(STAMP)  ## the measured tables of docs/results.md and docs/estimation
 	  models.bm3d=classical:bm3d "settings=[b0_n15,b0_n25,b0_n50]"
 	$(EVAL) task_name=estimation_cbsd68 data.test_dir=$(DATA)/CBSD68/original_png $(ZOO) blind=auto
 	$(EVAL) task_name=estimation_live1 data.test_dir=$(DATA)/LIVE1 $(ZOO) blind=auto
+	$(EVAL) task_name=estimation_jpeg_cbsd68 data.test_dir=$(DATA)/CBSD68/original_png \
+	  blind=zoo:estimator-blur-noise-jpeg settings=paper_jpeg
+	$(EVAL) task_name=estimation_jpeg_live1 data.test_dir=$(DATA)/LIVE1 blind=zoo:estimator-blur-noise-jpeg settings=paper_jpeg
 
 table2: $(STAMP)  ## the paper's Table 2 in miniature: the CUnet, ten per-level Unets and 1-2 scale CUnets at one CPU budget
 	$(TRAIN) experiment=cunet_mse

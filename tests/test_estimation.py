@@ -244,14 +244,60 @@ def test_levels_come_from_the_best_source_and_fit_the_codec(tmp_path):
     decoded = np.asarray(Image.open(tmp_path / "photo.jpg"))
     levels = estimate_levels(decoded, codec3, source=tmp_path / "photo.jpg")
     assert levels["jpeg"].exact and levels["jpeg"].value == 10  # read as 5, snapped to a level the codec has
+    # a reading past quality 100 is nearer 100 or none on the codec's linear scale (102 - quality; none 0)
+    assert (
+        codec3.snap("jpeg", 100.8) == 100
+        and codec3.snap("jpeg", 101.5) == 0
+        and codec3.snap("jpeg", 57) == 57
+    )
     assert (
         levels["noise"].method == "pca (luma)"
     )  # a JPEG file: luma, where chroma subsampling cannot hide it
     assert levels["blur"].value is None and "learned estimator" in levels["blur"].note
     loud = estimate_levels(_noisy(90), LevelCodec())
     assert loud["noise"].value == 50.0  # beyond the codec: its top, so that it can drive the slider
-    png = estimate_levels(image, codec3)
-    assert png["jpeg"].value is None and png["noise"].method == "pca"
+    png = estimate_levels(image, codec3)  # never compressed: no steps in its pixels
+    assert png["jpeg"].value == 0 and "no quantisation steps" in png["jpeg"].note
+    assert png["noise"].method == "pca"
+    pixels = estimate_levels(_decoded_jpeg(data.astronaut(), 40), codec3)  # a decoded JPEG, no file
+    assert pixels["jpeg"].value == 40 and pixels["jpeg"].method == "quantisation steps in the pixels"
+
+
+def _decoded_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=quality)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+@pytest.mark.parametrize("quality", [10, 25, 50, 75, 90])
+def test_jpeg_quality_is_read_off_the_steps_a_decoded_jpeg_keeps(quality):
+    """A JPEG decoded to pixels (a PNG of it) still has its luma DCT coefficients on the table's steps: the IJG
+    quality is read exactly, also when the image was cropped since by a part of a block (the grid is found)."""
+    from cugan_lightning.estimation import jpeg_quality_from_pixels
+
+    decoded = _decoded_jpeg(data.astronaut(), quality).astype(np.float32) / 255
+    for top, left in ((0, 0), (3, 5)):
+        read = jpeg_quality_from_pixels(decoded[top:, left:])
+        assert read.value == quality and not read.exact, (top, left, read)
+
+
+def test_pixels_without_one_qualitys_steps_get_no_quality_and_say_why():
+    from cugan_lightning.estimation import jpeg_quality_from_pixels
+
+    never = jpeg_quality_from_pixels(data.astronaut().astype(np.float32) / 255)
+    assert never.value == 0 and "never JPEG-compressed" in never.note
+    twice = Image.fromarray(_decoded_jpeg(data.astronaut(), 30))
+    buffer = io.BytesIO()
+    twice.save(buffer, "JPEG", quality=90)
+    again = jpeg_quality_from_pixels(np.asarray(Image.open(buffer)).astype(np.float32) / 255)
+    assert again.value is None and "compressed more than once" in again.note
+    resized = Image.fromarray(_decoded_jpeg(data.astronaut(), 30)).resize((400, 400), Image.BICUBIC)
+    assert (
+        jpeg_quality_from_pixels(np.asarray(resized).astype(np.float32) / 255).value == 0
+    )  # the grid is gone
+    for flat in (np.full((64, 64, 3), 0.5, np.float32), np.zeros((12, 40, 3), np.float32)):
+        read = jpeg_quality_from_pixels(flat)
+        assert read.value is None and ("flat" in read.note or "too small" in read.note)
 
 
 def test_restore_auto_is_restore_at_the_estimate(ckpts):
@@ -328,6 +374,61 @@ def test_the_evaluation_app_scores_blind_levels_beside_true_ones(ckpts, tmp_path
     assert "Blind levels: cunet" in summary["estimation_markdown"]
 
 
+def test_the_evaluation_app_measures_a_level_estimator_alone(tmp_path):
+    """``blind=FILE`` and no model: the levels the estimator reads off each degraded input's pixels, recomputed
+    here from the same inputs; a JPEG quality's error on the codec's linear scale (none = 102); no restoration,
+    so no PSNR gap. ``blind=auto`` needs a model's codec, and says so."""
+    import csv
+    import json
+
+    from cugan_lightning.apps.evaluate import prepare, run
+    from cugan_lightning.apps.hydra_app import ConfigError
+    from cugan_lightning.data.io import to_float
+    from cugan_lightning.estimation import LearnedEstimator, estimate_levels, save_estimator
+    from cugan_lightning.evaluation.runner import degraded_inputs, load_test_images, parse_settings
+    from cugan_lightning.networks import LevelEstimator
+
+    torch.manual_seed(0)
+    codec = LevelCodec(names=("blur", "noise", "jpeg"), max_levels=(4.0, 50.0, 92.0))
+    net = LevelEstimator(cond_dim=3, channels=8, depth=1)
+    with torch.no_grad():  # readings inside (0, 1), so that none is clamped to the same level
+        net.head.bias.fill_(0.4)
+    path = save_estimator(LearnedEstimator(net, codec), tmp_path / "three.pt", half=False)
+    overrides = ["metrics=[psnr]", "data.crop=192", "figures=false", f"blind={path}"]
+    summary = run(compose_config([*overrides, "settings=[b0_n0_q30,b1_n15]"], tmp_path, "evaluate"))
+    assert [m["name"] for m in summary["models"]] == ["input"]
+    table = json.loads((tmp_path / "estimation.json").read_text())["three"]
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "estimates.csv").read_text())))
+    images = load_test_images(None, 192)
+    settings = parse_settings(["b0_n0_q30", "b1_n15"])
+    assert len(rows) == len(images) * 2 * 3 * 2  # as --auto estimates, and the network's reading alone
+    learned = LearnedEstimator(net.eval(), codec)
+    linear = {"jpeg": lambda q: 0.0 if q == 0 else 102.0 - q}
+    for s, setting in enumerate(settings):
+        errors = {name: [] for name in codec.names}
+        for name, array in images:
+            gt = torch.from_numpy(to_float(array)).permute(2, 0, 1)
+            lq = degraded_inputs(gt, name, settings, 0, "paper")[s]
+            network = learned.estimate(lq.permute(1, 2, 0).numpy())
+            for factor, estimate in estimate_levels(lq, codec, learned).items():
+                for model, value in (("three", estimate.value), ("three_network", network[factor].value)):
+                    key = (name, setting.name, model, factor)
+                    (row,) = [r for r in rows if (r["image"], r["setting"], r["model"], r["factor"]) == key]
+                    assert float(row["estimate"]) == pytest.approx(value, abs=0.011)
+                scale = linear.get(factor, float)
+                errors[factor].append(abs(scale(estimate.value) - scale(setting.level(factor))))
+            if setting.name == "b0_n0_q30":  # read off the steps the pixels keep, not the random network
+                assert estimate.value == 30 and network["jpeg"].value != 30
+        for factor, values in errors.items():
+            assert table[setting.name][factor] == pytest.approx(np.mean(values))
+        assert "gap" not in table[setting.name]
+    assert "Level estimator three alone" in summary["estimation_markdown"]
+    assert "Level estimator three_network alone" in summary["estimation_markdown"]
+    for blind in ("auto", "classical"):
+        with pytest.raises(ConfigError, match=f"blind={blind} .*no model is given.*blind=FILE"):
+            prepare(compose_config([*overrides[:-1], f"blind={blind}"], tmp_path, "evaluate"))
+
+
 def _explains_up_to(sharp: torch.Tensor, true_blur: float, calls: list[float]):
     """A restorer that removes blur exactly up to ``true_blur`` and, asked for more, returns the sharp image (no
     image blurred by more than the input's own blur is the input)."""
@@ -397,3 +498,18 @@ def test_the_zoo_restorer_reads_a_noise_free_blur_where_it_stops_explaining_the_
     assert restorer.estimate(lq, factors={"noise"})["blur"].method == "learned"
     restorer.restore(lq, blur=1.0, auto=True)
     assert restorer.stats["forward_calls"] == passes + 1
+
+
+def test_the_zoo_three_factor_estimator_reads_jpeg_quality_off_pixels_and_is_found_by_codec():
+    """``zoo:estimator-blur-noise-jpeg`` is what ``estimator="auto"`` finds for a blur + noise + JPEG model; its
+    network alone reads a decoded JPEG's quality near the truth, in order, and an uncompressed photo as barely
+    compressed (docs/estimation.md has its measured errors)."""
+    from cugan_lightning.estimation import find_estimator
+
+    codec = LevelCodec(names=("blur", "noise", "jpeg"), max_levels=(4.0, 50.0, 92.0))
+    learned = find_estimator("auto", codec)
+    assert learned is not None and learned.source.endswith("estimator-blur-noise-jpeg.pt")
+    assert learned.calibration is None  # no three-factor model ships to calibrate its blur for
+    read = [learned.estimate(_decoded_jpeg(data.astronaut(), q))["jpeg"].value for q in (20, 50, 80)]
+    assert read == sorted(read) and all(abs(r - q) <= 12 for r, q in zip(read, (20, 50, 80), strict=True))
+    assert learned.estimate(data.astronaut())["jpeg"].value >= 90

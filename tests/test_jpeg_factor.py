@@ -186,9 +186,11 @@ def test_dni_blends_three_factor_pairs_and_names_a_mixed_pair(ckpts, tmp_path, c
 def test_notebook_session_has_a_quality_slider(ckpts):
     image = libjpeg(center_crop(load_embedded_image("chelsea"), 32), 20)
     session = ModulationSession(ckpts["mse3"], ckpts["gan3"], image=image, alpha=1.0)
+    opened = dict(session.levels)  # the estimate of the zoo's blur + noise + JPEG estimator
     out = session.set(jpeg=20)
-    assert session.levels == {"blur": 0.0, "noise": 0.0, "jpeg": 20.0}
-    np.testing.assert_array_equal(out, load_restorer(ckpts["mse3"]).restore(image, jpeg=20))
+    assert session.levels == {**opened, "jpeg": 20.0}
+    given = {"blur": opened["blur"], "noise": opened["noise"], "jpeg": 20}
+    np.testing.assert_array_equal(out, load_restorer(ckpts["mse3"]).restore(image, **given))
     session.set(jpeg=4)  # between "none" and the lowest quality: the lowest
     assert session.levels["jpeg"] == 10
     pytest.importorskip("ipywidgets")

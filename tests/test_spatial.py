@@ -295,11 +295,12 @@ def test_cugan_restore_takes_maps_and_writes_nothing_for_a_bad_one(tmp_path, ckp
         capsys.readouterr().err, "must have shape (2, H, W) for the factors ['blur', 'noise']"
     )
     three = [str(tmp_path / "in.png"), "--model", str(ckpts["mse3"]), "-o", str(tmp_path / "c.png")]
-    assert (
-        restore_main([*three, "--map", "noise=auto"]) != 0
-    )  # the zoo has no estimator for blur, noise, jpeg
+    assert restore_main([*three, "--map", "noise=auto"]) == 0  # the zoo's blur + noise + JPEG estimator
+    capsys.readouterr()
+    four = [str(tmp_path / "in.png"), "--model", str(ckpts["mse4"]), "-o", str(tmp_path / "d.png")]
+    assert restore_main([*four, "--map", "noise=auto"]) != 0  # the zoo has no estimator with a Poisson factor
     assert_one_line_error(capsys.readouterr().err, "--map noise=auto needs a learned level estimator")
-    assert not (tmp_path / "c.png").exists()
+    assert not (tmp_path / "d.png").exists()
 
 
 def test_onnx_with_a_map_input_matches_pytorch_at_other_sizes(tmp_path, ckpts):

@@ -24,8 +24,9 @@ import torch
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from .. import zoo
 from ..checkpoint.find import find_baselines, find_runs
-from ..estimation import find_estimator
+from ..estimation import LearnedEstimator, find_estimator, load_estimator
 from ..evaluation.curve import write_curve
 from ..evaluation.metrics import ImageScorer, check_metric_names
 from ..evaluation.models import (
@@ -43,6 +44,7 @@ from ..evaluation.runner import (
     PROTOCOLS,
     EvalResult,
     check_protocol,
+    estimate_alone,
     evaluate,
     example_rows,
     load_test_images,
@@ -91,6 +93,8 @@ class Plan:
     protocol: str = "paper"
     channels: int = 3
     """The image channels every model reads (1: gray models, scored on gray references)."""
+    estimator: LearnedEstimator | None = None
+    """``blind=FILE`` with no model: a level estimator measured alone (:func:`estimate_alone`)."""
 
 
 def prepare(cfg: DictConfig) -> Plan:
@@ -120,9 +124,11 @@ def prepare(cfg: DictConfig) -> Plan:
             raise ConfigError(f"models {clash} are also the names of found baselines; rename them")
         models_cfg.update(baselines)
     specs = parse_models(models_cfg)
-    if not specs:
+    alone = _estimator_alone(cfg) if not specs else None
+    if not specs and alone is None:
         raise ConfigError(
-            "no model to evaluate: give models.NAME=PATH (a .ckpt / .safetensors) or baselines=FOLDER"
+            "no model to evaluate: give models.NAME=PATH (a .ckpt / .safetensors) or baselines=FOLDER, "
+            "or blind=FILE alone to measure a level estimator"
         )
     if cfg.modulation_map.enabled:
         check_metric_names([cfg.modulation_map.metric])
@@ -161,7 +167,26 @@ def prepare(cfg: DictConfig) -> Plan:
                     raise ValueError(f"setting {setting.name} for models.{model.name}: {err}") from None
     channels = image_channels(models)
     images = load_test_images(cfg.data.test_dir, cfg.data.crop, channels)
-    return Plan(settings, models, scorer, images, device, protocol, channels)
+    return Plan(settings, models, scorer, images, device, protocol, channels, alone)
+
+
+def _estimator_alone(cfg: DictConfig) -> LearnedEstimator | None:
+    """``blind=FILE`` (or ``zoo:NAME``) and no model: the estimator to measure alone; None without ``blind``."""
+    blind = str(cfg.get("blind") or "")
+    if not blind:
+        return None
+    if blind in ("auto", "classical"):
+        raise ConfigError(
+            f"blind={blind} estimates levels for a model's codec, and no model is given: add "
+            "models.NAME=PATH, or measure a level estimator alone with blind=FILE (or zoo:NAME)"
+        )
+    return load_estimator(zoo.model_path(blind))
+
+
+def _estimator_name(reference: str) -> str:
+    """The estimation table's name for an estimator measured alone: its zoo name or its file's stem."""
+    text = str(reference)
+    return text.removeprefix(zoo.PREFIX) if zoo.is_zoo_reference(text) else Path(text).stem
 
 
 def _model_file(model: EvalModel) -> str | None:
@@ -324,6 +349,11 @@ def run(cfg: DictConfig) -> dict:
         device=plan.device, batch_size=int(cfg.batch_size), seed=int(cfg.seed), progress=log.info,
         protocol=plan.protocol,
     )  # fmt: skip
+    if plan.estimator is not None:  # blind=FILE alone: its error per factor, no restoration
+        result.estimates += estimate_alone(
+            plan.estimator, plan.images, plan.settings, name=_estimator_name(cfg.blind),
+            seed=int(cfg.seed), protocol=plan.protocol, progress=log.info,
+        )  # fmt: skip
     maps: list[ModulationMap] = []
     if cfg.modulation_map.enabled:
         # one map per network (the estimation table reads a blind row's from the row it was made from)

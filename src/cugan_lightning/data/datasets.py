@@ -226,14 +226,16 @@ class IterationBatchSampler(Sampler[list[int]]):
             yield list(range(base, base + self.batch_size))
 
 
-def center_crop(array: np.ndarray, size: int | None, multiple: int = 4) -> np.ndarray:
-    """Central crop to at most ``size`` (None: whole image), trimmed to a multiple of ``multiple``."""
+def center_crop(array: np.ndarray, size: int | None, multiple: int = 4, align: int = 1) -> np.ndarray:
+    """Central crop to at most ``size`` (None: whole image), trimmed to a multiple of ``multiple``, its corner
+    moved up and left to a multiple of ``align`` (8: the crop keeps a JPEG's 8x8 block grid)."""
     height, width = array.shape[:2]
     crop_h = min(height, size) if size else height
     crop_w = min(width, size) if size else width
     crop_h -= crop_h % multiple
     crop_w -= crop_w % multiple
     top, left = (height - crop_h) // 2, (width - crop_w) // 2
+    top, left = top - top % align, left - left % align
     return array[top : top + crop_h, left : left + crop_w]
 
 

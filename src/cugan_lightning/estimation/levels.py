@@ -1,12 +1,13 @@
 """Every factor of a codec estimated at once, each by the best source there is for it (docs/estimation.md).
 
-- JPEG quality: read exactly off the file's tables when the image came from a JPEG file; otherwise the learned
-  estimator (from pixels); a codec without a JPEG factor is never asked.
+- JPEG quality: read exactly off the file's tables when the image came from a JPEG file; otherwise off the
+  quantisation steps its pixels still carry (a decoded JPEG kept as PNG), and where they name no quality the
+  learned estimator; a codec without a JPEG factor is never asked.
 - Noise: the learned estimator where there is one, else the patch-PCA estimator (on luma for a JPEG file).
 - Blur: the learned estimator; without one there is no blind blur estimate, and the estimate says so.
 
-Large images are estimated on their central ``MAX_SIDE`` x ``MAX_SIDE`` crop: the factors are global, and the
-crop keeps an estimate under a second on a CPU.
+Large images are estimated on their central ``MAX_SIDE`` x ``MAX_SIDE`` crop (:func:`estimate_crop`, on the
+8x8 grid a JPEG was written on): the factors are global, and the crop keeps an estimate under a second on a CPU.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from PIL import Image
 from ..data.datasets import center_crop
 from ..degradations import LevelCodec
 from .common import Estimate
-from .jpeg import jpeg_quality_from_file
+from .jpeg import jpeg_quality_from_file, jpeg_quality_from_pixels
 from .learned import LearnedEstimator
 from .noise import noise_pca
 
-__all__ = ["MAX_SIDE", "estimate_levels", "to_rgb_float"]
+__all__ = ["MAX_SIDE", "estimate_crop", "estimate_levels", "to_rgb_float"]
 
 MAX_SIDE = 1024
 
@@ -50,6 +51,12 @@ def to_rgb_float(image: Any) -> np.ndarray:
     return np.clip(rgb.astype(np.float32) / scale, 0.0, 1.0)
 
 
+def estimate_crop(rgb: np.ndarray) -> np.ndarray:
+    """The central ``MAX_SIDE`` x ``MAX_SIDE`` pixels of ``rgb`` ``(H, W, 3)`` that estimates read, its corner on
+    a multiple of 8 (a JPEG's block grid)."""
+    return center_crop(rgb, MAX_SIDE, multiple=1, align=8)
+
+
 def _is_jpeg(source: str | Path | Image.Image | None) -> bool:
     if source is None:
         return False
@@ -67,7 +74,7 @@ def estimate_levels(
 ) -> dict[str, Estimate]:
     """Each factor of ``codec`` estimated blind, in its physical units. ``source``: the file (or the opened
     PIL image) the image came from, whose JPEG tables give the quality exactly."""
-    rgb = center_crop(to_rgb_float(image), MAX_SIDE, multiple=1)
+    rgb = estimate_crop(to_rgb_float(image))
     if learned is not None and tuple(learned.codec.names) != tuple(codec.names):
         raise ValueError(
             f"the level estimator estimates {list(learned.codec.names)} but the model's factors are "
@@ -78,9 +85,13 @@ def estimate_levels(
     out: dict[str, Estimate] = {}
     for index, name in enumerate(codec.names):
         estimate = from_network.get(name)
-        if name == "jpeg" and source is not None:
-            read = jpeg_quality_from_file(source)
-            estimate = read if read.value is not None or estimate is None else estimate
+        if name == "jpeg":  # the file's tables, else the steps left in the pixels, else the network
+            read = jpeg_quality_from_file(source) if source is not None else None
+            if read is None or read.value is None:
+                read = jpeg_quality_from_pixels(rgb)
+            # steps that name a quality win; none found (never compressed, or off the grid since) defers to
+            # the network, which reads the artefacts wherever they are
+            estimate = read if read.value or estimate is None else estimate
         if name == "noise" and estimate is None:
             estimate = noise_pca(rgb, luma=_is_jpeg(source))
         if estimate is None:
@@ -89,6 +100,6 @@ def estimate_levels(
             )
         if estimate.value is not None:  # a valid level of the codec, so that it can drive the sliders
             low, high, _ = codec.slider(index)
-            estimate = replace(estimate, value=codec.snap(name, min(max(estimate.value, low), high)))
+            estimate = replace(estimate, value=min(max(codec.snap(name, estimate.value), low), high))
         out[name] = estimate
     return out

@@ -18,6 +18,8 @@ from ..data.datasets import ImageSource
 from ..data.embedded import load_embedded
 from ..data.io import to_float
 from ..degradations import GRID_FACTORS, degrade_fixed
+from ..estimation import LearnedEstimator, estimate_levels
+from ..estimation.levels import estimate_crop, to_rgb_float
 from .metrics import ImageScorer
 from .models import EvalModel
 from .settings import Setting, as_settings, parse_settings
@@ -27,6 +29,7 @@ __all__ = [
     "EvalResult",
     "check_protocol",
     "degraded_inputs",
+    "estimate_alone",
     "evaluate",
     "example_rows",
     "load_test_images",
@@ -219,6 +222,39 @@ def evaluate(
             progress(f"image {number}/{len(images)} ({name}) scored")
     result.total_seconds = time.perf_counter() - start
     return result
+
+
+def estimate_alone(
+    estimator: LearnedEstimator,
+    images: Sequence[tuple[str, np.ndarray]],
+    settings: Sequence[Setting],
+    *,
+    name: str,
+    seed: int = 0,
+    protocol: str = "paper",
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """A level estimator without a restorer: the levels read off the pixels of every (image, setting) input,
+    made as :func:`evaluate` makes them, beside the true ones (the rows of :attr:`EvalResult.estimates`). Model
+    ``name``: each input estimated as ``--auto`` estimates a PNG file (no file tables for JPEG, and no restorer
+    to settle a noise-free blur); ``name_network``: the network's reading alone."""
+    settings = as_settings(settings)
+    rows = []
+    for number, (image, array) in enumerate(images, 1):
+        gt = torch.from_numpy(to_float(array)).permute(2, 0, 1).contiguous()
+        for setting, lq in zip(settings, degraded_inputs(gt, image, settings, seed, protocol), strict=True):
+            for model, found in (
+                (name, estimate_levels(lq, estimator.codec, estimator)),
+                (f"{name}_network", estimator.estimate(estimate_crop(to_rgb_float(lq)))),
+            ):
+                rows += [
+                    {"image": image, "setting": setting.name, "model": model, "factor": factor,
+                     "true": setting.level(factor), "estimate": estimate.value}
+                    for factor, estimate in found.items()
+                ]  # fmt: skip
+        if progress is not None:
+            progress(f"image {number}/{len(images)} ({image}) estimated")
+    return rows
 
 
 @torch.no_grad()

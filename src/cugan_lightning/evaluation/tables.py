@@ -12,7 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..atomic import write_bytes_atomic
+from ..degradations.factors import lookup
 from .metrics import HIGHER_IS_BETTER
 from .models import BLIND_SUFFIX, EvalModel
 from .settings import Setting
@@ -197,7 +200,21 @@ def write_text(path: str | Path, text: str) -> Path:
     return write_bytes_atomic(path, text.encode())
 
 
-UNITS = {"blur": "px", "noise": "0..255", "jpeg": "quality", "poisson": "0..255 at white", "motion": "px"}
+UNITS = {
+    "blur": "px",
+    "noise": "0..255",
+    "jpeg": "quality; none = 102",
+    "poisson": "0..255 at white",
+    "motion": "px",
+}
+
+
+def _linear(factor: str, level: float) -> float:
+    """A level on its factor's linear scale, where estimate errors are measured: the level itself, but a JPEG
+    quality ``q`` is ``102 - q`` and no compression 0 (so that reading quality 98 on an uncompressed input is an
+    error of 4 units, as 98 for 100 would be, not of 98)."""
+    internal = lookup(factor)().to_internal(torch.tensor([float(level)], dtype=torch.float64), validate=False)
+    return float(internal[0])
 
 
 def estimation_tables(
@@ -208,14 +225,15 @@ def estimation_tables(
 ) -> tuple[str, dict[str, Any]]:
     """For each blind row: the mean absolute error of each estimated factor per setting (a factor that got no
     estimate counts as level 0), and ``metric`` at the estimated levels minus ``metric`` at the true levels;
-    with ``best_gaps`` (the modulation maps' best-z gap per model and setting) those beside them."""
+    with ``best_gaps`` (the modulation maps' best-z gap per model and setting) those beside them. An estimator
+    measured alone (estimates of a name with no scores) gets the errors only."""
     best_gaps = best_gaps or {}
     means = mean_scores(rows)
     errors: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for item in estimates:
         estimate = item["estimate"] if item["estimate"] is not None else 0.0
         errors[(item["model"], item["setting"], item["factor"])].append(
-            abs(float(estimate) - float(item["true"]))
+            abs(_linear(item["factor"], estimate) - _linear(item["factor"], item["true"]))
         )
     blind_models = sorted({item["model"] for item in estimates})
     blocks, data = [], {}
@@ -224,28 +242,30 @@ def estimation_tables(
         settings = list(dict.fromkeys(item["setting"] for item in estimates if item["model"] == blind))
         factors = list(dict.fromkeys(item["factor"] for item in estimates if item["model"] == blind))
         body, table = [], {}
+        restored = any(model == blind for model, _, _ in means)  # else an estimator measured alone
         for setting in [*settings, "mean"]:
             chosen = settings if setting == "mean" else [setting]
             cells = {}
             for factor in factors:
                 values = [e for s in chosen for e in errors[(blind, s, factor)]]
                 cells[factor] = math.fsum(values) / len(values)
-            gaps = [means[(blind, s, metric)][0] - means[(told, s, metric)][0] for s in chosen]
-            cells["gap"] = math.fsum(gaps) / len(gaps)
+            if restored:
+                gaps = [means[(blind, s, metric)][0] - means[(told, s, metric)][0] for s in chosen]
+                cells["gap"] = math.fsum(gaps) / len(gaps)
             best = [best_gaps[(told, s)] for s in chosen if (told, s) in best_gaps]
             cells["best_z_gap"] = math.fsum(best) / len(best) if best and len(best) == len(chosen) else None
             table[setting] = cells
-            row = [setting, *(f"{cells[f]:.2f}" for f in factors), f"{cells['gap']:+.2f}"]
+            row = [setting, *(f"{cells[f]:.2f}" for f in factors)]
+            row += [f"{cells['gap']:+.2f}"] if restored else []
             body.append(row + ([format_value(cells["best_z_gap"], metric)] if best_gaps else []))
-        header = [
-            "setting",
-            *(f"{f} MAE ({UNITS.get(f, '')})" for f in factors),
-            f"{metric}: estimated - true",
-        ]
+        header = ["setting", *(f"{f} MAE ({UNITS.get(f, '')})" for f in factors)]
+        header += [f"{metric}: estimated - true"] if restored else []
         header += ["best z - true z (modulation map)"] if best_gaps else []
-        blocks.append(
-            f"### Blind levels: {told} at the levels estimated from each input ({blind})\n\n"
-            + markdown_table(header, body)
+        title = (
+            f"Blind levels: {told} at the levels estimated from each input ({blind})"
+            if restored
+            else f"Level estimator {blind} alone: the levels it reads off each input's pixels"
         )
+        blocks.append(f"### {title}\n\n" + markdown_table(header, body))
         data[blind] = table
     return "\n\n".join(blocks), data

@@ -48,7 +48,7 @@ from ..estimation import (
     find_estimator,
 )
 from ..estimation.consistency import SIDE as CONSISTENCY_SIDE
-from ..estimation.levels import to_rgb_float
+from ..estimation.levels import estimate_crop, to_rgb_float
 from .images import (
     PREVIEW_SIDE,
     SCALED_FACTORS,
@@ -130,10 +130,11 @@ class Restorer:
         the file it came from, whose JPEG tables give the quality exactly. The blur of a photo without noise is
         where this model stops explaining it (:mod:`~cugan_lightning.estimation.consistency`: up to 17 passes
         over its central 256x256 pixels; only when ``factors``, the factors wanted, leave blur in)."""
-        estimates = estimate_levels(image, self.codec, self.estimator, source)
+        rgb = estimate_crop(to_rgb_float(image))  # converted once, for both
+        estimates = estimate_levels(rgb, self.codec, self.estimator, source)
         if (factors is not None and "blur" not in factors) or not consistency_applies(estimates):
             return estimates
-        x = model_input(center_crop(to_rgb_float(image), CONSISTENCY_SIDE, multiple=1), False, self.channels)
+        x = model_input(center_crop(rgb, CONSISTENCY_SIDE, multiple=1), False, self.channels)
         return blur_by_consistency(
             estimates,
             x,

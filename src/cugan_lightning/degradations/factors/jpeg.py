@@ -83,9 +83,13 @@ class Jpeg(Factor):
         return 0.0, 100.0, 1.0
 
     def snap(self, value: float) -> float:
-        """A quality between 0 and the lowest one becomes the lowest."""
-        if 0 < value < (low := self.quality_range()[0]):
+        """A quality between 0 and the lowest one becomes the lowest; one above 100 (an estimate between
+        quality 100 and none on the codec's linear scale) becomes the nearer of them: over 101, none (0)."""
+        low, high = self.quality_range()
+        if 0 < value < low:
             return low
+        if value > high:
+            return 0.0 if value > (high + QUALITY_REF) / 2 else high
         return float(value)
 
     def check_level(self, value: float) -> None:

@@ -18,6 +18,7 @@ and the estimate says so.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -45,9 +46,18 @@ MIN_AGREE = 0.8
 _QUALITIES = torch.arange(1, 101)
 
 
+@functools.cache
 def _ijg_tables() -> tuple[torch.Tensor, torch.Tensor]:
+    """libjpeg's luma and chroma tables ``(100, 64)`` for qualities 1..100 (made once; not to be written to)."""
     luma, chroma = quality_tables(_QUALITIES)
     return luma.reshape(100, 64), chroma.reshape(100, 64)
+
+
+@functools.cache
+def _step_candidates() -> torch.Tensor:
+    """``(64, 100)``: each frequency's luma step in every IJG table, the largest first (coefficients on a step
+    sit on its divisors too, so the largest that fits is the step)."""
+    return _ijg_tables()[0].T.sort(dim=1, descending=True).values.float()
 
 
 def jpeg_quality_from_tables(tables: Mapping[int, Sequence[int]]) -> Estimate:
@@ -96,22 +106,26 @@ def jpeg_quality_from_file(path: str | Path | Image.Image) -> Estimate:
             image.close()
 
 
-def _luma_coefficients(rgb: np.ndarray, top: int, left: int) -> torch.Tensor:
-    """The orthonormal 8x8 DCT coefficients ``(blocks, 64)`` (natural order) of the level-shifted luma (0..255
-    less 128, libjpeg's weights) of ``rgb`` ``(H, W, 3)`` in [0, 1], on the grid that starts at ``(top, left)``."""
-    y = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)) * 255.0
-    y = y[..., 0] * 0.299 + y[..., 1] * 0.587 + y[..., 2] * 0.114 - 128.0
-    y = y[top:, left:]
-    height, width = (y.shape[0] // 8) * 8, (y.shape[1] // 8) * 8
-    blocks = y[:height, :width].reshape(height // 8, 8, width // 8, 8).permute(0, 2, 1, 3).reshape(-1, 8, 8)
-    rgb = torch.from_numpy(np.ascontiguousarray(rgb[top : top + height, left : left + width]))
-    clipped = (rgb <= 0) | (rgb >= 1)  # decoding clips what overshoots 0..255: those blocks are off the steps
-    clipped = clipped.any(dim=-1).reshape(height // 8, 8, width // 8, 8).any(dim=3).any(dim=1).reshape(-1)
-    blocks = blocks[~clipped]
+def _luma(rgb: np.ndarray) -> torch.Tensor:
+    """The level-shifted luma (0..255 less 128, libjpeg's weights) of ``rgb`` ``(H, W, 3)`` in [0, 1]."""
+    y = torch.from_numpy(np.ascontiguousarray(rgb[..., :3], dtype=np.float32)) * 255.0
+    return y[..., 0] * 0.299 + y[..., 1] * 0.587 + y[..., 2] * 0.114 - 128.0
+
+
+def _luma_coefficients(y: torch.Tensor, clipped: torch.Tensor, top: int, left: int) -> torch.Tensor:
+    """The orthonormal 8x8 DCT coefficients ``(blocks, 64)`` (natural order) of luma ``y`` on the grid that
+    starts at ``(top, left)``, leaving out the blocks with a ``clipped`` pixel."""
+    height, width = ((y.shape[0] - top) // 8) * 8, ((y.shape[1] - left) // 8) * 8
+
+    def blocks_of(x: torch.Tensor) -> torch.Tensor:
+        x = x[top : top + height, left : left + width]
+        return x.reshape(height // 8, 8, width // 8, 8).permute(0, 2, 1, 3).reshape(-1, 64)
+
+    blocks = blocks_of(y)[~blocks_of(clipped).any(dim=1)]
     if blocks.shape[0] > MAX_BLOCKS:  # evenly spread over the image
         blocks = blocks[torch.linspace(0, blocks.shape[0] - 1, MAX_BLOCKS).round().long()]
     dct = _dct_matrix(torch.device("cpu"))
-    return (dct @ blocks @ dct.T).reshape(-1, 64)
+    return (dct @ blocks.reshape(-1, 8, 8) @ dct.T).reshape(-1, 64)
 
 
 def _steps(coefficients: torch.Tensor) -> dict[int, int]:
@@ -119,8 +133,7 @@ def _steps(coefficients: torch.Tensor) -> dict[int, int]:
     IJG table that :data:`ON_STEP` of the coefficients at least half a step from zero sit on, within a pixel's
     rounding; 1 where none fits though :data:`MIN_COEFFICIENTS` are clearly away from zero (no quantisation that
     can be told from none); frequencies with too few coefficients away from zero are left out."""
-    # the largest first (the coefficients sit on a step's divisors too): (64, 100) candidates, one per quality
-    candidates = _ijg_tables()[0].T.sort(dim=1, descending=True).values.float()
+    candidates = _step_candidates()
     found = {}
     for first in range(0, 64, 8):  # eight frequencies at a time: (8, 100, blocks) at most
         q = candidates[first : first + 8, :, None]
@@ -139,14 +152,13 @@ def _steps(coefficients: torch.Tensor) -> dict[int, int]:
     return found
 
 
-def _grid_offset(rgb: np.ndarray) -> tuple[int, int]:
-    """Where JPEG's 8x8 blocks start: the row and column offsets (0..7) whose block edges differ most."""
-    y = rgb[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+def _grid_offset(y: torch.Tensor) -> tuple[int, int]:
+    """Where JPEG's 8x8 blocks start in luma ``y`` (at least 16 pixels a side): the row and column offsets
+    (0..7) whose block edges differ most."""
     offsets = []
     for axis in (0, 1):
-        edges = np.abs(np.diff(y, axis=axis)).mean(axis=1 - axis)  # mean jump between line i and i + 1
-        energy = [edges[(r - 1) % 8 :: 8].mean() if edges[(r - 1) % 8 :: 8].size else 0.0 for r in range(8)]
-        offsets.append(int(np.argmax(energy)))
+        edges = y.double().diff(dim=axis).abs().mean(dim=1 - axis)  # mean jump between line i and i + 1
+        offsets.append(max(range(8), key=lambda r, e=edges: float(e[(r - 1) % 8 :: 8].mean())))
     return offsets[0], offsets[1]
 
 
@@ -157,9 +169,11 @@ def jpeg_quality_from_pixels(rgb: np.ndarray) -> Estimate:
     if min(rgb.shape[:2]) < 16:
         return Estimate("jpeg", None, PIXEL_METHOD, note="the image is under 16x16 pixels: too small")
     ijg_luma = _ijg_tables()[0]
-    best: tuple[int, float, int, dict[int, int]] | None = None
-    for top, left in dict.fromkeys([(0, 0), _grid_offset(rgb)]):
-        steps = _steps(_luma_coefficients(rgb, top, left))
+    y = _luma(rgb)
+    clipped = torch.from_numpy(((rgb[..., :3] <= 0) | (rgb[..., :3] >= 1)).any(axis=-1))  # decoding clips
+    best: tuple[int, float, int, dict[int, int]] | None = None  # what overshoots 0..255: off the steps
+    for top, left in dict.fromkeys([(0, 0), _grid_offset(y)]):
+        steps = _steps(_luma_coefficients(y, clipped, top, left))
         if len(steps) < MIN_STEPS:
             continue
         keys, read = torch.tensor(list(steps)), torch.tensor(list(steps.values()))

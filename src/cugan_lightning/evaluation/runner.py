@@ -243,9 +243,10 @@ def estimate_alone(
     for number, (image, array) in enumerate(images, 1):
         gt = torch.from_numpy(to_float(array)).permute(2, 0, 1).contiguous()
         for setting, lq in zip(settings, degraded_inputs(gt, image, settings, seed, protocol), strict=True):
+            rgb = estimate_crop(to_rgb_float(lq))  # made once for both readings
             for model, found in (
-                (name, estimate_levels(lq, estimator.codec, estimator)),
-                (f"{name}_network", estimator.estimate(estimate_crop(to_rgb_float(lq)))),
+                (name, estimate_levels(rgb, estimator.codec, estimator)),
+                (f"{name}_network", estimator.estimate(rgb)),
             ):
                 rows += [
                     {"image": image, "setting": setting.name, "model": model, "factor": factor,

@@ -22,6 +22,7 @@ from cugan_lightning.estimation import (
     jpeg_quality_from_file,
     jpeg_quality_from_tables,
 )
+from cugan_lightning.estimation.consistency import DENOISED_BELOW
 
 
 def _jpeg(image: np.ndarray, **save) -> Image.Image:
@@ -463,6 +464,39 @@ def test_blur_by_consistency_stops_a_quarter_pixel_under_where_the_restoration_s
         assert "blurred at least that much, or too smooth to tell" in found["blur"].note
 
 
+def test_a_noisy_photo_read_as_little_blur_is_searched_once_denoised():
+    """With noise, a learned blur under DENOISED_BELOW is searched on the photo restored at blur 0 and the
+    estimated noise (denoised, its own blur kept), at noise 0; more learned blur stands, with no pass."""
+    sharp = torch.from_numpy(data.astronaut()[100:196, 180:276].astype(np.float32) / 255).permute(2, 0, 1)[
+        None
+    ]
+    codec, seen = LevelCodec(), []
+
+    def restore(x: torch.Tensor, levels: dict[str, float]) -> torch.Tensor:
+        seen.append((levels["blur"], levels["noise"]))
+        return _explains_up_to(sharp, 1.0, [])(x, levels)
+
+    noisy = gaussian_blur(sharp, 1.0) + 0.06 * torch.randn(
+        sharp.shape, generator=torch.Generator().manual_seed(0)
+    )
+    read = {"blur": Estimate("blur", 1.0, "learned"), "noise": Estimate("noise", 15.0, "learned")}
+    assert consistency_applies(read)
+    found = blur_by_consistency(read, noisy, codec, restore)
+    assert found["noise"] is read["noise"]
+    assert found["blur"].method == "consistency" and "denoised" in found["blur"].note
+    assert (
+        found["blur"].value == 0.75
+    )  # the jump at 1.25, seen from the denoised photo; a quarter pixel under 1
+    assert seen[0] == (0.0, 15.0)  # denoised once at the estimated noise, then searched at noise 0
+    assert seen[1:] == [(0.25 * k, 0.0) for k in range(0, 6)]
+    seen.clear()
+    more = {**read, "blur": Estimate("blur", DENOISED_BELOW, "learned")}
+    assert not consistency_applies(more) and blur_by_consistency(more, noisy, codec, restore) is more
+    assert seen == []
+    flat = torch.full((1, 3, 64, 64), 0.5)  # denoised flat: no jump anywhere, and the learned reading stands
+    assert blur_by_consistency(read, flat, codec, lambda x, levels: x) is read
+
+
 def test_blur_by_consistency_leaves_noisy_tiny_and_blurless_inputs_alone():
     calls: list[float] = []
     restore = _explains_up_to(torch.rand(1, 3, 64, 64), 1.0, calls)
@@ -492,7 +526,10 @@ def test_the_zoo_restorer_reads_a_noise_free_blur_where_it_stops_explaining_the_
     flat = restorer.estimate(np.full((64, 80, 3), 128, np.uint8))["blur"]  # no blur to see: said so
     assert flat.method == "consistency" and flat.value == 4.0 and "too smooth to tell" in flat.note
     noisy = degrade_fixed(gt, 2.0, 15.0, "astronaut").permute(1, 2, 0).numpy()
-    assert restorer.estimate(noisy)["blur"].method == "learned"  # noise: the learned estimate stands
+    assert restorer.estimate(noisy)["blur"].method == "learned"  # noise, and much blur: the learned estimate
+    little = degrade_fixed(gt, 1.0, 15.0, "astronaut").permute(1, 2, 0).numpy()
+    denoised = restorer.estimate(little)["blur"]  # noise and little blur: searched once denoised
+    assert denoised.method == "consistency" and 0.5 <= denoised.value <= 1.0
     # no search when blur is not wanted: cugan-restore --noise auto --blur 1, restore(auto=True, blur=1)
     passes = restorer.stats["forward_calls"]
     assert restorer.estimate(lq, factors={"noise"})["blur"].method == "learned"

@@ -11,7 +11,8 @@ answer rather than an exception.
   off the steps a decoded JPEG's pixels still sit on (:mod:`.jpeg`).
 - every factor of a codec (blur, noise, JPEG from pixels): a small network trained on the restorer's own
   degradations (:mod:`.learned`, ``experiment=estimator_cpu``), with a per-region map.
-- ``blur`` of a photo without noise: where the restorer itself stops explaining the input (:mod:`.consistency`).
+- ``blur`` of a photo without noise, or of a noisy one read as little blur (denoised first): where the restorer
+  itself stops explaining the input (:mod:`.consistency`).
 """
 
 from __future__ import annotations

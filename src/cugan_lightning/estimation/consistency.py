@@ -1,4 +1,4 @@
-"""The blur of a noise-free photo, read off the restorer itself (docs/estimation.md, "Blur by consistency").
+"""The blur of a photo, read off the restorer itself (docs/estimation.md, "Blur by consistency").
 
 A restorer told blur ``b`` returns an image which, blurred again by ``b``, should give back the input it was given
 (the input denoised at blur 0, so that what noise there is does not count). While ``b`` is at most the photo's
@@ -7,8 +7,11 @@ the input, and the restorer's answer, blurred, drifts away from it quickly. So t
 drift first jumps, and the estimate sits a quarter pixel under it, because reading too much blur costs a
 restoration far more than reading too little.
 
-Used where the noise estimate is under :data:`NOISE_BELOW`: with noise, the drift grows smoothly and the jump is
-lost (measured: the learned estimate does better there). The thresholds were chosen on McMaster18 with the zoo's
+Used as it is where the noise estimate is under :data:`NOISE_BELOW`: with noise, the drift grows smoothly and
+the jump is lost. Where there is noise and the learned estimate reads little blur (under :data:`DENOISED_BELOW`,
+where it cannot tell blur 0 from blur 1), the same search runs on the photo denoised by the restorer itself
+(restored at blur 0 and the estimated noise), whose blur is the photo's own; where the learned estimate reads
+more, it stands (measured: it does better there). The thresholds were chosen on McMaster18 with the zoo's
 ``cunet-blur-noise``, never on a test set.
 """
 
@@ -25,16 +28,26 @@ from ..degradations import LevelCodec
 from ..degradations.blur import gaussian_blur
 from .common import Estimate
 
-__all__ = ["NOISE_BELOW", "blur_by_consistency", "consistency_applies", "consistency_drift"]
+__all__ = [
+    "DENOISED_BELOW",
+    "NOISE_BELOW",
+    "blur_by_consistency",
+    "consistency_applies",
+    "consistency_drift",
+]
 
 NOISE_BELOW = 3.0
-"""The search runs where the noise estimate is under this (0..255)."""
+"""The search runs on the photo itself where the noise estimate is under this (0..255) ..."""
+DENOISED_BELOW = 1.35
+"""... and, above it, on the photo denoised by the restorer where the learned blur estimate is under this (px)."""
 STEP = 0.25
 """Blur levels tried: 0, STEP, 2 * STEP, ... up to the codec's maximum."""
 JUMP = 1.6
 """A drift at least this many times the previous level's ..."""
 RISE = 2e-5
-"""... and at least this much above it (mean squared, on 0..1) is the jump."""
+"""... and at least this much above it (mean squared, on 0..1) is the jump ..."""
+DENOISED_RISE = 5e-5
+"""... or this much on a denoised photo."""
 MARGIN = 0.25
 """The estimate is the last level before the jump, less this (pixels)."""
 SIDE = 256
@@ -57,11 +70,35 @@ def consistency_drift(
     return float(torch.mean((reblurred - base)[inner] ** 2))
 
 
+def _mode(estimates: Mapping[str, Estimate]) -> str | None:
+    """ "photo" (noise under NOISE_BELOW), "denoised" (more noise, and a learned blur under DENOISED_BELOW) or None."""
+    noise, blur = estimates.get("noise"), estimates.get("blur")
+    if blur is None or noise is None or noise.value is None:
+        return None
+    if noise.value < NOISE_BELOW:
+        return "photo"
+    return "denoised" if blur.value is not None and blur.value < DENOISED_BELOW else None
+
+
 def consistency_applies(estimates: Mapping[str, Estimate]) -> bool:
     """Whether :func:`blur_by_consistency` would search: a blur factor, and noise estimated under
-    :data:`NOISE_BELOW`."""
-    noise = estimates.get("noise")
-    return "blur" in estimates and noise is not None and noise.value is not None and noise.value < NOISE_BELOW
+    :data:`NOISE_BELOW`, or more noise and a blur estimated under :data:`DENOISED_BELOW`."""
+    return _mode(estimates) is not None
+
+
+def _search(
+    x: Tensor, restore: Restore, levels: dict[str, float], top_level: float, rise: float
+) -> float | None:
+    """The last level before the drift jumps, less MARGIN; None where no level up to ``top_level`` jumps."""
+    base = restore(x, {**levels, "blur": 0.0}).float()
+    previous: float | None = None
+    # one level at a time, so that the search stops at the jump (a photo blurred by 2 px: 10 passes, not 17)
+    for b in np.arange(STEP, top_level + STEP / 2, STEP):
+        drift = consistency_drift(x, restore, levels, float(b), base)
+        if previous is not None and drift > JUMP * previous and drift - previous > rise:
+            return max(0.0, float(b) - STEP - MARGIN)
+        previous = drift
+    return None
 
 
 def blur_by_consistency(
@@ -69,30 +106,36 @@ def blur_by_consistency(
 ) -> dict[str, Estimate]:
     """``estimates`` with the blur found by consistency where it applies (:func:`consistency_applies`, and an
     image at least ``4 * BORDER`` pixels on a side); otherwise unchanged. ``x`` is the image ``(1, C, H, W)`` in
-    [0, 1] as the restorer takes it; the search looks at its central ``SIDE x SIDE`` pixels."""
-    if not consistency_applies(estimates) or min(x.shape[-2:]) < 4 * BORDER:
+    [0, 1] as the restorer takes it; the search looks at its central ``SIDE x SIDE`` pixels (denoised first where
+    the noise estimate is :data:`NOISE_BELOW` or more)."""
+    mode = _mode(estimates)
+    if mode is None or min(x.shape[-2:]) < 4 * BORDER:
         return estimates
     top, left = max(0, (x.shape[-2] - SIDE) // 2), max(0, (x.shape[-1] - SIDE) // 2)
     x = x[..., top : top + SIDE, left : left + SIDE]
     levels = {name: float(e.value or 0.0) for name, e in estimates.items() if name in codec.names}
     top_level = codec.max_levels[codec.names.index("blur")]
-    base = restore(x, {**levels, "blur": 0.0}).float()
-    found: float | None = None
-    previous: float | None = None
-    # one level at a time, so that the search stops at the jump (a photo blurred by 2 px: 10 passes, not 17)
-    for b in np.arange(STEP, top_level + STEP / 2, STEP):
-        drift = consistency_drift(x, restore, levels, float(b), base)
-        if previous is not None and drift > JUMP * previous and drift - previous > RISE:
-            found = max(0.0, float(b) - STEP - MARGIN)
-            break
-        previous = drift
-    if found is None:  # never a jump: a photo blurred that much, or a flat one, which says nothing about blur
-        found, note = (
-            top_level,
-            f"no level up to {top_level:g} stopped giving the photo back: blurred at least that much, or too smooth to tell",
+    if mode == "photo":
+        found = _search(x, restore, levels, top_level, RISE)
+        if (
+            found is None
+        ):  # never a jump: a photo blurred that much, or a flat one, which says nothing about blur
+            found, note = (
+                top_level,
+                f"no level up to {top_level:g} stopped giving the photo back: blurred at least that much, or too "
+                "smooth to tell",
+            )
+        else:
+            note = f"where restoring stops giving the photo back; used for noise under {NOISE_BELOW:g}"
+    else:  # the photo denoised at blur 0 keeps its own blur, and is searched as a photo without noise
+        x = restore(x, {**levels, "blur": 0.0}).float().clamp(0.0, 1.0)
+        found = _search(x, restore, {**levels, "noise": 0.0}, top_level, DENOISED_RISE)
+        if found is None:  # no jump: the learned reading of little blur stands
+            return estimates
+        note = (
+            "where restoring the photo, denoised, stops giving it back; used where the learned blur is under "
+            f"{DENOISED_BELOW:g} px"
         )
-    else:
-        note = f"where restoring stops giving the photo back; used for noise under {NOISE_BELOW:g}"
     return {
         **estimates,
         "blur": replace(estimates["blur"], value=round(found, 2), method="consistency", note=note),

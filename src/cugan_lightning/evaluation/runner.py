@@ -237,7 +237,7 @@ def estimate_alone(
     """A level estimator without a restorer: the levels read off the pixels of every (image, setting) input,
     made as :func:`evaluate` makes them, beside the true ones (the rows of :attr:`EvalResult.estimates`). Model
     ``name``: each input estimated as ``--auto`` estimates a PNG file (no file tables for JPEG, and no restorer
-    to settle a noise-free blur); ``name_network``: the network's reading alone."""
+    to settle a blur by consistency); ``name_network``: the network's reading alone."""
     settings = as_settings(settings)
     rows = []
     for number, (image, array) in enumerate(images, 1):

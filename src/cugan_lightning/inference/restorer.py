@@ -127,9 +127,10 @@ class Restorer:
         factors: Collection[str] | None = None,
     ) -> dict[str, Estimate]:
         """Every factor of the model's codec estimated blind from ``image`` (docs/estimation.md); ``source`` is
-        the file it came from, whose JPEG tables give the quality exactly. The blur of a photo without noise is
-        where this model stops explaining it (:mod:`~cugan_lightning.estimation.consistency`: up to 17 passes
-        over its central 256x256 pixels; only when ``factors``, the factors wanted, leave blur in)."""
+        the file it came from, whose JPEG tables give the quality exactly. The blur of a photo without noise, or
+        of a noisy one whose learned blur estimate is small, is where this model stops explaining it (denoised
+        first: :mod:`~cugan_lightning.estimation.consistency`, up to 18 passes over its central 256x256 pixels;
+        only when ``factors``, the factors wanted, leave blur in)."""
         rgb = estimate_crop(to_rgb_float(image))  # converted once, for both
         estimates = estimate_levels(rgb, self.codec, self.estimator, source)
         if (factors is not None and "blur" not in factors) or not consistency_applies(estimates):

@@ -71,7 +71,8 @@ def consistency_drift(
 
 
 def _mode(estimates: Mapping[str, Estimate]) -> str | None:
-    """ "photo" (noise under NOISE_BELOW), "denoised" (more noise, and a learned blur under DENOISED_BELOW) or None."""
+    """Where the search runs: on the ``photo`` (noise under NOISE_BELOW), ``denoised`` (more noise, and a learned
+    blur under DENOISED_BELOW), or nowhere (None)."""
     noise, blur = estimates.get("noise"), estimates.get("blur")
     if blur is None or noise is None or noise.value is None:
         return None

@@ -470,25 +470,29 @@ def test_a_noisy_photo_read_as_little_blur_is_searched_once_denoised():
     sharp = torch.from_numpy(data.astronaut()[100:196, 180:276].astype(np.float32) / 255).permute(2, 0, 1)[
         None
     ]
-    codec, seen = LevelCodec(), []
+    codec, seen, inputs = LevelCodec(), [], []
+    explains = _explains_up_to(sharp, 1.0, [])
 
     def restore(x: torch.Tensor, levels: dict[str, float]) -> torch.Tensor:
         seen.append((levels["blur"], levels["noise"]))
-        return _explains_up_to(sharp, 1.0, [])(x, levels)
+        inputs.append(x)
+        return explains(x, levels)
 
-    noisy = gaussian_blur(sharp, 1.0) + 0.06 * torch.randn(
-        sharp.shape, generator=torch.Generator().manual_seed(0)
-    )
+    noise = 0.06 * torch.randn(sharp.shape, generator=torch.Generator().manual_seed(0))
+    noisy = gaussian_blur(sharp, 1.0) + noise
     read = {"blur": Estimate("blur", 1.0, "learned"), "noise": Estimate("noise", 15.0, "learned")}
     assert consistency_applies(read)
     found = blur_by_consistency(read, noisy, codec, restore)
     assert found["noise"] is read["noise"]
     assert found["blur"].method == "consistency" and "denoised" in found["blur"].note
-    assert (
-        found["blur"].value == 0.75
-    )  # the jump at 1.25, seen from the denoised photo; a quarter pixel under 1
+    # the jump at 1.25, seen from the denoised photo: a quarter pixel under 1
+    assert found["blur"].value == 0.75
     assert seen[0] == (0.0, 15.0)  # denoised once at the estimated noise, then searched at noise 0
     assert seen[1:] == [(0.25 * k, 0.0) for k in range(0, 6)]
+    denoised = explains(noisy, {"blur": 0.0, "noise": 15.0})
+    assert torch.equal(inputs[0], noisy)  # the photo is what is denoised ...
+    # ... and every search pass sees the denoised one
+    assert all(torch.equal(x, denoised) for x in inputs[1:])
     seen.clear()
     more = {**read, "blur": Estimate("blur", DENOISED_BELOW, "learned")}
     assert not consistency_applies(more) and blur_by_consistency(more, noisy, codec, restore) is more

@@ -118,16 +118,14 @@ def blur_by_consistency(
     top_level = codec.max_levels[codec.names.index("blur")]
     if mode == "photo":
         found = _search(x, restore, levels, top_level, RISE)
-        if (
-            found is None
-        ):  # never a jump: a photo blurred that much, or a flat one, which says nothing about blur
-            found, note = (
-                top_level,
+        note = f"where restoring stops giving the photo back; used for noise under {NOISE_BELOW:g}"
+        if found is None:
+            # never a jump: a photo blurred that much, or a flat one, which says nothing about blur
+            found = top_level
+            note = (
                 f"no level up to {top_level:g} stopped giving the photo back: blurred at least that much, or too "
-                "smooth to tell",
+                "smooth to tell"
             )
-        else:
-            note = f"where restoring stops giving the photo back; used for noise under {NOISE_BELOW:g}"
     else:  # the photo denoised at blur 0 keeps its own blur, and is searched as a photo without noise
         x = restore(x, {**levels, "blur": 0.0}).float().clamp(0.0, 1.0)
         found = _search(x, restore, {**levels, "noise": 0.0}, top_level, DENOISED_RISE)

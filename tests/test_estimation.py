@@ -22,7 +22,6 @@ from cugan_lightning.estimation import (
     jpeg_quality_from_file,
     jpeg_quality_from_tables,
 )
-from cugan_lightning.estimation.consistency import DENOISED_BELOW
 
 
 def _jpeg(image: np.ndarray, **save) -> Image.Image:
@@ -142,6 +141,76 @@ def test_the_map_and_the_global_estimate_agree():
         LevelEstimator(cond_dim=0)
 
 
+def test_attention_pooling_starts_at_the_mean_and_weighs_each_location_by_its_softmax(tmp_path):
+    """Pooled by attention, an image's value is its map weighted by a softmax over the locations: at the zero
+    initialisation the plain mean, and where the weight head singles out one location, that location's value.
+    Its description travels with the file, and a mean-pooled estimator's description is as it always was."""
+    from cugan_lightning.degradations import LevelCodec
+    from cugan_lightning.estimation import LearnedEstimator, load_estimator, save_estimator
+    from cugan_lightning.networks import LevelEstimator
+
+    torch.manual_seed(0)
+    net = LevelEstimator(cond_dim=2, channels=4, depth=1, pooling="attention")
+    with torch.no_grad():  # a map inside [0, 1], where levels are not clamped
+        net.head.bias.fill_(0.5)
+    x = torch.rand(2, 3, 40, 36)
+    x[..., :20] = 0.5  # a flat half and a textured one: the map and the weights vary over the image
+    raw = net(x)
+    assert torch.allclose(net.pooled(x), raw.mean(dim=(2, 3)), atol=1e-6)
+    image = x[0].permute(1, 2, 0).numpy()
+    plain = LevelEstimator(cond_dim=2, channels=4, depth=1)
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("weight.")})
+    # at the start the per-pixel levels are the mean-pooled network's (plain smoothing), too
+    uniform = LearnedEstimator(net, LevelCodec()).level_maps(image, ("blur", "noise"))
+    reference = LearnedEstimator(plain, LevelCodec()).level_maps(image, ("blur", "noise"))
+    assert all(np.allclose(uniform[k], reference[k], atol=1e-5) for k in ("blur", "noise"))
+    # a weight head that reads the first feature channel, sharpened: pooling is the softmax-weighted map,
+    # computed here from the features themselves
+    with torch.no_grad():
+        net.weight.weight[:, 0] = 100.0
+        net.weight.bias.copy_(torch.tensor([0.3, -0.2]))
+    features = net.features(x - 0.5)
+    logits = 100.0 * features[:, :1] + torch.tensor([0.3, -0.2]).view(1, 2, 1, 1)
+    shares = torch.exp(logits - logits.amax(dim=(2, 3), keepdim=True))
+    shares = shares / shares.sum(dim=(2, 3), keepdim=True)
+    assert torch.allclose(net.pool_weights(x), shares, atol=1e-6)
+    assert torch.allclose(net.pooled(x), (raw * shares).sum(dim=(2, 3)), atol=1e-5)
+    assert shares.amax() > 3 * shares.amin()
+    assert not torch.allclose(net.pooled(x), raw.mean(dim=(2, 3)), atol=1e-4)
+    assert torch.allclose(net.global_z(x), net.pooled(x).clamp(0, 1))
+    # a mean-pooled network's shares are uniform
+    assert torch.allclose(plain.pool_weights(x), torch.full((2, 2, 10, 9), 1 / 90))
+    # per pixel, each neighbourhood leans on its trusted cells as the whole image does, and the smoothed map
+    # no longer matches plain smoothing
+    leaning = LearnedEstimator(net, LevelCodec()).level_maps(image, ("blur",))["blur"]
+    assert np.isfinite(leaning).all() and not np.allclose(leaning, reference["blur"], atol=1e-3)
+    levels = raw[0, 0].detach().clamp(0, 1) * 4  # a weighted mean of the cells' levels: inside their range
+    assert float(levels.min()) - 1e-4 <= leaning.min() and leaning.max() <= float(levels.max()) + 1e-4
+    assert "pooling" not in plain.config and net.config["pooling"] == "attention"
+    loaded = load_estimator(
+        save_estimator(LearnedEstimator(net, LevelCodec()), tmp_path / "a.pt", half=False)
+    )
+    assert loaded.net.config["pooling"] == "attention"
+    assert torch.allclose(loaded.net.pooled(x), net.pooled(x), atol=1e-6)
+    with pytest.raises(
+        ValueError, match=r"pooling must be one of \['mean', 'attention'\], or a list .*; got 'max'"
+    ):
+        LevelEstimator(pooling="max")
+    with pytest.raises(ValueError, match=r"a list of 2 of them \(one per factor\); got \['attention'\]"):
+        LevelEstimator(pooling=["attention"])
+    # one pooling per factor: blur by attention, noise by the plain mean, whatever the weight head says
+    mixed = LevelEstimator(cond_dim=2, channels=4, depth=1, pooling=["attention", "mean"])
+    mixed.load_state_dict(net.state_dict())
+    assert torch.allclose(mixed.pool_weights(x)[:, 0], shares[:, 0], atol=1e-6)
+    assert torch.allclose(mixed.pool_weights(x)[:, 1], torch.full((2, 10, 9), 1 / 90))
+    assert torch.allclose(mixed.pooled(x)[:, 1], raw[:, 1].mean(dim=(1, 2)), atol=1e-6)
+    assert mixed.config["pooling"] == ["attention", "mean"]
+    loaded = load_estimator(
+        save_estimator(LearnedEstimator(mixed, LevelCodec()), tmp_path / "m.pt", half=False)
+    )
+    assert torch.allclose(loaded.net.pooled(x), mixed.pooled(x), atol=1e-6)
+
+
 @pytest.mark.slow
 def test_estimator_trains_checkpoints_and_loads(tmp_path):
     import torch
@@ -225,7 +294,22 @@ def test_a_blur_calibration_maps_the_networks_estimate_and_travels_with_the_file
     from cugan_lightning import zoo
 
     shipped = load_estimator(zoo.resolve("zoo:estimator-blur-noise"))
-    assert shipped.calibration["blur"]["threshold"] == 1.0 and shipped.calibration["blur"]["scale"] == 1.35
+    blur = shipped.calibration["blur"]
+    assert (blur["threshold"], blur["scale"], blur["denoised_search_below"]) == (1.0, 1.35, 1.35)
+    assert shipped.denoised_search_below == 1.35 and "pooling" not in shipped.net.config
+    # the denoised search's threshold travels in the blur entry; a malformed one is named
+    searched = {"blur": {"threshold": 1.0, "scale": 1.35, "denoised_search_below": 1.35}}
+    assert LearnedEstimator(net, LevelCodec(), calibration=searched).denoised_search_below == 1.35
+    assert (
+        load_estimator(
+            save_estimator(LearnedEstimator(net, LevelCodec(), calibration=searched), tmp_path / "s.pt")
+        ).denoised_search_below
+        == 1.35
+    )
+    with pytest.raises(ValueError, match="denoised_search_below is a blur in pixels >= 0, got 'x'"):
+        LearnedEstimator(
+            net, LevelCodec(), calibration={"blur": {**calibration["blur"], "denoised_search_below": "x"}}
+        )
 
 
 # ------------------------------------------------------------------------------ every factor, and the tools
@@ -465,8 +549,10 @@ def test_blur_by_consistency_stops_a_quarter_pixel_under_where_the_restoration_s
 
 
 def test_a_noisy_photo_read_as_little_blur_is_searched_once_denoised():
-    """With noise, a learned blur under DENOISED_BELOW is searched on the photo restored at blur 0 and the
-    estimated noise (denoised, its own blur kept), at noise 0; more learned blur stands, with no pass."""
+    """With noise, and an estimator whose calibration asks for it, a learned blur under its
+    ``denoised_search_below`` is searched on the photo restored at blur 0 and the estimated noise (denoised, its
+    own blur kept), at noise 0; more learned blur stands, with no pass, and so does any without the threshold."""
+    below = 1.35
     sharp = torch.from_numpy(data.astronaut()[100:196, 180:276].astype(np.float32) / 255).permute(2, 0, 1)[
         None
     ]
@@ -481,8 +567,9 @@ def test_a_noisy_photo_read_as_little_blur_is_searched_once_denoised():
     noise = 0.06 * torch.randn(sharp.shape, generator=torch.Generator().manual_seed(0))
     noisy = gaussian_blur(sharp, 1.0) + noise
     read = {"blur": Estimate("blur", 1.0, "learned"), "noise": Estimate("noise", 15.0, "learned")}
-    assert consistency_applies(read)
-    found = blur_by_consistency(read, noisy, codec, restore)
+    assert consistency_applies(read, below) and not consistency_applies(read)
+    assert blur_by_consistency(read, noisy, codec, restore) is read and seen == []  # no threshold: no search
+    found = blur_by_consistency(read, noisy, codec, restore, below)
     assert found["noise"] is read["noise"]
     assert found["blur"].method == "consistency" and "denoised" in found["blur"].note
     # the jump at 1.25, seen from the denoised photo: a quarter pixel under 1
@@ -494,11 +581,12 @@ def test_a_noisy_photo_read_as_little_blur_is_searched_once_denoised():
     # ... and every search pass sees the denoised one
     assert all(torch.equal(x, denoised) for x in inputs[1:])
     seen.clear()
-    more = {**read, "blur": Estimate("blur", DENOISED_BELOW, "learned")}
-    assert not consistency_applies(more) and blur_by_consistency(more, noisy, codec, restore) is more
+    more = {**read, "blur": Estimate("blur", below, "learned")}
+    assert not consistency_applies(more, below)
+    assert blur_by_consistency(more, noisy, codec, restore, below) is more
     assert seen == []
     flat = torch.full((1, 3, 64, 64), 0.5)  # denoised flat: no jump anywhere, and the learned reading stands
-    assert blur_by_consistency(read, flat, codec, lambda x, levels: x) is read
+    assert blur_by_consistency(read, flat, codec, lambda x, levels: x, below) is read
 
 
 def test_blur_by_consistency_leaves_noisy_tiny_and_blurless_inputs_alone():
@@ -532,7 +620,9 @@ def test_the_zoo_restorer_reads_a_noise_free_blur_where_it_stops_explaining_the_
     noisy = degrade_fixed(gt, 2.0, 15.0, "astronaut").permute(1, 2, 0).numpy()
     assert restorer.estimate(noisy)["blur"].method == "learned"  # noise, and much blur: the learned estimate
     little = degrade_fixed(gt, 1.0, 15.0, "astronaut").permute(1, 2, 0).numpy()
-    denoised = restorer.estimate(little)["blur"]  # noise and little blur: searched once denoised
+    # noise and little blur: searched once denoised, as the shipped estimator's calibration asks
+    assert restorer.estimator.denoised_search_below == 1.35
+    denoised = restorer.estimate(little)["blur"]
     assert denoised.method == "consistency" and 0.5 <= denoised.value <= 1.0
     # no search when blur is not wanted: cugan-restore --noise auto --blur 1, restore(auto=True, blur=1)
     passes = restorer.stats["forward_calls"]

@@ -8,11 +8,11 @@ drift first jumps, and the estimate sits a quarter pixel under it, because readi
 restoration far more than reading too little.
 
 Used as it is where the noise estimate is under :data:`NOISE_BELOW`: with noise, the drift grows smoothly and
-the jump is lost. Where there is noise and the learned estimate reads little blur (under :data:`DENOISED_BELOW`,
-where it cannot tell blur 0 from blur 1), the same search runs on the photo denoised by the restorer itself
-(restored at blur 0 and the estimated noise), whose blur is the photo's own; where the learned estimate reads
-more, it stands (measured: it does better there). The thresholds were chosen on McMaster18 with the zoo's
-``cunet-blur-noise``, never on a test set.
+the jump is lost. Where there is noise, a learned estimator whose calibration names a ``denoised_search_below``
+(one that cannot tell blur 0 from blur 1 under noise, as the zoo's cannot: 1.35 px) has the same search run where
+it reads less blur than that, on the photo denoised by the restorer itself (restored at blur 0 and the estimated
+noise), whose blur is the photo's own; where it reads more, its reading stands (measured: it does better there).
+The thresholds were chosen on McMaster18 with the zoo's ``cunet-blur-noise``, never on a test set.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from ..degradations.blur import gaussian_blur
 from .common import Estimate
 
 __all__ = [
-    "DENOISED_BELOW",
     "NOISE_BELOW",
     "blur_by_consistency",
     "consistency_applies",
@@ -37,9 +36,7 @@ __all__ = [
 ]
 
 NOISE_BELOW = 3.0
-"""The search runs on the photo itself where the noise estimate is under this (0..255) ..."""
-DENOISED_BELOW = 1.35
-"""... and, above it, on the photo denoised by the restorer where the learned blur estimate is under this (px)."""
+"""The search runs on the photo itself where the noise estimate is under this (0..255)."""
 STEP = 0.25
 """Blur levels tried: 0, STEP, 2 * STEP, ... up to the codec's maximum."""
 JUMP = 1.6
@@ -70,21 +67,22 @@ def consistency_drift(
     return float(torch.mean((reblurred - base)[inner] ** 2))
 
 
-def _mode(estimates: Mapping[str, Estimate]) -> str | None:
+def _mode(estimates: Mapping[str, Estimate], denoised_below: float | None) -> str | None:
     """Where the search runs: on the ``photo`` (noise under NOISE_BELOW), ``denoised`` (more noise, and a learned
-    blur under DENOISED_BELOW), or nowhere (None)."""
+    blur under ``denoised_below``), or nowhere (None)."""
     noise, blur = estimates.get("noise"), estimates.get("blur")
     if blur is None or noise is None or noise.value is None:
         return None
     if noise.value < NOISE_BELOW:
         return "photo"
-    return "denoised" if blur.value is not None and blur.value < DENOISED_BELOW else None
+    searched = denoised_below is not None and blur.value is not None and blur.value < denoised_below
+    return "denoised" if searched else None
 
 
-def consistency_applies(estimates: Mapping[str, Estimate]) -> bool:
+def consistency_applies(estimates: Mapping[str, Estimate], denoised_below: float | None = None) -> bool:
     """Whether :func:`blur_by_consistency` would search: a blur factor, and noise estimated under
-    :data:`NOISE_BELOW`, or more noise and a blur estimated under :data:`DENOISED_BELOW`."""
-    return _mode(estimates) is not None
+    :data:`NOISE_BELOW`, or more noise and a blur estimated under ``denoised_below`` (px; None: never)."""
+    return _mode(estimates, denoised_below) is not None
 
 
 def _search(
@@ -103,13 +101,18 @@ def _search(
 
 
 def blur_by_consistency(
-    estimates: dict[str, Estimate], x: Tensor, codec: LevelCodec, restore: Restore
+    estimates: dict[str, Estimate],
+    x: Tensor,
+    codec: LevelCodec,
+    restore: Restore,
+    denoised_below: float | None = None,
 ) -> dict[str, Estimate]:
     """``estimates`` with the blur found by consistency where it applies (:func:`consistency_applies`, and an
     image at least ``4 * BORDER`` pixels on a side); otherwise unchanged. ``x`` is the image ``(1, C, H, W)`` in
     [0, 1] as the restorer takes it; the search looks at its central ``SIDE x SIDE`` pixels (denoised first where
-    the noise estimate is :data:`NOISE_BELOW` or more)."""
-    mode = _mode(estimates)
+    the noise estimate is :data:`NOISE_BELOW` or more). ``denoised_below``: the learned estimator's
+    :attr:`~cugan_lightning.estimation.LearnedEstimator.denoised_search_below`."""
+    mode = _mode(estimates, denoised_below)
     if mode is None or min(x.shape[-2:]) < 4 * BORDER:
         return estimates
     top, left = max(0, (x.shape[-2] - SIDE) // 2), max(0, (x.shape[-1] - SIDE) // 2)
@@ -133,7 +136,7 @@ def blur_by_consistency(
             return estimates
         note = (
             "where restoring the photo, denoised, stops giving it back; used where the learned blur is under "
-            f"{DENOISED_BELOW:g} px"
+            f"{denoised_below:g} px"
         )
     return {
         **estimates,

@@ -54,7 +54,9 @@ class LearnedEstimator:
     ``calibration``: ``{"blur": {"threshold": t, "scale": a}}`` maps the network's blur estimate ``b`` of an
     image to ``a * max(0, b - t)`` (docs/estimation.md: chosen on validation images by the restorer's PSNR, since
     blur read where there is none, or too much of it, costs far more than too little); None: as the network
-    reads it. The per-region maps are not calibrated.
+    reads it. An optional ``"denoised_search_below": px`` in the blur entry has a noisy photo whose calibrated
+    blur is under it searched by consistency once denoised (:attr:`denoised_search_below`). The per-region maps
+    are not calibrated.
     """
 
     method = "learned"
@@ -68,6 +70,9 @@ class LearnedEstimator:
         self.source = source
         self.calibration = calibration or None
         self._blur_map = _blur_calibration(calibration) if "blur" in codec.names else None
+        self.denoised_search_below = _denoised_search_below(calibration) if "blur" in codec.names else None
+        """Under noise, a calibrated blur under this (px) is searched on the denoised photo
+        (:mod:`~cugan_lightning.estimation.consistency`); None: never, the reading stands."""
 
     @property
     def device(self) -> torch.device:
@@ -89,12 +94,19 @@ class LearnedEstimator:
     @torch.inference_mode()
     def level_maps(self, image: Any, factors: tuple[str, ...], smooth: float = 4.0) -> dict[str, np.ndarray]:
         """Levels per pixel ``(H, W)`` float32 in physical units for the linear ``factors`` of the codec: the
-        per-region map smoothed (a Gaussian of ``smooth`` cells, 4 pixels each) and upsampled to the image. Empty
-        for an image under 16 pixels on a side."""
+        per-region map smoothed (a Gaussian of ``smooth`` cells, 4 pixels each, each cell weighted by its pooling
+        weight, so that an attention-pooled estimator's map leans on the cells it trusts, as its global estimate
+        does) and upsampled to the image. Empty for an image under 16 pixels on a side."""
         x = _as_batch(image, self.device)
         if min(x.shape[-2:]) < self.min_side:
             return {}
-        z = gaussian_blur(self.net.condition_map(x).float(), smooth)
+        if self.net.weight is None:
+            z = gaussian_blur(self.net.condition_map(x).float(), smooth)
+        else:  # weights relative to the image's most trusted cell, so that no neighbourhood's sum underflows
+            z, weights = self.net.map_and_weights(x)
+            weights = weights / weights.amax(dim=(2, 3), keepdim=True)
+            z = z.float().clamp(0.0, 1.0)
+            z = gaussian_blur(z * weights, smooth) / gaussian_blur(weights, smooth).clamp_min(1e-30)
         z = F.interpolate(z, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)[0].cpu()
         out = {}
         for name in factors:
@@ -132,6 +144,22 @@ def _blur_calibration(calibration: dict | None) -> tuple[float, float] | None:
     if not (threshold >= 0 and scale > 0):
         raise ValueError(f"a blur calibration needs threshold >= 0 and scale > 0, got {blur!r}")
     return threshold, scale
+
+
+def _denoised_search_below(calibration: dict | None) -> float | None:
+    """The blur entry's ``denoised_search_below`` (px), None without one; a malformed one is a ValueError."""
+    value = ((calibration or {}).get("blur") or {}).get("denoised_search_below")
+    if value is None:
+        return None
+    try:
+        below = float(value)
+    except (TypeError, ValueError):
+        below = float("nan")
+    if not below >= 0:
+        raise ValueError(
+            f"a blur calibration's denoised_search_below is a blur in pixels >= 0, got {value!r}"
+        )
+    return below
 
 
 def load_estimator(path: str | Path, map_location: str | torch.device = "cpu") -> LearnedEstimator:

@@ -291,9 +291,9 @@ def told_twins(models: Sequence[EvalModel], told: Any) -> list[EvalModel]:
 
 def blind_twin(model: EvalModel, estimator: LearnedEstimator | None) -> EvalModel:
     """``model`` at levels estimated from each degraded input (:func:`cugan_lightning.estimation.estimate_levels`,
-    the blur of an input without noise, or with little blur under noise, by the model's own consistency, as
-    ``Restorer.estimate`` does) instead of the true ones, named ``<name>_blind``: the restoration a person gets
-    from ``--auto``."""
+    the blur of an input without noise, or with little blur under noise where the estimator's calibration asks
+    for it, by the model's own consistency, as ``Restorer.estimate`` does) instead of the true ones, named
+    ``<name>_blind``: the restoration a person gets from ``--auto``."""
     if model.codec is None or not model.conditional:
         raise ValueError(f"models.{model.name} has no condition to estimate")
     codec = model.codec
@@ -301,11 +301,13 @@ def blind_twin(model: EvalModel, estimator: LearnedEstimator | None) -> EvalMode
     def restore_at(x: Tensor, levels: Mapping[str, float]) -> Tensor:
         return model.restore(x, codec.encode(dict(levels)).to(torch.float32))
 
+    below = estimator.denoised_search_below if estimator is not None else None
+
     def blind(lq: Tensor) -> tuple[Tensor, list[dict[str, float | None]]]:
         found = []
         for image in lq:
             estimates = blur_by_consistency(
-                estimate_levels(image, codec, estimator), image[None], codec, restore_at
+                estimate_levels(image, codec, estimator), image[None], codec, restore_at, below
             )
             found.append({name: e.value for name, e in estimates.items()})
         levels = {name: [f[name] or 0.0 for f in found] for name in codec.names}

@@ -127,13 +127,14 @@ class Restorer:
         factors: Collection[str] | None = None,
     ) -> dict[str, Estimate]:
         """Every factor of the model's codec estimated blind from ``image`` (docs/estimation.md); ``source`` is
-        the file it came from, whose JPEG tables give the quality exactly. The blur of a photo without noise, or
-        of a noisy one whose learned blur estimate is small, is where this model stops explaining it (denoised
-        first: :mod:`~cugan_lightning.estimation.consistency`, up to 18 passes over its central 256x256 pixels;
-        only when ``factors``, the factors wanted, leave blur in)."""
+        the file it came from, whose JPEG tables give the quality exactly. The blur of a photo without noise is
+        where this model stops explaining it (:mod:`~cugan_lightning.estimation.consistency`, up to 17 passes over
+        its central 256x256 pixels; only when ``factors``, the factors wanted, leave blur in; with an estimator
+        whose calibration asks for it, also a noisy photo read as little blur, denoised first)."""
         rgb = estimate_crop(to_rgb_float(image))  # converted once, for both
         estimates = estimate_levels(rgb, self.codec, self.estimator, source)
-        if (factors is not None and "blur" not in factors) or not consistency_applies(estimates):
+        below = self.estimator.denoised_search_below if self.estimator is not None else None
+        if (factors is not None and "blur" not in factors) or not consistency_applies(estimates, below):
             return estimates
         x = model_input(center_crop(rgb, CONSISTENCY_SIDE, multiple=1), False, self.channels)
         return blur_by_consistency(
@@ -141,6 +142,7 @@ class Restorer:
             x,
             self.codec,
             lambda part, levels: self.restore_tensor(part, self.z_for(levels=levels)),
+            below,
         )
 
     @property

@@ -2,7 +2,7 @@
 
 It trains on the batches every stage trains on (ground truth degraded on the device with levels drawn by the
 same sampler), so the estimator learns exactly the degradations the restorer was trained to undo, in the same
-codec. The loss is L1 between the mean of the estimator's map and the batch's z. Validation scores each
+codec. The loss is L1 between the estimator's pooled map and the batch's z. Validation scores each
 factor's mean absolute error in the codec's units (blur sigma in pixels, noise sigma on 0..255, JPEG quality)
 per evaluation setting, and ``val/level_error``, their mean in z, picks the best checkpoint.
 """
@@ -62,7 +62,7 @@ class EstimatorModule(L.LightningModule):
         return lq.contiguous(memory_format=torch.channels_last) if self.channels_last else lq
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        z_hat = self.net(self._input(batch["lq"])).float().mean(dim=(2, 3))
+        z_hat = self.net.pooled(self._input(batch["lq"])).float()
         loss = F.l1_loss(z_hat, batch["z"])
         if not torch.isfinite(loss):
             raise FloatingPointError(

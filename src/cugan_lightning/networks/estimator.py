@@ -2,18 +2,24 @@
 
 It reads an image ``(B, 3, H, W)`` in [0, 1] and returns a map ``(B, D, H / 4, W / 4)`` of condition values z
 (one channel per factor of the codec): each location's estimate from a receptive field of about 60 pixels. It is
-trained on the map's mean (unclamped, so that a level of 0 still has a gradient); :meth:`LevelEstimator.global_z`
-and :meth:`LevelEstimator.condition_map` clamp to the codec's [0, 1]. The map is where an image is degraded
-unevenly (docs/estimation.md).
+trained on the map pooled to one value per factor (unclamped, so that a level of 0 still has a gradient): its plain
+mean, or with ``pooling="attention"`` a mean weighted by a second head's softmax over the locations, so that the
+network can lean on where a factor shows (edges for blur) over where it cannot be seen (flat sky).
+:meth:`LevelEstimator.global_z` and :meth:`LevelEstimator.condition_map` clamp to the codec's [0, 1]. The map is
+where an image is degraded unevenly (docs/estimation.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
-__all__ = ["LevelEstimator"]
+__all__ = ["POOLINGS", "LevelEstimator"]
+
+POOLINGS = ("mean", "attention")
 
 
 def _block(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
@@ -24,18 +30,36 @@ class LevelEstimator(nn.Module):
     """``channels`` wide, two stride-2 stages of ``depth`` convolutions each after a full-resolution pair.
 
     The first layers see the pixels at full resolution, where noise and JPEG blocks live; the strided stages
-    widen the view for blur. ``cond_dim`` is the codec's number of factors.
+    widen the view for blur. ``cond_dim`` is the codec's number of factors. ``pooling``: how the map becomes
+    the image's one value per factor, ``"mean"`` or ``"attention"`` (a weight per location and factor, from a
+    1x1 head that starts at zero, so that training starts from the plain mean), or a list with one of them per
+    factor in the codec's order (``["attention", "mean"]``: blur by attention, noise by the mean).
     """
 
-    def __init__(self, cond_dim: int = 2, in_channels: int = 3, channels: int = 32, depth: int = 3) -> None:
+    def __init__(
+        self,
+        cond_dim: int = 2,
+        in_channels: int = 3,
+        channels: int = 32,
+        depth: int = 3,
+        pooling: str | Sequence[str] = "mean",
+    ) -> None:
         super().__init__()
         if cond_dim < 1 or channels < 1 or depth < 1:
             raise ValueError(
                 f"cond_dim, channels and depth must be positive; got {cond_dim}, {channels}, {depth}"
             )
+        poolings = [pooling] * cond_dim if isinstance(pooling, str) else list(pooling)
+        if len(poolings) != cond_dim or any(p not in POOLINGS for p in poolings):
+            raise ValueError(
+                f"pooling must be one of {list(POOLINGS)}, or a list of {cond_dim} of them (one per factor); "
+                f"got {pooling!r}"
+            )
         self.config: dict[str, Any] = {
             "cond_dim": cond_dim, "in_channels": in_channels, "channels": channels, "depth": depth,
         }  # fmt: skip
+        if set(poolings) != {"mean"}:  # a mean-pooled estimator's description is as it was before pooling
+            self.config["pooling"] = pooling if isinstance(pooling, str) else poolings
         self.cond_dim = cond_dim
         layers: list[nn.Module] = [*_block(in_channels, channels), *_block(channels, channels)]
         width = channels
@@ -46,16 +70,48 @@ class LevelEstimator(nn.Module):
                 layers += _block(width, width)
         self.features = nn.Sequential(*layers)
         self.head = nn.Conv2d(width, cond_dim, 1)
+        self.weight: nn.Conv2d | None = None
+        if "attention" in poolings:
+            self.weight = nn.Conv2d(width, cond_dim, 1)
+            nn.init.zeros_(self.weight.weight)
+            nn.init.zeros_(self.weight.bias)
+        # 1 where a factor pools by attention, 0 where by the mean (its weights' logits held at 0: uniform)
+        attends = torch.tensor([float(p == "attention") for p in poolings]).view(1, cond_dim, 1, 1)
+        self.register_buffer("attends", attends, persistent=False)
+
+    def _features(self, x: Tensor) -> Tensor:
+        # centred input: the network sees deviations from mid-gray, so its first layers need no large bias
+        return self.features(x - 0.5)
 
     def forward(self, x: Tensor) -> Tensor:
-        """The raw condition map ``(B, D, ceil(H / 4), ceil(W / 4))`` (what training sees)."""
-        # centred input: the network sees deviations from mid-gray, so its first layers need no large bias
-        return self.head(self.features(x - 0.5))
+        """The raw condition map ``(B, D, ceil(H / 4), ceil(W / 4))``."""
+        return self.head(self._features(x))
+
+    def map_and_weights(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The raw map and each location's share of the pooled value, both ``(B, D, ceil(H / 4), ceil(W / 4))``
+        (float32 shares, uniform for mean pooling, summing to 1 over the locations of every factor), from one pass."""
+        features = self._features(x)
+        z = self.head(features)
+        if self.weight is None:
+            return z, torch.full_like(z, 1.0 / (z.shape[-1] * z.shape[-2]), dtype=torch.float32)
+        weights = self.weight(features).float() * self.attends
+        return z, weights.flatten(2).softmax(dim=2).view_as(weights)
+
+    def pooled(self, x: Tensor) -> Tensor:
+        """The image's raw condition ``(B, D)`` in float32, unclamped: the map pooled (what training sees)."""
+        if self.weight is None:
+            return self(x).float().mean(dim=(2, 3))
+        z, weights = self.map_and_weights(x)
+        return (z.float() * weights).sum(dim=(2, 3))
+
+    def pool_weights(self, x: Tensor) -> Tensor:
+        """Each location's share of the pooled value (:meth:`map_and_weights`)."""
+        return self.map_and_weights(x)[1]
 
     def condition_map(self, x: Tensor) -> Tensor:
         """The condition map, clamped to [0, 1]."""
         return self(x).clamp(0.0, 1.0)
 
     def global_z(self, x: Tensor) -> Tensor:
-        """The image's condition ``(B, D)`` in [0, 1]: the mean of its raw map, clamped."""
-        return self(x).mean(dim=(2, 3)).clamp(0.0, 1.0)
+        """The image's condition ``(B, D)`` in [0, 1]: its raw map pooled, clamped."""
+        return self.pooled(x).clamp(0.0, 1.0)

@@ -212,13 +212,14 @@ def test_attention_pooling_starts_at_the_mean_and_weighs_each_location_by_its_so
 
 
 @pytest.mark.slow
-def test_estimator_trains_checkpoints_and_loads(tmp_path):
+@pytest.mark.parametrize("pooling", ["mean", "attention"])
+def test_estimator_trains_checkpoints_and_loads(tmp_path, pooling):
     import torch
 
     from cugan_lightning.apps.train import train
     from cugan_lightning.estimation import load_estimator
 
-    result = train(compose_config(TINY_ESTIMATOR, tmp_path))
+    result = train(compose_config([*TINY_ESTIMATOR, f"model.net.pooling={pooling}"], tmp_path))
     metrics = result["metrics"]
     for name in (
         "val/level_error",
@@ -232,6 +233,9 @@ def test_estimator_trains_checkpoints_and_loads(tmp_path):
     assert 0 <= metrics["val/mae/blur"] <= 4 and 0 <= metrics["val/mae/noise"] <= 50
     estimator = load_estimator(result["best_checkpoint"])
     assert estimator.codec.names == ("blur", "noise")
+    assert (estimator.net.weight is not None) == (pooling == "attention")
+    if pooling == "attention":  # the weight head left its zero start: the pooling was trained
+        assert estimator.net.weight.weight.abs().max() > 0
     image = data.chelsea()[:64, :64]
     estimates = estimator.estimate(image)
     z = estimator.z(image)

@@ -316,6 +316,54 @@ def test_a_blur_calibration_maps_the_networks_estimate_and_travels_with_the_file
         )
 
 
+def test_a_noise_calibration_maps_readings_through_its_points(tmp_path, monkeypatch):
+    """``{"noise": {"points": [[reading, level], ...]}}``: the reading interpolated between the points and held at
+    the end levels outside them, in the global estimate and in the per-region map alike; blur untouched; saved
+    with the file; a malformed entry, or one for a factor the codec lacks, named in one line."""
+    import torch
+
+    from cugan_lightning import zoo
+    from cugan_lightning.degradations import LevelCodec
+    from cugan_lightning.estimation import LearnedEstimator, load_estimator, save_estimator
+    from cugan_lightning.networks import LevelEstimator
+
+    net = LevelEstimator(cond_dim=2, channels=4, depth=1)
+    calibration = {"noise": {"points": [[1.0, 0.0], [21.0, 20.0], [50.0, 50.0]]}}
+    calibrated = LearnedEstimator(net, LevelCodec(), calibration=calibration)
+    image = np.zeros((32, 32, 3), dtype=np.uint8)
+    # the network reads noise 0.5, 11.0, 35.5 and 50: held at 0, 10, 20 + 30 * 14.5 / 29 = 35, and 50
+    for z, noise in (([0.5, 0.01], 0.0), ([0.5, 0.22], 10.0), ([0.5, 0.71], 35.0), ([0.5, 1.0], 50.0)):
+        monkeypatch.setattr(LearnedEstimator, "z", lambda self, image, z=z: torch.tensor(z))
+        estimates = calibrated.estimate(image)
+        assert estimates["noise"].value == noise and estimates["blur"].value == 2.0
+    monkeypatch.undo()
+    # the map: every cell reads noise 11 and blur 2 px; the calibrated noise map is 10 everywhere, blur stays 2
+    flat = torch.tensor([0.5, 0.22]).view(1, 2, 1, 1).expand(1, 2, 8, 8).contiguous()
+    monkeypatch.setattr(net, "condition_map", lambda x: flat)
+    maps = calibrated.level_maps(image, ("blur", "noise"))
+    np.testing.assert_allclose(maps["noise"], 10.0, atol=1e-4)
+    np.testing.assert_allclose(maps["blur"], 2.0, atol=1e-4)
+    np.testing.assert_allclose(
+        LearnedEstimator(net, LevelCodec()).level_maps(image, ("noise",))["noise"], 11.0, atol=1e-4
+    )
+    monkeypatch.undo()
+    assert load_estimator(save_estimator(calibrated, tmp_path / "e.pt")).calibration == calibration
+    for bad in (
+        {"points": [[0, 0]]},
+        {"points": [[5, 0], [1, 10]]},
+        {"points": [[0, 10], [5, 0]]},
+        {"points": "x"},
+        {},
+    ):
+        with pytest.raises(ValueError, match="'noise' calibration needs points"):
+            LearnedEstimator(net, LevelCodec(), calibration={"noise": bad})
+    with pytest.raises(ValueError, match="entry for 'jpeg', which the estimator's codec"):
+        LearnedEstimator(net, LevelCodec(), calibration={"jpeg": calibration["noise"]})
+    # the shipped estimator's points: from a reading of 0 to 50, increasing, ending at 50
+    shipped = load_estimator(zoo.resolve("zoo:estimator-blur-noise")).calibration["noise"]["points"]
+    assert shipped[0][1] == 0 and shipped[-1] == [50.0, 50] and len(shipped) == 11
+
+
 # ------------------------------------------------------------------------------ every factor, and the tools
 def _noisy(sigma: float, seed: int = 0) -> np.ndarray:
     clean = data.astronaut()[:192, 160:352].astype(float)

@@ -55,8 +55,11 @@ class LearnedEstimator:
     image to ``a * max(0, b - t)`` (docs/estimation.md: chosen on validation images by the restorer's PSNR, since
     blur read where there is none, or too much of it, costs far more than too little); None: as the network
     reads it. An optional ``"denoised_search_below": px`` in the blur entry has a noisy photo whose calibrated
-    blur is under it searched by consistency once denoised (:attr:`denoised_search_below`). The per-region maps
-    are not calibrated.
+    blur is under it searched by consistency once denoised (:attr:`denoised_search_below`). Any other factor of
+    the codec may have ``{"points": [[reading, level], ...]}``: the network's reading mapped through those points
+    (piecewise linear, held at the end levels outside them; readings increasing, levels not decreasing), chosen
+    on validation images where the network reads a level systematically high or low (noise, docs/estimation.md);
+    its per-region map goes through the same points. The blur map is not calibrated.
     """
 
     method = "learned"
@@ -70,6 +73,7 @@ class LearnedEstimator:
         self.source = source
         self.calibration = calibration or None
         self._blur_map = _blur_calibration(calibration) if "blur" in codec.names else None
+        self._points = _points_calibrations(calibration, codec)
         self.denoised_search_below = _denoised_search_below(calibration) if "blur" in codec.names else None
         """Under noise, a calibrated blur under this (px) is searched on the denoised photo
         (:mod:`~cugan_lightning.estimation.consistency`); None: never, the reading stands."""
@@ -112,7 +116,10 @@ class LearnedEstimator:
         for name in factors:
             if name in self.codec.names:
                 d = self.codec.names.index(name)
-                out[name] = (z[d].clamp(0.0, 1.0) * self.codec.max_levels[d]).numpy()
+                levels = (z[d].clamp(0.0, 1.0) * self.codec.max_levels[d]).numpy()
+                if name in self._points:
+                    levels = np.interp(levels, *self._points[name]).astype(np.float32)
+                out[name] = levels
         return out
 
     def estimate(self, image: Any) -> dict[str, Estimate]:
@@ -126,6 +133,9 @@ class LearnedEstimator:
             d = self.codec.names.index("blur")
             threshold, scale = self._blur_map
             levels[d] = min(scale * max(0.0, levels[d] - threshold), self.codec.max_levels[d])
+        for name, (readings, values) in self._points.items():
+            d = self.codec.names.index(name)
+            levels[d] = float(np.interp(levels[d], readings, values))
         return {
             name: Estimate(name, round(float(levels[d]), 2), self.method)
             for d, name in enumerate(self.codec.names)
@@ -160,6 +170,40 @@ def _denoised_search_below(calibration: dict | None) -> float | None:
             f"a blur calibration's denoised_search_below is a blur in pixels >= 0, got {value!r}"
         )
     return below
+
+
+def _points_calibrations(
+    calibration: dict | None, codec: LevelCodec
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{factor: (readings, levels)}`` of a calibration's ``points`` entries (every factor but blur); a malformed
+    entry, or one for a factor the codec lacks, is a ValueError."""
+    out = {}
+    for name, entry in (calibration or {}).items():
+        if name == "blur":
+            continue
+        if name not in codec.names:
+            raise ValueError(
+                f"the calibration has an entry for '{name}', which the estimator's codec {list(codec.names)} "
+                "does not have"
+            )
+        try:
+            points = np.asarray(entry["points"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError):
+            points = np.empty((0, 0))
+        if (
+            points.ndim != 2
+            or points.shape[0] < 2
+            or points.shape[1] != 2
+            or not np.isfinite(points).all()
+            or not (np.diff(points[:, 0]) > 0).all()
+            or not (np.diff(points[:, 1]) >= 0).all()
+        ):
+            raise ValueError(
+                f"a '{name}' calibration needs points [[reading, level], ...]: two or more, readings increasing "
+                f"and levels not decreasing; got {entry!r}"
+            )
+        out[name] = (points[:, 0].copy(), points[:, 1].copy())
+    return out
 
 
 def load_estimator(path: str | Path, map_location: str | torch.device = "cpu") -> LearnedEstimator:

@@ -173,13 +173,13 @@ def test_attention_pooling_starts_at_the_mean_and_weighs_each_location_by_its_so
     logits = 100.0 * features[:, :1] + torch.tensor([0.3, -0.2]).view(1, 2, 1, 1)
     shares = torch.exp(logits - logits.amax(dim=(2, 3), keepdim=True))
     shares = shares / shares.sum(dim=(2, 3), keepdim=True)
-    assert torch.allclose(net.pool_weights(x), shares, atol=1e-6)
+    assert torch.allclose(net.map_and_weights(x)[1], shares, atol=1e-6)
     assert torch.allclose(net.pooled(x), (raw * shares).sum(dim=(2, 3)), atol=1e-5)
     assert shares.amax() > 3 * shares.amin()
     assert not torch.allclose(net.pooled(x), raw.mean(dim=(2, 3)), atol=1e-4)
     assert torch.allclose(net.global_z(x), net.pooled(x).clamp(0, 1))
     # a mean-pooled network's shares are uniform
-    assert torch.allclose(plain.pool_weights(x), torch.full((2, 2, 10, 9), 1 / 90))
+    assert torch.allclose(plain.map_and_weights(x)[1], torch.full((2, 2, 10, 9), 1 / 90))
     # per pixel, each neighbourhood leans on its trusted cells as the whole image does, and the smoothed map
     # no longer matches plain smoothing
     leaning = LearnedEstimator(net, LevelCodec()).level_maps(image, ("blur",))["blur"]
@@ -201,8 +201,8 @@ def test_attention_pooling_starts_at_the_mean_and_weighs_each_location_by_its_so
     # one pooling per factor: blur by attention, noise by the plain mean, whatever the weight head says
     mixed = LevelEstimator(cond_dim=2, channels=4, depth=1, pooling=["attention", "mean"])
     mixed.load_state_dict(net.state_dict())
-    assert torch.allclose(mixed.pool_weights(x)[:, 0], shares[:, 0], atol=1e-6)
-    assert torch.allclose(mixed.pool_weights(x)[:, 1], torch.full((2, 10, 9), 1 / 90))
+    assert torch.allclose(mixed.map_and_weights(x)[1][:, 0], shares[:, 0], atol=1e-6)
+    assert torch.allclose(mixed.map_and_weights(x)[1][:, 1], torch.full((2, 10, 9), 1 / 90))
     assert torch.allclose(mixed.pooled(x)[:, 1], raw[:, 1].mean(dim=(1, 2)), atol=1e-6)
     assert mixed.config["pooling"] == ["attention", "mean"]
     loaded = load_estimator(

@@ -62,7 +62,7 @@ class EstimatorModule(L.LightningModule):
         return lq.contiguous(memory_format=torch.channels_last) if self.channels_last else lq
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        z_hat = self.net.pooled(self._input(batch["lq"])).float()
+        z_hat = self.net.pooled(self._input(batch["lq"]))  # float32
         loss = F.l1_loss(z_hat, batch["z"])
         if not torch.isfinite(loss):
             raise FloatingPointError(

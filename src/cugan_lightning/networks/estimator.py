@@ -104,10 +104,6 @@ class LevelEstimator(nn.Module):
         z, weights = self.map_and_weights(x)
         return (z.float() * weights).sum(dim=(2, 3))
 
-    def pool_weights(self, x: Tensor) -> Tensor:
-        """Each location's share of the pooled value (:meth:`map_and_weights`)."""
-        return self.map_and_weights(x)[1]
-
     def condition_map(self, x: Tensor) -> Tensor:
         """The condition map, clamped to [0, 1]."""
         return self(x).clamp(0.0, 1.0)

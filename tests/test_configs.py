@@ -48,3 +48,17 @@ def test_every_experiment_ablation_and_sweep_composes_and_resolves_with_nothing_
     # the sweep values come from the code through the resolvers, resolved as Hydra's sweeper reads them
     assert by_name["ablation=unet_levels"][1]["baseline_level"].startswith("[0,30],[0,50],[2,0]")
     assert by_name["sweep=dni_alpha"][1]["models.blend.alpha"].split(",")[::5] == ["0.0", "0.5", "1.0"]
+
+
+def test_a_debug_preset_keeps_the_device_the_trainer_preset_names(tmp_path):
+    """`trainer=gpu debug=fast_dev_run` checks the GPU path: the debug presets shorten a run, they do not move it
+    to the CPU (they once did, so the `gpu` tests that use them trained on the CPU)."""
+    from conftest import compose_config
+
+    plain = compose_config(["debug=fast_dev_run"], tmp_path / "a").trainer
+    assert plain.accelerator == "cpu" and plain.fast_dev_run == 2
+    gpu = compose_config(["trainer=gpu", "debug=fast_dev_run"], tmp_path / "b").trainer
+    assert gpu.accelerator == "gpu" and gpu.fast_dev_run == 2 and gpu.devices == 1
+    ddp = compose_config(["trainer=ddp", "debug=limit"], tmp_path / "c")
+    assert ddp.trainer.accelerator == "gpu" and ddp.trainer.strategy == "ddp" and ddp.trainer.sync_batchnorm
+    assert ddp.trainer.devices == 1 and ddp.iterations == 12  # one process, whatever the ddp preset's -1 says

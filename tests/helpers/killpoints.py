@@ -64,6 +64,19 @@ class NormTypes(Callback):
                 handle.write("\n".join(sorted(names)))
 
 
+class DeviceRecord(Callback):
+    """Writes the device the generator trains on at the start of training (rank 0), for tests/test_gpu.py: a run
+    the config sends to the GPU must not train on the CPU."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_train_start(self, trainer, pl_module) -> None:  # noqa: ANN001
+        if trainer.global_rank == 0:
+            with open(self.path, "w") as handle:
+                handle.write(next(pl_module.net_g.parameters()).device.type)
+
+
 class HoldForRequeueSignal(Callback):
     """In a SLURM job's first run, waits after training batch ``iteration`` until the time-limit signal has reached
     the requeue callback (at most ``timeout`` seconds), so that the signal lands mid-run however long the start

@@ -8,7 +8,7 @@ TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: help install test test-fast demo bench results table2 lint format clean
+.PHONY: help install test test-fast gpu-check demo bench results table2 lint format clean
 
 help:  ## list the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,10 @@ test: $(STAMP)  ## run every test (what CI runs; `gpu` tests skip without CUDA)
 
 test-fast: $(STAMP)  ## the everyday loop: every test but the `slow` and `gpu` ones
 	$(PY) -m pytest -m "not slow and not gpu" $(ARGS)
+
+gpu-check: $(STAMP)  ## on a CUDA machine: the `gpu` tests, then the GPU benchmark (a few minutes; writes gpu.json)
+	$(PY) -m pytest -m gpu $(ARGS)
+	$(PY) benchmarks/gpu.py --out gpu.json
 
 demo: $(STAMP)  ## train stage 1 then stage 2 on the embedded photos (CPU) and write the modulation figures
 	$(VENV)/bin/cugan-demo $(ARGS)

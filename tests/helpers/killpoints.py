@@ -50,31 +50,35 @@ class KillAt(Callback):
             die()
 
 
-class NormTypes(Callback):
-    """Writes the class names of the discriminator's normalisation layers at the start of training (rank 0), for
-    the SyncBatchNorm test of tests/test_gpu.py."""
+class TrainStartRecord(Callback):
+    """Writes :meth:`record` of the module to ``path`` at the start of training (rank 0), for tests/test_gpu.py."""
 
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def on_train_start(self, trainer, pl_module) -> None:  # noqa: ANN001
-        if trainer.global_rank == 0:
-            names = {type(m).__name__ for m in pl_module.net_d.modules() if "Norm" in type(m).__name__}
-            with open(self.path, "w") as handle:
-                handle.write("\n".join(sorted(names)))
-
-
-class DeviceRecord(Callback):
-    """Writes the device the generator trains on at the start of training (rank 0), for tests/test_gpu.py: a run
-    the config sends to the GPU must not train on the CPU."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def record(self, pl_module) -> str:  # noqa: ANN001
+        raise NotImplementedError
 
     def on_train_start(self, trainer, pl_module) -> None:  # noqa: ANN001
         if trainer.global_rank == 0:
             with open(self.path, "w") as handle:
-                handle.write(next(pl_module.net_g.parameters()).device.type)
+                handle.write(self.record(pl_module))
+
+
+class NormTypes(TrainStartRecord):
+    """The class names of the discriminator's normalisation layers (the SyncBatchNorm test)."""
+
+    def record(self, pl_module) -> str:  # noqa: ANN001
+        return "\n".join(
+            sorted({type(m).__name__ for m in pl_module.net_d.modules() if "Norm" in type(m).__name__})
+        )
+
+
+class DeviceRecord(TrainStartRecord):
+    """The device the generator trains on: a run the config sends to the GPU must not train on the CPU."""
+
+    def record(self, pl_module) -> str:  # noqa: ANN001
+        return next(pl_module.net_g.parameters()).device.type
 
 
 class HoldForRequeueSignal(Callback):

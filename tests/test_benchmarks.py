@@ -72,3 +72,19 @@ def test_make_bench_prints_its_table(tmp_path):
     assert share.endswith("%") and 0 < float(share[:-1]) < 200  # of the machine's own matmul rate
     bf16 = next(v for k, v in rows.items() if k.startswith("64x64 restoration, bf16"))[1]
     assert bf16 == "skipped" or 0 < float(bf16.rstrip("%")) < 200
+
+
+def test_the_estimator_benchmark_times_both_readings(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_estimate.py"), "--side", "192", "--rounds", "1"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "(tile 96, by tile: ('noise',)), 192x192 photo" in proc.stdout
+    for row in (
+        "estimate, as the file reads",
+        "estimate, whole image",
+        "map, by windows",
+        "map, whole image",
+    ):
+        assert row in proc.stdout

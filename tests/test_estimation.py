@@ -211,6 +211,94 @@ def test_attention_pooling_starts_at_the_mean_and_weighs_each_location_by_its_so
     assert torch.allclose(loaded.net.pooled(x), mixed.pooled(x), atol=1e-6)
 
 
+@pytest.mark.parametrize("pooling", ["mean", "attention"])
+def test_a_tiled_reading_reads_each_tile_as_a_training_patch_and_pools_them_together(tmp_path, pooling):
+    """With a reading tile, the network reads each square of the image on its own (the last row and column
+    padded by reflection) and pools every cell of every tile at once: computed here tile by tile by hand."""
+    from cugan_lightning.estimation import LearnedEstimator, load_estimator, save_estimator
+    from cugan_lightning.networks import LevelEstimator
+
+    torch.manual_seed(0)
+    net = LevelEstimator(cond_dim=2, channels=4, depth=1, pooling=pooling)
+    if net.weight is not None:  # a weight head away from its zero start, so that the softmax weighs cells
+        torch.nn.init.normal_(net.weight.weight, std=2.0)
+    x = torch.rand(1, 3, 40, 57)
+    padded = torch.nn.functional.pad(x, (0, 7, 0, 8), mode="reflect")  # to 3 x 4 tiles of 16
+    maps, logits = [], []
+    for i in range(0, 48, 16):
+        row = [padded[..., i : i + 16, j : j + 16] for j in range(0, 64, 16)]
+        maps.append(torch.cat([net(t) for t in row], dim=3))
+        if net.weight is not None:
+            logits.append(torch.cat([net.weight(net._features(t)) for t in row], dim=3))
+    expected = torch.cat(maps, dim=2)[..., :10, :15]  # the image's own cells: ceil(40 / 4) x ceil(57 / 4)
+    with torch.no_grad():
+        assert torch.allclose(net.condition_map(x, tile=16), expected.clamp(0, 1), atol=1e-6)
+        if net.weight is None:
+            pooled = expected.mean(dim=(2, 3))
+        else:
+            weights = torch.cat(logits, dim=2)[..., :10, :15].flatten(2).softmax(dim=2)
+            pooled = (expected.flatten(2) * weights).sum(dim=2)
+        assert torch.allclose(net.pooled(x, tile=16), pooled, atol=1e-5)
+        assert not torch.allclose(net.pooled(x, tile=16), net.pooled(x), atol=1e-4)  # tiles read differently
+        small = x[..., :12, :]  # under a tile: read whole
+        assert torch.allclose(net.pooled(small, tile=16), net.pooled(small), atol=1e-7)
+    with pytest.raises(ValueError, match="a reading tile must be a multiple of 4 pixels"):
+        net.pooled(x, tile=18)
+    # the estimator reads by its tile, and its file keeps it; a file without one reads whole
+    image = (x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    tiled = LearnedEstimator(net, LevelCodec(), tile=16)
+    whole = LearnedEstimator(net, LevelCodec())
+    as_read = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        assert torch.allclose(tiled.z(image), net.global_z(as_read, tile=16)[0], atol=1e-6)
+        assert torch.allclose(whole.z(image), net.global_z(as_read)[0], atol=1e-6)
+    assert tiled.condition_map(image).shape == (2, 10, 15)
+    # one factor by tile, the other whole (a second pass): each as its own reading has it
+    mixed = LearnedEstimator(net, LevelCodec(), tile=16, tiled=["noise"])
+    assert torch.allclose(mixed.z(image), torch.stack([whole.z(image)[0], tiled.z(image)[1]]), atol=1e-6)
+    assert torch.allclose(mixed.condition_map(image)[0], whole.condition_map(image)[0], atol=1e-6)
+    assert torch.allclose(mixed.condition_map(image)[1], tiled.condition_map(image)[1], atol=1e-6)
+    assert load_estimator(save_estimator(mixed, tmp_path / "m.pt", half=False)).tiled == ("noise",)
+    with pytest.raises(
+        ValueError, match=r"got \['jpeg'\]: 'jpeg' is not a factor of the codec \['blur', 'noise'\]"
+    ):
+        LearnedEstimator(net, LevelCodec(), tile=16, tiled=["jpeg"])
+    with pytest.raises(ValueError, match=r"with a tile; got \['noise'\]: no tile"):
+        LearnedEstimator(net, LevelCodec(), tiled=["noise"])
+
+    assert load_estimator(save_estimator(tiled, tmp_path / "t.pt", half=False)).tile == 16
+    assert load_estimator(save_estimator(whole, tmp_path / "w.pt", half=False)).tile is None
+    for bad in (18, 8, 16.0, True):
+        with pytest.raises(ValueError, match=f"a multiple of 4 pixels, 16 or more; got {bad!r}"):
+            LearnedEstimator(net, LevelCodec(), tile=bad)
+
+
+def test_a_tiled_estimators_level_maps_place_each_windows_reading_at_its_centre(monkeypatch):
+    """With a reading tile, the per-pixel map is every half-tile-strided window's pooled reading placed at the
+    window's centre and interpolated between centres: with a network that reads a window's mean pixel, a linear ramp
+    comes back as itself between the outer centres, and held at them beyond."""
+    from cugan_lightning.estimation import LearnedEstimator
+    from cugan_lightning.networks import LevelEstimator
+
+    net = LevelEstimator(cond_dim=2, channels=4, depth=1)
+    seen = []
+
+    def mean_pixel(x, tile=None):
+        seen.append(tuple(x.shape[-2:]))
+        return x.mean(dim=(1, 2, 3))[:, None].expand(-1, 2)
+
+    monkeypatch.setattr(net, "pooled", mean_pixel)
+    width = 80  # (80 - 16) / 8 + 1 = 9 windows across, 5 down: no padding
+    ramp = (torch.arange(width, dtype=torch.float32) / width).expand(3, 48, width).contiguous()
+    maps = LearnedEstimator(net, LevelCodec(), tile=16).level_maps(ramp, ("blur", "noise"))
+    assert set(seen) == {(16, 16)}  # windows of the tile
+    columns = torch.arange(width, dtype=torch.float64)
+    expected = (columns.clamp(7.5, width - 8.5) / width).numpy()  # the outer centres: 7.5 and 71.5
+    for name, top in (("blur", 4.0), ("noise", 50.0)):
+        assert maps[name].shape == (48, width)
+        np.testing.assert_allclose(maps[name], np.broadcast_to(expected * top, (48, width)), atol=1e-4)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("pooling", ["mean", "attention"])
 def test_estimator_trains_checkpoints_and_loads(tmp_path, pooling):
@@ -242,6 +330,7 @@ def test_estimator_trains_checkpoints_and_loads(tmp_path, pooling):
     assert estimates["noise"].value == pytest.approx(float(z[1]) * 50, abs=0.01)
     assert estimates["blur"].method == "learned"
     assert estimator.condition_map(image).shape == (2, 16, 16)
+    assert estimator.tile == 32  # read as trained: on tiles of its training patch (data.patch_size)
     # weights as trained: the module's network and the loaded one agree on a batch
     state = torch.load(result["best_checkpoint"], weights_only=True)["state_dict"]
     assert all(torch.equal(state[f"net.{k}"], v) for k, v in estimator.net.state_dict().items())
@@ -299,8 +388,9 @@ def test_a_blur_calibration_maps_the_networks_estimate_and_travels_with_the_file
 
     shipped = load_estimator(zoo.resolve("zoo:estimator-blur-noise"))
     blur = shipped.calibration["blur"]
-    assert (blur["threshold"], blur["scale"], blur["denoised_search_below"]) == (1.0, 1.35, 1.35)
-    assert shipped.denoised_search_below == 1.35 and "pooling" not in shipped.net.config
+    assert (blur["threshold"], blur["scale"]) == (0.1, 1.0) and shipped.denoised_search_below is None
+    # pooled by attention; noise read on tiles of the training patch, blur on the whole image
+    assert shipped.net.config["pooling"] == "attention" and (shipped.tile, shipped.tiled) == (96, ("noise",))
     # the denoised search's threshold travels in the blur entry; a malformed one is named
     searched = {"blur": {"threshold": 1.0, "scale": 1.35, "denoised_search_below": 1.35}}
     assert LearnedEstimator(net, LevelCodec(), calibration=searched).denoised_search_below == 1.35
@@ -339,7 +429,8 @@ def test_a_noise_calibration_maps_readings_through_its_points(tmp_path, monkeypa
     monkeypatch.undo()
     # the map: every cell reads noise 11 and blur 2 px; the calibrated noise map is 10 everywhere, blur stays 2
     flat = torch.tensor([0.5, 0.22]).view(1, 2, 1, 1).expand(1, 2, 8, 8).contiguous()
-    monkeypatch.setattr(net, "condition_map", lambda x: flat)
+    uniform = torch.full_like(flat, 1 / 64)
+    monkeypatch.setattr(net, "map_and_weights", lambda x, tile=None: (flat, uniform))
     maps = calibrated.level_maps(image, ("blur", "noise"))
     np.testing.assert_allclose(maps["noise"], 10.0, atol=1e-4)
     np.testing.assert_allclose(maps["blur"], 2.0, atol=1e-4)
@@ -359,9 +450,10 @@ def test_a_noise_calibration_maps_readings_through_its_points(tmp_path, monkeypa
             LearnedEstimator(net, LevelCodec(), calibration={"noise": bad})
     with pytest.raises(ValueError, match="entry for 'jpeg', which the estimator's codec"):
         LearnedEstimator(net, LevelCodec(), calibration={"jpeg": calibration["noise"]})
-    # the shipped estimator's points: from a reading of 0 to 50, increasing, ending at 50
-    shipped = load_estimator(zoo.resolve("zoo:estimator-blur-noise")).calibration["noise"]["points"]
-    assert shipped[0][1] == 0 and shipped[-1] == [50.0, 50] and len(shipped) == 11
+    # the shipped estimator's points: one per true noise 0, 5, ..., 50, read by tiles (a reading near the level)
+    shipped = np.array(load_estimator(zoo.resolve("zoo:estimator-blur-noise")).calibration["noise"]["points"])
+    np.testing.assert_array_equal(shipped[:, 1], np.arange(0, 51, 5))
+    assert (np.diff(shipped[:, 0]) > 0).all() and np.abs(shipped[:, 0] - shipped[:, 1]).max() < 2
 
 
 # ------------------------------------------------------------------------------ every factor, and the tools
@@ -672,10 +764,11 @@ def test_the_zoo_restorer_reads_a_noise_free_blur_where_it_stops_explaining_the_
     noisy = degrade_fixed(gt, 2.0, 15.0, "astronaut").permute(1, 2, 0).numpy()
     assert restorer.estimate(noisy)["blur"].method == "learned"  # noise, and much blur: the learned estimate
     little = degrade_fixed(gt, 1.0, 15.0, "astronaut").permute(1, 2, 0).numpy()
-    # noise and little blur: searched once denoised, as the shipped estimator's calibration asks
-    assert restorer.estimator.denoised_search_below == 1.35
-    denoised = restorer.estimate(little)["blur"]
-    assert denoised.method == "consistency" and 0.5 <= denoised.value <= 1.0
+    # noise and little blur: the shipped estimator reads it apart from none, and its calibration asks no search
+    assert restorer.estimator.denoised_search_below is None
+    estimates = restorer.estimate(little)
+    assert estimates["blur"].method == "learned" and 0.6 <= estimates["blur"].value <= 1.4
+    assert abs(estimates["noise"].value - 15.0) <= 2
     # no search when blur is not wanted: cugan-restore --noise auto --blur 1, restore(auto=True, blur=1)
     passes = restorer.stats["forward_calls"]
     assert restorer.estimate(lq, factors={"noise"})["blur"].method == "learned"

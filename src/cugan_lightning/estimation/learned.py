@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = ["ESTIMATOR_KEY", "LearnedEstimator", "find_estimator", "load_estimato
 ESTIMATOR_KEY = "cugan_estimator"
 """The checkpoint entry that describes the estimator (written by :class:`~cugan_lightning.modules.EstimatorModule`)."""
 _STATE_PREFIX = "net."
+_WINDOWS_PER_PASS = 32  # windows of a window map run through the network at once (memory, not speed)
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +68,36 @@ class LearnedEstimator:
     min_side = 16
 
     def __init__(
-        self, net: LevelEstimator, codec: LevelCodec, source: str = "", calibration: dict | None = None
+        self,
+        net: LevelEstimator,
+        codec: LevelCodec,
+        source: str = "",
+        calibration: dict | None = None,
+        tile: int | None = None,
+        tiled: Sequence[str] | None = None,
     ) -> None:
         self.net = net.eval()
         self.codec = codec
         self.source = source
+        if tile is not None and (
+            isinstance(tile, bool) or not isinstance(tile, int) or tile < 16 or tile % 4
+        ):
+            raise ValueError(
+                f"an estimator's reading tile is a multiple of 4 pixels, 16 or more; got {tile!r}"
+            )
+        self.tile = tile
+        """The network reads an image on squares of this many pixels (the patch it was trained on) and pools
+        them together; None: the whole image at once (docs/estimation.md)."""
+        unknown = [name for name in tiled or () if name not in codec.names]
+        if unknown or (tiled is not None and tile is None):
+            problem = (
+                f"'{unknown[0]}' is not a factor of the codec {list(codec.names)}" if unknown else "no tile"
+            )
+            raise ValueError(
+                f"the factors read by tile must be the codec's, with a tile; got {tiled!r}: {problem}"
+            )
+        self.tiled = None if tiled is None else tuple(tiled)
+        """The factors read by :attr:`tile` (the others whole: a second pass); None: every factor."""
         self.calibration = calibration or None
         self._blur_map = _blur_calibration(calibration) if "blur" in codec.names else None
         self._points = _points_calibrations(calibration, codec)
@@ -88,30 +115,48 @@ class LearnedEstimator:
         x = _as_batch(image, self.device)
         if min(x.shape[-2:]) < self.min_side:
             return None
-        return self.net.global_z(x)[0].float().cpu()
+        z, weights = self._map_and_weights(x)
+        return (z.float() * weights).sum(dim=(2, 3))[0].clamp(0.0, 1.0).cpu()
+
+    def _map_and_weights(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The raw map and its pooling shares (:meth:`LevelEstimator.map_and_weights`), each factor read whole or
+        by tile as the file says."""
+        z, weights = self.net.map_and_weights(x, self.tile)
+        if self.tile is None or self.tiled is None or set(self.tiled) >= set(self.codec.names):
+            return z, weights
+        z_whole, weights_whole = self.net.map_and_weights(x)
+        tiled = torch.tensor([name in self.tiled for name in self.codec.names], device=z.device).view(
+            1, -1, 1, 1
+        )
+        return torch.where(tiled, z, z_whole), torch.where(tiled, weights, weights_whole)
 
     @torch.inference_mode()
     def condition_map(self, image: Any) -> Tensor:
         """Per-region condition ``(D, ceil(H / 4), ceil(W / 4))`` in [0, 1]."""
-        return self.net.condition_map(_as_batch(image, self.device))[0].float().cpu()
+        return self._map_and_weights(_as_batch(image, self.device))[0][0].float().clamp(0.0, 1.0).cpu()
 
     @torch.inference_mode()
     def level_maps(self, image: Any, factors: tuple[str, ...], smooth: float = 4.0) -> dict[str, np.ndarray]:
         """Levels per pixel ``(H, W)`` float32 in physical units for the linear ``factors`` of the codec: the
         per-region map smoothed (a Gaussian of ``smooth`` cells, 4 pixels each, each cell weighted by its pooling
         weight, so that an attention-pooled estimator's map leans on the cells it trusts, as its global estimate
-        does) and upsampled to the image. Empty for an image under 16 pixels on a side."""
+        does) and upsampled to the image. An estimator with a reading :attr:`tile` maps every factor by windows of
+        it instead (:meth:`_window_map`; a tile's cells are right only on average, and a window's pooled reading is
+        what the network was trained to get right). Empty for an image under 16 pixels on a side."""
         x = _as_batch(image, self.device)
         if min(x.shape[-2:]) < self.min_side:
             return {}
-        if self.net.weight is None:
-            z = gaussian_blur(self.net.condition_map(x).float(), smooth)
-        else:  # weights relative to the image's most trusted cell, so that no neighbourhood's sum underflows
+        if self.tile is not None and min(x.shape[-2:]) >= self.tile:
+            z = self._window_map(x)
+        else:
             z, weights = self.net.map_and_weights(x)
-            weights = weights / weights.amax(dim=(2, 3), keepdim=True)
-            z = z.float().clamp(0.0, 1.0)
-            z = gaussian_blur(z * weights, smooth) / gaussian_blur(weights, smooth).clamp_min(1e-30)
-        z = F.interpolate(z, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)[0].cpu()
+            if self.net.weight is None:
+                z = gaussian_blur(z.float().clamp(0.0, 1.0), smooth)
+            else:  # weights relative to the image's most trusted cell, so that no neighbourhood's sum underflows
+                weights = weights / weights.amax(dim=(2, 3), keepdim=True)
+                z = z.float().clamp(0.0, 1.0)
+                z = gaussian_blur(z * weights, smooth) / gaussian_blur(weights, smooth).clamp_min(1e-30)
+            z = F.interpolate(z, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)[0].cpu()
         out = {}
         for name in factors:
             if name in self.codec.names:
@@ -121,6 +166,30 @@ class LearnedEstimator:
                     levels = np.interp(levels, *self._points[name]).astype(np.float32)
                 out[name] = levels
         return out
+
+    def _window_map(self, x: Tensor) -> Tensor:
+        """``(D, H, W)`` raw z: the pooled reading of every ``tile x tile`` window at a stride of half a tile (the
+        image padded by reflection to whole strides), placed at the window's centre and interpolated bilinearly
+        between centres (held beyond the outer ones). About four readings of every pixel."""
+        tile, stride = self.tile, self.tile // 2
+        h, w = x.shape[-2:]
+        rows, cols = -(-(h - tile) // stride) + 1, -(-(w - tile) // stride) + 1
+        x = F.pad(x, (0, (cols - 1) * stride + tile - w, 0, (rows - 1) * stride + tile - h), mode="reflect")
+        windows = x.unfold(2, tile, stride).unfold(3, tile, stride)  # (1, C, rows, cols, tile, tile)
+        windows = windows.permute(0, 2, 3, 1, 4, 5).reshape(rows * cols, x.shape[1], tile, tile)
+        values = torch.cat(
+            [self.net.pooled(part) for part in windows.split(_WINDOWS_PER_PASS)]
+        )  # (rows * cols, D)
+        values = values.T.reshape(1, -1, rows, cols).float()
+
+        def along(n: int, size: int) -> Tensor:  # each pixel's place between the centres, from -1 to 1
+            position = (torch.arange(size, dtype=torch.float32) - (tile - 1) / 2) / stride
+            return (position.clamp(0, n - 1) / max(n - 1, 1) * 2 - 1).to(values.device)
+
+        grid = torch.stack(torch.meshgrid(along(cols, w), along(rows, h), indexing="xy"), dim=-1)[None]
+        return F.grid_sample(values, grid, mode="bilinear", padding_mode="border", align_corners=True)[
+            0
+        ].cpu()
 
     def estimate(self, image: Any) -> dict[str, Estimate]:
         """Every factor of the codec, in its physical units (JPEG as a quality; 0 when no compression is seen)."""
@@ -222,7 +291,19 @@ def load_estimator(path: str | Path, map_location: str | torch.device = "cpu") -
     }
     net.load_state_dict(state)
     codec = LevelCodec.from_dict(meta["codec"])
-    return LearnedEstimator(net.to(map_location), codec, str(path), meta.get("calibration"))
+    tile = _reading_tile(meta)
+    return LearnedEstimator(
+        net.to(map_location), codec, str(path), meta.get("calibration"), tile, meta.get("tiled")
+    )
+
+
+def _reading_tile(meta: dict) -> int | None:
+    """The file's reading tile: its own entry, else the patch size it was trained on (a training checkpoint),
+    else None (read whole: files written before tiles were read)."""
+    if "tile" in meta:
+        return meta["tile"]
+    patch = ((meta.get("train_config") or {}).get("data") or {}).get("patch_size")
+    return int(patch) if isinstance(patch, int) and patch >= 16 and patch % 4 == 0 else None
 
 
 def save_estimator(estimator: LearnedEstimator, path: str | Path, half: bool = True) -> Path:
@@ -237,6 +318,8 @@ def save_estimator(estimator: LearnedEstimator, path: str | Path, half: bool = T
         "estimator": {"class": type(estimator.net).__name__, "config": dict(estimator.net.config)},
         "codec": estimator.codec.to_dict(),
         **({"calibration": estimator.calibration} if estimator.calibration else {}),
+        **({"tile": estimator.tile} if estimator.tile is not None else {}),
+        **({"tiled": list(estimator.tiled)} if estimator.tiled is not None else {}),
     }
     buffer = io.BytesIO()
     torch.save({"state_dict": state, ESTIMATOR_KEY: meta}, buffer)

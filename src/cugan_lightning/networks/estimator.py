@@ -15,11 +15,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["POOLINGS", "LevelEstimator"]
 
 POOLINGS = ("mean", "attention")
+_TILES_PER_PASS = 32  # tiles of a tiled reading run through the network at once (memory, not speed)
 
 
 def _block(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
@@ -87,27 +89,63 @@ class LevelEstimator(nn.Module):
         """The raw condition map ``(B, D, ceil(H / 4), ceil(W / 4))``."""
         return self.head(self._features(x))
 
-    def map_and_weights(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """The raw map and each location's share of the pooled value, both ``(B, D, ceil(H / 4), ceil(W / 4))``
-        (float32 shares, uniform for mean pooling, summing to 1 over the locations of every factor), from one pass."""
-        features = self._features(x)
-        z = self.head(features)
-        if self.weight is None:
-            return z, torch.full_like(z, 1.0 / (z.shape[-1] * z.shape[-2]), dtype=torch.float32)
-        weights = self.weight(features).float() * self.attends
-        return z, weights.flatten(2).softmax(dim=2).view_as(weights)
+    def _map_and_logits(self, x: Tensor, tile: int | None) -> tuple[Tensor, Tensor | None]:
+        """The raw map and the attention logits (None for mean pooling), read on the whole image, or with ``tile``
+        on each ``tile x tile`` square of it apart (the image padded by reflection at the bottom and right to whole
+        tiles; the map cropped back to the image's cells), as the network saw its training patches."""
+        h, w = x.shape[-2:]
+        if tile is not None and tile % 4:
+            raise ValueError(f"a reading tile must be a multiple of 4 pixels (one map cell each), got {tile}")
+        if tile is None or min(h, w) < tile:
+            features = self._features(x)
+            logits = None if self.weight is None else self.weight(features).float() * self.attends
+            return self.head(features), logits
+        batch, channels = x.shape[:2]
+        x = F.pad(x, (0, -w % tile, 0, -h % tile), mode="reflect")
+        rows, cols = x.shape[-2] // tile, x.shape[-1] // tile
+        tiles = x.unfold(2, tile, tile).unfold(3, tile, tile)  # (B, C, rows, cols, tile, tile)
+        tiles = tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, channels, tile, tile)
+        maps, logits = [], []
+        for part in tiles.split(_TILES_PER_PASS):
+            features = self._features(part)
+            maps.append(self.head(features))
+            if self.weight is not None:
+                logits.append(self.weight(features).float() * self.attends)
 
-    def pooled(self, x: Tensor) -> Tensor:
-        """The image's raw condition ``(B, D)`` in float32, unclamped: the map pooled (what training sees)."""
-        if self.weight is None:
+        def stitch(parts: list[Tensor]) -> Tensor:
+            cells = torch.cat(parts)  # (B * rows * cols, D, c, c)
+            c = cells.shape[-1]
+            cells = cells.view(batch, rows, cols, self.cond_dim, c, c).permute(0, 3, 1, 4, 2, 5)
+            return cells.reshape(batch, self.cond_dim, rows * c, cols * c)[..., : -(-h // 4), : -(-w // 4)]
+
+        return stitch(maps), (stitch(logits) if logits else None)
+
+    def map_and_weights(self, x: Tensor, tile: int | None = None) -> tuple[Tensor, Tensor]:
+        """The raw map and each location's share of the pooled value, both ``(B, D, ceil(H / 4), ceil(W / 4))``
+        (float32 shares, uniform for mean pooling, summing to 1 over the locations of every factor), from one pass;
+        ``tile``: read tile by tile (:meth:`pooled`)."""
+        z, logits = self._map_and_logits(x, tile)
+        if logits is None:
+            return z, torch.full_like(z, 1.0 / (z.shape[-1] * z.shape[-2]), dtype=torch.float32)
+        return z, logits.flatten(2).softmax(dim=2).view_as(logits)
+
+    def pooled(self, x: Tensor, tile: int | None = None) -> Tensor:
+        """The image's raw condition ``(B, D)`` in float32, unclamped: the map pooled (what training sees).
+
+        ``tile`` (pixels, a multiple of 4): the map read on each ``tile x tile`` square apart and pooled over all
+        of them at once (one softmax over every location for attention). A network trained on patches of one size
+        reads a larger image differently (its border cells, which zero padding darkens, are fewer), and reads it as
+        it was trained when ``tile`` is that size (docs/estimation.md); an image smaller than a tile is read whole.
+        """
+        if self.weight is None and tile is None:
             return self(x).float().mean(dim=(2, 3))
-        z, weights = self.map_and_weights(x)
+        z, weights = self.map_and_weights(x, tile)
         return (z.float() * weights).sum(dim=(2, 3))
 
-    def condition_map(self, x: Tensor) -> Tensor:
-        """The condition map, clamped to [0, 1]."""
-        return self(x).clamp(0.0, 1.0)
+    def condition_map(self, x: Tensor, tile: int | None = None) -> Tensor:
+        """The condition map, clamped to [0, 1]; ``tile``: read tile by tile (:meth:`pooled`)."""
+        return self._map_and_logits(x, tile)[0].clamp(0.0, 1.0)
 
-    def global_z(self, x: Tensor) -> Tensor:
+    def global_z(self, x: Tensor, tile: int | None = None) -> Tensor:
         """The image's condition ``(B, D)`` in [0, 1]: its raw map pooled, clamped."""
-        return self.pooled(x).clamp(0.0, 1.0)
+        return self.pooled(x, tile).clamp(0.0, 1.0)

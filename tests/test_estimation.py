@@ -212,7 +212,9 @@ def test_attention_pooling_starts_at_the_mean_and_weighs_each_location_by_its_so
 
 
 @pytest.mark.parametrize("pooling", ["mean", "attention"])
-def test_a_tiled_reading_reads_each_tile_as_a_training_patch_and_pools_them_together(tmp_path, pooling):
+def test_a_tiled_reading_reads_each_tile_as_a_training_patch_and_pools_them_together(
+    tmp_path, monkeypatch, pooling
+):
     """With a reading tile, the network reads each square of the image on its own (the last row and column
     padded by reflection) and pools every cell of every tile at once: computed here tile by tile by hand."""
     from cugan_lightning.estimation import LearnedEstimator, load_estimator, save_estimator
@@ -265,6 +267,14 @@ def test_a_tiled_reading_reads_each_tile_as_a_training_patch_and_pools_them_toge
         LearnedEstimator(net, LevelCodec(), tile=16, tiled=["jpeg"])
     with pytest.raises(ValueError, match=r"with a tile; got \['noise'\]: no tile"):
         LearnedEstimator(net, LevelCodec(), tiled=["noise"])
+    # an image under the tile is read whole, in one pass, whichever factors the file reads by tile
+    expected_whole = whole.z(image)
+    passes = []
+    features = net._features
+    monkeypatch.setattr(net, "_features", lambda t: passes.append(tuple(t.shape)) or features(t))
+    under = LearnedEstimator(net, LevelCodec(), tile=64, tiled=["noise"])
+    assert torch.allclose(under.z(image), expected_whole, atol=1e-6) and passes == [(1, 3, 40, 57)]
+    monkeypatch.undo()
 
     assert load_estimator(save_estimator(tiled, tmp_path / "t.pt", half=False)).tile == 16
     assert load_estimator(save_estimator(whole, tmp_path / "w.pt", half=False)).tile is None

@@ -121,9 +121,10 @@ class LearnedEstimator:
     def _map_and_weights(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The raw map and its pooling shares (:meth:`LevelEstimator.map_and_weights`), each factor read whole or
         by tile as the file says."""
-        z, weights = self.net.map_and_weights(x, self.tile)
-        if self.tile is None or self.tiled is None or set(self.tiled) >= set(self.codec.names):
-            return z, weights
+        tile = self.tile if self.tile is not None and min(x.shape[-2:]) >= self.tile else None
+        z, weights = self.net.map_and_weights(x, tile)
+        if tile is None or self.tiled is None or set(self.tiled) >= set(self.codec.names):
+            return z, weights  # one pass: every factor read alike (an image under a tile is read whole)
         z_whole, weights_whole = self.net.map_and_weights(x)
         tiled = torch.tensor([name in self.tiled for name in self.codec.names], device=z.device).view(
             1, -1, 1, 1

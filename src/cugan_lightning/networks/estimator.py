@@ -144,7 +144,8 @@ class LevelEstimator(nn.Module):
 
     def condition_map(self, x: Tensor, tile: int | None = None) -> Tensor:
         """The condition map, clamped to [0, 1]; ``tile``: read tile by tile (:meth:`pooled`)."""
-        return self._map_and_logits(x, tile)[0].clamp(0.0, 1.0)
+        raw = self(x) if tile is None else self._map_and_logits(x, tile)[0]  # no pooling weights wanted
+        return raw.clamp(0.0, 1.0)
 
     def global_z(self, x: Tensor, tile: int | None = None) -> Tensor:
         """The image's condition ``(B, D)`` in [0, 1]: its raw map pooled, clamped."""

@@ -18,7 +18,7 @@ from ..atomic import write_bytes_atomic
 from ..checkpoint.metadata import CheckpointError
 from ..checkpoint.read import read_checkpoint
 from ..degradations import LevelCodec, gaussian_blur
-from ..networks.estimator import LevelEstimator
+from ..networks.estimator import TILES_PER_PASS, LevelEstimator
 from .common import Estimate
 
 __all__ = ["ESTIMATOR_KEY", "LearnedEstimator", "find_estimator", "load_estimator", "save_estimator"]
@@ -26,7 +26,6 @@ __all__ = ["ESTIMATOR_KEY", "LearnedEstimator", "find_estimator", "load_estimato
 ESTIMATOR_KEY = "cugan_estimator"
 """The checkpoint entry that describes the estimator (written by :class:`~cugan_lightning.modules.EstimatorModule`)."""
 _STATE_PREFIX = "net."
-_WINDOWS_PER_PASS = 32  # windows of a window map run through the network at once (memory, not speed)
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +78,7 @@ class LearnedEstimator:
         self.net = net.eval()
         self.codec = codec
         self.source = source
-        if tile is not None and (
-            isinstance(tile, bool) or not isinstance(tile, int) or tile < 16 or tile % 4
-        ):
+        if tile is not None and not _is_tile(tile):
             raise ValueError(
                 f"an estimator's reading tile is a multiple of 4 pixels, 16 or more; got {tile!r}"
             )
@@ -121,7 +118,7 @@ class LearnedEstimator:
     def _map_and_weights(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The raw map and its pooling shares (:meth:`LevelEstimator.map_and_weights`), each factor read whole or
         by tile as the file says."""
-        tile = self.tile if self.tile is not None and min(x.shape[-2:]) >= self.tile else None
+        tile = self._tile_for(x)
         z, weights = self.net.map_and_weights(x, tile)
         if tile is None or self.tiled is None or set(self.tiled) >= set(self.codec.names):
             return z, weights  # one pass: every factor read alike (an image under a tile is read whole)
@@ -147,7 +144,7 @@ class LearnedEstimator:
         x = _as_batch(image, self.device)
         if min(x.shape[-2:]) < self.min_side:
             return {}
-        if self.tile is not None and min(x.shape[-2:]) >= self.tile:
+        if self._tile_for(x) is not None:
             z = self._window_map(x)
         else:
             z, weights = self.net.map_and_weights(x)
@@ -168,6 +165,10 @@ class LearnedEstimator:
                 out[name] = levels
         return out
 
+    def _tile_for(self, x: Tensor) -> int | None:
+        """The reading tile for ``x``: None without one, or for an image under a tile (read whole)."""
+        return self.tile if self.tile is not None and min(x.shape[-2:]) >= self.tile else None
+
     def _window_map(self, x: Tensor) -> Tensor:
         """``(D, H, W)`` raw z: the pooled reading of every ``tile x tile`` window at a stride of half a tile (the
         image padded by reflection to whole strides), placed at the window's centre and interpolated bilinearly
@@ -179,7 +180,7 @@ class LearnedEstimator:
         windows = x.unfold(2, tile, stride).unfold(3, tile, stride)  # (1, C, rows, cols, tile, tile)
         windows = windows.permute(0, 2, 3, 1, 4, 5).reshape(rows * cols, x.shape[1], tile, tile)
         values = torch.cat(
-            [self.net.pooled(part) for part in windows.split(_WINDOWS_PER_PASS)]
+            [self.net.pooled(part) for part in windows.split(TILES_PER_PASS)]
         )  # (rows * cols, D)
         values = values.T.reshape(1, -1, rows, cols).float()
 
@@ -304,7 +305,13 @@ def _reading_tile(meta: dict) -> int | None:
     if "tile" in meta:
         return meta["tile"]
     patch = ((meta.get("train_config") or {}).get("data") or {}).get("patch_size")
-    return int(patch) if isinstance(patch, int) and patch >= 16 and patch % 4 == 0 else None
+    return patch if _is_tile(patch) else None
+
+
+def _is_tile(value: Any) -> bool:
+    """Whether ``value`` can be a reading tile: an int number of pixels, 16 or more, a multiple of 4 (one map
+    cell each)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 16 and value % 4 == 0
 
 
 def save_estimator(estimator: LearnedEstimator, path: str | Path, half: bool = True) -> Path:

@@ -21,7 +21,8 @@ from torch import Tensor, nn
 __all__ = ["POOLINGS", "LevelEstimator"]
 
 POOLINGS = ("mean", "attention")
-_TILES_PER_PASS = 32  # tiles of a tiled reading run through the network at once (memory, not speed)
+TILES_PER_PASS = 32
+"""Tiles (or windows) of a tiled reading run through the network at once: bounds memory, not speed."""
 
 
 def _block(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
@@ -106,7 +107,7 @@ class LevelEstimator(nn.Module):
         tiles = x.unfold(2, tile, tile).unfold(3, tile, tile)  # (B, C, rows, cols, tile, tile)
         tiles = tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, channels, tile, tile)
         maps, logits = [], []
-        for part in tiles.split(_TILES_PER_PASS):
+        for part in tiles.split(TILES_PER_PASS):
             features = self._features(part)
             maps.append(self.head(features))
             if self.weight is not None:

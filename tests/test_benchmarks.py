@@ -86,5 +86,6 @@ def test_the_estimator_benchmark_times_both_readings(tmp_path):
         "estimate, whole image",
         "map, by windows",
         "map, whole image",
+        "blur from the edges (blur 2)",
     ):
         assert row in proc.stdout

@@ -11,14 +11,16 @@ answer rather than an exception.
   off the steps a decoded JPEG's pixels still sit on (:mod:`.jpeg`).
 - every factor of a codec (blur, noise, JPEG from pixels): a small network trained on the restorer's own
   degradations (:mod:`.learned`, ``experiment=estimator_cpu``), with a per-region map.
-- ``blur`` of a photo without noise, or of a noisy one read as little blur (denoised first): where the restorer
-  itself stops explaining the input (:mod:`.consistency`).
+- ``blur`` of a photo without noise: the width of its sharpest edges (:mod:`.edges`); of a noisy one read as
+  little blur by an estimator that asks for it: where the restorer itself stops explaining it, denoised
+  (:mod:`.consistency`).
 """
 
 from __future__ import annotations
 
 from .common import Estimate
 from .consistency import blur_by_consistency, consistency_applies
+from .edges import blur_from_edges
 from .jpeg import jpeg_quality_from_file, jpeg_quality_from_pixels, jpeg_quality_from_tables
 from .learned import LearnedEstimator, find_estimator, load_estimator, save_estimator
 from .levels import estimate_levels
@@ -28,6 +30,7 @@ __all__ = [
     "NOISE_ESTIMATORS",
     "Estimate",
     "blur_by_consistency",
+    "blur_from_edges",
     "consistency_applies",
     "LearnedEstimator",
     "estimate_levels",

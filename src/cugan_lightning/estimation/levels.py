@@ -4,7 +4,9 @@
   quantisation steps its pixels still carry (a decoded JPEG kept as PNG), and where they name no quality the
   learned estimator; a codec without a JPEG factor is never asked.
 - Noise: the learned estimator where there is one, else the patch-PCA estimator (on luma for a JPEG file).
-- Blur: the learned estimator; without one there is no blind blur estimate, and the estimate says so.
+- Blur: on a photo without noise (an estimate under :data:`~.edges.NOISE_BELOW`, and no JPEG compression read),
+  the width of its sharpest edges (:mod:`.edges`); otherwise the learned estimator, without which there is no
+  blind blur estimate, and the estimate says so.
 
 Large images are estimated on their central ``MAX_SIDE`` x ``MAX_SIDE`` crop (:func:`estimate_crop`, on the
 8x8 grid a JPEG was written on): the factors are global, and the crop keeps an estimate under a second on a CPU.
@@ -22,6 +24,7 @@ from PIL import Image
 from ..data.datasets import center_crop
 from ..degradations import LevelCodec
 from .common import Estimate
+from .edges import NOISE_BELOW, blur_from_edges
 from .jpeg import jpeg_quality_from_file, jpeg_quality_from_pixels
 from .learned import LearnedEstimator
 from .noise import noise_pca
@@ -83,7 +86,7 @@ def estimate_levels(
         )
     from_network = learned.estimate(rgb) if learned is not None else {}
     out: dict[str, Estimate] = {}
-    for index, name in enumerate(codec.names):
+    for name in codec.names:
         estimate = from_network.get(name)
         if name == "jpeg":  # the file's tables, else the steps left in the pixels, else the network
             read = jpeg_quality_from_file(source) if source is not None else None
@@ -98,8 +101,34 @@ def estimate_levels(
             estimate = Estimate(
                 name, None, "none", note=f"no blind {name} estimate without a learned estimator"
             )
-        if estimate.value is not None:  # a valid level of the codec, so that it can drive the sliders
-            low, high, _ = codec.slider(index)
-            estimate = replace(estimate, value=min(max(codec.snap(name, estimate.value), low), high))
-        out[name] = estimate
+        out[name] = _fit(estimate, codec)
+    if "blur" in out and _reads_edges(out):
+        out["blur"] = _edge_blur(rgb, out, codec)
     return out
+
+
+def _reads_edges(estimates: dict[str, Estimate]) -> bool:
+    """Whether the blur is read off the edges: noise estimated under NOISE_BELOW, and no JPEG compression read
+    (block edges and ringing would be read as edges)."""
+    noise, jpeg = estimates.get("noise"), estimates.get("jpeg")
+    clean = noise is not None and noise.value is not None and noise.value < NOISE_BELOW
+    return clean and (jpeg is None or jpeg.value == 0)
+
+
+def _edge_blur(rgb: np.ndarray, estimates: dict[str, Estimate], codec: LevelCodec) -> Estimate:
+    """The edges' blur as a level of ``codec``; where there are too few edges, the estimate there was, its note
+    saying why."""
+    read = blur_from_edges(rgb, float(estimates["noise"].value or 0.0))
+    if read.value is None:
+        before = estimates["blur"]
+        return replace(before, note=f"{before.note}; {read.note}".strip("; "))
+    return _fit(read, codec)
+
+
+def _fit(estimate: Estimate, codec: LevelCodec) -> Estimate:
+    """``estimate`` as a valid level of ``codec`` (snapped, clamped to its range), so that it can drive the
+    sliders."""
+    if estimate.value is None:
+        return estimate
+    low, high, _ = codec.slider(codec.names.index(estimate.factor))
+    return replace(estimate, value=min(max(codec.snap(estimate.factor, estimate.value), low), high))

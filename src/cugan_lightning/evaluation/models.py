@@ -291,9 +291,9 @@ def told_twins(models: Sequence[EvalModel], told: Any) -> list[EvalModel]:
 
 def blind_twin(model: EvalModel, estimator: LearnedEstimator | None) -> EvalModel:
     """``model`` at levels estimated from each degraded input (:func:`cugan_lightning.estimation.estimate_levels`,
-    the blur of an input without noise, or with little blur under noise where the estimator's calibration asks
-    for it, by the model's own consistency, as ``Restorer.estimate`` does) instead of the true ones, named
-    ``<name>_blind``: the restoration a person gets from ``--auto``."""
+    the blur of an input without noise off its edges, and of one with little blur under noise, where the
+    estimator's calibration asks for it, by the model's own consistency, as ``Restorer.estimate`` does) instead
+    of the true ones, named ``<name>_blind``: the restoration a person gets from ``--auto``."""
     if model.codec is None or not model.conditional:
         raise ValueError(f"models.{model.name} has no condition to estimate")
     codec = model.codec

@@ -128,9 +128,10 @@ class Restorer:
     ) -> dict[str, Estimate]:
         """Every factor of the model's codec estimated blind from ``image`` (docs/estimation.md); ``source`` is
         the file it came from, whose JPEG tables give the quality exactly. The blur of a photo without noise is
-        where this model stops explaining it (:mod:`~cugan_lightning.estimation.consistency`, up to 17 passes over
-        its central 256x256 pixels; only when ``factors``, the factors wanted, leave blur in; with an estimator
-        whose calibration asks for it, also a noisy photo read as little blur, denoised first)."""
+        read off its edges (:mod:`~cugan_lightning.estimation.edges`, no restoration); with an estimator whose
+        calibration asks for it, a noisy photo read as little blur is searched for where this model stops
+        explaining it, denoised (:mod:`~cugan_lightning.estimation.consistency`, up to 18 passes over its central
+        256x256 pixels; only when ``factors``, the factors wanted, leave blur in)."""
         rgb = estimate_crop(to_rgb_float(image))  # converted once, for both
         estimates = estimate_levels(rgb, self.codec, self.estimator, source)
         below = self.estimator.denoised_search_below if self.estimator is not None else None

@@ -62,19 +62,13 @@ def consistency_drift(
     return float(torch.mean((reblurred - base)[inner] ** 2))
 
 
-def _searched(estimates: Mapping[str, Estimate], denoised_below: float | None) -> bool:
-    """Whether the search runs: noise estimated at NOISE_BELOW or more, and a learned blur under
-    ``denoised_below`` (px; None: never)."""
+def consistency_applies(estimates: Mapping[str, Estimate], denoised_below: float | None = None) -> bool:
+    """Whether :func:`blur_by_consistency` would search: a blur factor, noise estimated at :data:`NOISE_BELOW`
+    or more, and a blur estimated under ``denoised_below`` (px; None: never)."""
     noise, blur = estimates.get("noise"), estimates.get("blur")
     if blur is None or blur.value is None or noise is None or noise.value is None or denoised_below is None:
         return False
     return noise.value >= NOISE_BELOW and blur.value < denoised_below
-
-
-def consistency_applies(estimates: Mapping[str, Estimate], denoised_below: float | None = None) -> bool:
-    """Whether :func:`blur_by_consistency` would search: a blur factor, noise estimated at :data:`NOISE_BELOW`
-    or more, and a blur estimated under ``denoised_below`` (px; None: never)."""
-    return _searched(estimates, denoised_below)
 
 
 def _search(x: Tensor, restore: Restore, levels: dict[str, float], top_level: float) -> float | None:
@@ -102,7 +96,7 @@ def blur_by_consistency(
     [0, 1] as the restorer takes it; the search looks at its central ``SIDE x SIDE`` pixels, denoised first.
     ``denoised_below``: the learned estimator's
     :attr:`~cugan_lightning.estimation.LearnedEstimator.denoised_search_below`."""
-    if not _searched(estimates, denoised_below) or min(x.shape[-2:]) < 4 * BORDER:
+    if not consistency_applies(estimates, denoised_below) or min(x.shape[-2:]) < 4 * BORDER:
         return estimates
     top, left = max(0, (x.shape[-2] - SIDE) // 2), max(0, (x.shape[-1] - SIDE) // 2)
     x = x[..., top : top + SIDE, left : left + SIDE]

@@ -14,6 +14,7 @@ Large images are estimated on their central ``MAX_SIDE`` x ``MAX_SIDE`` crop (:f
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -74,9 +75,12 @@ def estimate_levels(
     codec: LevelCodec,
     learned: LearnedEstimator | None = None,
     source: str | Path | Image.Image | None = None,
+    factors: Collection[str] | None = None,
 ) -> dict[str, Estimate]:
     """Each factor of ``codec`` estimated blind, in its physical units. ``source``: the file (or the opened
-    PIL image) the image came from, whose JPEG tables give the quality exactly."""
+    PIL image) the image came from, whose JPEG tables give the quality exactly. ``factors``: the ones wanted
+    (None: all); one left out is still given (the network reads every factor in its one pass), but the edges are
+    not read for a blur that is not wanted."""
     rgb = estimate_crop(to_rgb_float(image))
     if learned is not None and tuple(learned.codec.names) != tuple(codec.names):
         raise ValueError(
@@ -102,7 +106,7 @@ def estimate_levels(
                 name, None, "none", note=f"no blind {name} estimate without a learned estimator"
             )
         out[name] = _fit(estimate, codec)
-    if "blur" in out and _reads_edges(out):
+    if "blur" in out and (factors is None or "blur" in factors) and _reads_edges(out):
         out["blur"] = _edge_blur(rgb, out, codec)
     return out
 

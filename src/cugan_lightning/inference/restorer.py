@@ -131,9 +131,10 @@ class Restorer:
         read off its edges (:mod:`~cugan_lightning.estimation.edges`, no restoration); with an estimator whose
         calibration asks for it, a noisy photo read as little blur is searched for where this model stops
         explaining it, denoised (:mod:`~cugan_lightning.estimation.consistency`, up to 18 passes over its central
-        256x256 pixels; only when ``factors``, the factors wanted, leave blur in)."""
+        256x256 pixels). Both only when ``factors``, the factors wanted, leave blur in; otherwise the blur given
+        back is the network's reading."""
         rgb = estimate_crop(to_rgb_float(image))  # converted once, for both
-        estimates = estimate_levels(rgb, self.codec, self.estimator, source)
+        estimates = estimate_levels(rgb, self.codec, self.estimator, source, factors)
         below = self.estimator.denoised_search_below if self.estimator is not None else None
         if (factors is not None and "blur" not in factors) or not consistency_applies(estimates, below):
             return estimates

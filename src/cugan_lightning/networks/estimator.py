@@ -143,11 +143,10 @@ class LevelEstimator(nn.Module):
         z, weights = self.map_and_weights(x, tile)
         return (z.float() * weights).sum(dim=(2, 3))
 
-    def condition_map(self, x: Tensor, tile: int | None = None) -> Tensor:
-        """The condition map, clamped to [0, 1]; ``tile``: read tile by tile (:meth:`pooled`)."""
-        raw = self(x) if tile is None else self._map_and_logits(x, tile)[0]  # no pooling weights wanted
-        return raw.clamp(0.0, 1.0)
+    def condition_map(self, x: Tensor) -> Tensor:
+        """The condition map, clamped to [0, 1]."""
+        return self(x).clamp(0.0, 1.0)
 
-    def global_z(self, x: Tensor, tile: int | None = None) -> Tensor:
-        """The image's condition ``(B, D)`` in [0, 1]: its raw map pooled, clamped."""
-        return self.pooled(x, tile).clamp(0.0, 1.0)
+    def global_z(self, x: Tensor) -> Tensor:
+        """The image's condition ``(B, D)`` in [0, 1]: its raw map pooled, clamped (validation during training)."""
+        return self.pooled(x).clamp(0.0, 1.0)
